@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# The fridaymorning local test bed: Docker Swarm, InfluxDB 1.8 fed by HAProxy's per-request log, HAProxy 2.6
+# (master-worker, admin socket), the project's Data Plane API v2 test server, the demo app's images and a stable
+# demo service behind HAProxy. Run as root on Debian; installs what is missing.
+#
+#   testbed.sh up          install what is missing and start everything (idempotent)
+#   testbed.sh down        stop what this bed started and remove its services
+#   testbed.sh status      show what runs
+#   testbed.sh reset-demo  put the demo service back on its first image and all weight on stable
+#   testbed.sh env         print the bed's variables (eval-able)
+#
+# Several beds can run side by side: give each its own FM_BED (name) and FM_PORT_BASE. The Docker engine and
+# its swarm are shared by all beds on the machine; everything else (ports, directories, services) is per bed.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+export FM_BED=${FM_BED:-fm}
+export FM_BED_DIR=${FM_BED_DIR:-$ROOT/.testbed/$FM_BED}
+export FM_PORT_BASE=${FM_PORT_BASE:-18400}
+export FM_HAPROXY_PORT=${FM_HAPROXY_PORT:-$((FM_PORT_BASE + 0))}
+export FM_HAPROXY_STATS_PORT=${FM_HAPROXY_STATS_PORT:-$((FM_PORT_BASE + 1))}
+export FM_DATAPLANE_PORT=${FM_DATAPLANE_PORT:-$((FM_PORT_BASE + 2))}
+export FM_INFLUX_PORT=${FM_INFLUX_PORT:-$((FM_PORT_BASE + 3))}
+export FM_INFLUX_UDP_PORT=${FM_INFLUX_UDP_PORT:-$((FM_PORT_BASE + 4))}
+export FM_INFLUX_RPC_PORT=${FM_INFLUX_RPC_PORT:-$((FM_PORT_BASE + 5))}
+export FM_STABLE_PORT=${FM_STABLE_PORT:-$((FM_PORT_BASE + 10))}
+export FM_CANARY_PORT=${FM_CANARY_PORT:-$((FM_PORT_BASE + 11))}
+export FM_INFLUX_DB=${FM_INFLUX_DB:-fridaymorning}
+export FM_APP=${FM_APP:-demo}
+export FM_SERVICE=${FM_SERVICE:-$FM_BED-demo}
+export FM_HAPROXY_DIR=$FM_BED_DIR/haproxy
+export FM_DATAPLANE_USER=${FM_DATAPLANE_USER:-admin}
+export FM_DATAPLANE_PASSWORD_FILE=$FM_BED_DIR/dataplane.password
+export FM_IMAGE_REPO=${FM_IMAGE_REPO:-fridaymorning/demoapp}
+# Binaries shared by every bed on the machine (the InfluxDB build takes a minute or two; do it once).
+export FM_TOOLS_DIR=${FM_TOOLS_DIR:-$ROOT/.testbed/tools}
+export FM_BIN_DIR=$FM_BED_DIR/bin
+INFLUXD_VERSION=v1.8.10
+
+log() { printf 'testbed[%s]: %s\n' "$FM_BED" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+alive() { # pidfile
+	[ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+wait_for() { # description seconds command...
+	local what=$1 secs=$2 i
+	shift 2
+	for ((i = 0; i < secs * 10; i++)); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.1
+	done
+	die "$what did not come up within ${secs}s"
+}
+
+render() { # template destination: fill in ${FM_*} only, leaving HAProxy's own % and $ syntax alone
+	local vars
+	vars=$(env | sed -n 's/^\(FM_[A-Z0-9_]*\)=.*/${\1}/p' | tr '\n' ' ')
+	envsubst "$vars" <"$1" >"$2.tmp"
+	if grep -n '\${FM_' "$2.tmp"; then die "unfilled variables in $1"; fi
+	mv "$2.tmp" "$2"
+}
+
+ensure_packages() {
+	local missing=()
+	command -v dockerd >/dev/null || missing+=(docker.io)
+	command -v haproxy >/dev/null || missing+=(haproxy)
+	command -v envsubst >/dev/null || missing+=(gettext-base)
+	command -v curl >/dev/null || missing+=(curl)
+	command -v tmux >/dev/null || missing+=(tmux)
+	[ ${#missing[@]} -eq 0 ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}; run as root so the bed can install them with apt-get"
+	log "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Debian's package may try to start docker through an init system the machine lacks; we start it below.
+}
+
+ensure_docker() {
+	if ! docker info >/dev/null 2>&1; then
+		[ "$(id -u)" -eq 0 ] || die "dockerd is not running and starting it needs root"
+		log "starting dockerd"
+		mkdir -p "$ROOT/.testbed"
+		setsid nohup dockerd >"$ROOT/.testbed/dockerd.log" 2>&1 </dev/null &
+		echo $! >"$ROOT/.testbed/dockerd.pid"
+		wait_for dockerd 60 docker info
+	fi
+	if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+		log "initialising a single-node swarm"
+		docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+	fi
+}
+
+build_go() {
+	mkdir -p "$FM_BIN_DIR"
+	log "building fridaymorning, demoapp, dataplanetest, loadgen"
+	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$FM_BIN_DIR/" ./cmd/...)
+}
+
+ensure_influxd() {
+	FM_INFLUXD=$FM_TOOLS_DIR/influxd
+	if [ -x "$FM_INFLUXD" ] && "$FM_INFLUXD" version 2>/dev/null | grep -q "${INFLUXD_VERSION#v}"; then
+		return 0
+	fi
+	log "building InfluxDB $INFLUXD_VERSION from the Go module proxy (a minute or two)"
+	mkdir -p "$FM_TOOLS_DIR"
+	(cd "$FM_TOOLS_DIR" && GOBIN=$FM_TOOLS_DIR go install "github.com/influxdata/influxdb/cmd/influxd@$INFLUXD_VERSION")
+}
+
+build_images() {
+	local ctx=$FM_BED_DIR/image
+	mkdir -p "$ctx"
+	cp "$FM_BIN_DIR/demoapp" "$ctx/demoapp"
+	cp "$ROOT/stacks/demo/Dockerfile" "$ctx/Dockerfile"
+	log "building demo images $FM_IMAGE_REPO:{v1,v2,v3,v2-errors,v2-slow,v2-crash,v2-unhealthy}"
+	local spec tag args
+	for spec in \
+		"v1|--build-arg VERSION=v1" \
+		"v2|--build-arg VERSION=v2" \
+		"v3|--build-arg VERSION=v3" \
+		"v2-errors|--build-arg VERSION=v2-errors --build-arg ERROR_RATE=0.5" \
+		"v2-slow|--build-arg VERSION=v2-slow --build-arg LATENCY=250ms" \
+		"v2-crash|--build-arg VERSION=v2-crash --build-arg CRASH=start" \
+		"v2-unhealthy|--build-arg VERSION=v2-unhealthy --build-arg UNHEALTHY=true"; do
+		tag=${spec%%|*}
+		args=${spec#*|}
+		# shellcheck disable=SC2086
+		DOCKER_BUILDKIT=0 docker build -q $args -t "$FM_IMAGE_REPO:$tag" "$ctx" >/dev/null 2>"$ctx/build.log" ||
+			die "docker build of $FM_IMAGE_REPO:$tag failed: $(cat "$ctx/build.log")"
+	done
+}
+
+start_influxd() {
+	local dir=$FM_BED_DIR/influxdb
+	mkdir -p "$dir"
+	if ! alive "$dir/influxd.pid"; then
+		render "$ROOT/stacks/influxdb/influxdb.conf" "$dir/influxdb.conf"
+		log "starting InfluxDB on 127.0.0.1:$FM_INFLUX_PORT (UDP $FM_INFLUX_UDP_PORT)"
+		setsid nohup "$FM_INFLUXD" -config "$dir/influxdb.conf" >"$dir/influxd.log" 2>&1 </dev/null &
+		echo $! >"$dir/influxd.pid"
+	fi
+	wait_for "InfluxDB (log: $dir/influxd.log)" 60 curl -sf "http://127.0.0.1:$FM_INFLUX_PORT/ping"
+	curl -sf -XPOST "http://127.0.0.1:$FM_INFLUX_PORT/query" --data-urlencode "q=CREATE DATABASE \"$FM_INFLUX_DB\"" >/dev/null
+}
+
+start_demo_service() {
+	if docker service inspect "$FM_SERVICE" >/dev/null 2>&1; then return 0; fi
+	log "creating the stable demo service $FM_SERVICE ($FM_IMAGE_REPO:v1, host port $FM_STABLE_PORT)"
+	docker service create -d --quiet --name "$FM_SERVICE" --replicas 1 \
+		--publish "mode=host,target=8080,published=$FM_STABLE_PORT" \
+		--label "fridaymorning.bed=$FM_BED" \
+		--stop-grace-period 10s \
+		"$FM_IMAGE_REPO:v1" >/dev/null
+}
+
+wait_demo_service() {
+	wait_for "demo service $FM_SERVICE on port $FM_STABLE_PORT" 60 curl -sf "http://127.0.0.1:$FM_STABLE_PORT/healthz"
+}
+
+start_haproxy() {
+	local dir=$FM_HAPROXY_DIR
+	mkdir -p "$dir"
+	if alive "$dir/haproxy.pid"; then return 0; fi
+	# Rendered afresh only when HAProxy is not running: weights written by the Data Plane API are live state.
+	render "$ROOT/stacks/haproxy/haproxy.cfg" "$dir/haproxy.cfg"
+	haproxy -c -q -f "$dir/haproxy.cfg" || die "HAProxy rejects $dir/haproxy.cfg"
+	log "starting HAProxy on 127.0.0.1:$FM_HAPROXY_PORT (stats on $FM_HAPROXY_STATS_PORT)"
+	haproxy -W -D -f "$dir/haproxy.cfg" -p "$dir/haproxy.pid" -S "$dir/master.sock,mode,600"
+	wait_for "HAProxy admin socket" 20 test -S "$dir/admin.sock"
+}
+
+start_dataplane() {
+	local dir=$FM_BED_DIR/dataplane
+	mkdir -p "$dir"
+	if [ ! -s "$FM_DATAPLANE_PASSWORD_FILE" ]; then
+		(umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$FM_DATAPLANE_PASSWORD_FILE")
+	fi
+	if ! alive "$dir/dataplanetest.pid"; then
+		log "starting the Data Plane API test server on 127.0.0.1:$FM_DATAPLANE_PORT"
+		FM_DATAPLANE_PASSWORD_FILE=$FM_DATAPLANE_PASSWORD_FILE setsid nohup "$FM_BIN_DIR/dataplanetest" \
+			--listen "127.0.0.1:$FM_DATAPLANE_PORT" \
+			--user "$FM_DATAPLANE_USER" \
+			--config-file "$FM_HAPROXY_DIR/haproxy.cfg" \
+			--haproxy-bin "$(command -v haproxy)" \
+			--runtime-socket "$FM_HAPROXY_DIR/admin.sock" \
+			--master-socket "$FM_HAPROXY_DIR/master.sock" \
+			--work-dir "$dir" >"$dir/dataplanetest.log" 2>&1 </dev/null &
+		echo $! >"$dir/dataplanetest.pid"
+	fi
+	wait_for "Data Plane API test server (log: $dir/dataplanetest.log)" 20 \
+		curl -sf -u "$FM_DATAPLANE_USER:$(cat "$FM_DATAPLANE_PASSWORD_FILE")" "http://127.0.0.1:$FM_DATAPLANE_PORT/v2/info"
+}
+
+write_env() {
+	{
+		env | grep '^FM_' | sort | sed 's/^\([^=]*\)=\(.*\)$/export \1='"'"'\2'"'"'/'
+		echo "export FM_INFLUXD='$FM_INFLUXD'"
+	} >"$FM_BED_DIR/env"
+	render "$ROOT/stacks/demo/fridaymorning.yaml" "$FM_BED_DIR/fridaymorning.yaml"
+}
+
+cmd_up() {
+	ensure_packages
+	command -v go >/dev/null || die "Go is not on PATH; install Go 1.26 first (see README)"
+	mkdir -p "$FM_BED_DIR"
+	ensure_docker
+	build_go
+	ensure_influxd
+	build_images
+	start_influxd
+	start_demo_service
+	wait_demo_service
+	start_haproxy
+	start_dataplane
+	write_env
+	log "up: HAProxy http://127.0.0.1:$FM_HAPROXY_PORT/ · stats http://127.0.0.1:$FM_HAPROXY_STATS_PORT/ · env $FM_BED_DIR/env"
+}
+
+stop_pid() { # name pidfile
+	if alive "$2"; then
+		log "stopping $1"
+		kill "$(cat "$2")" 2>/dev/null || true
+		for _ in $(seq 50); do alive "$2" || break; sleep 0.1; done
+		alive "$2" && kill -9 "$(cat "$2")" 2>/dev/null || true
+	fi
+	rm -f "$2"
+}
+
+cmd_down() {
+	stop_pid "Data Plane API test server" "$FM_BED_DIR/dataplane/dataplanetest.pid"
+	stop_pid HAProxy "$FM_HAPROXY_DIR/haproxy.pid"
+	stop_pid InfluxDB "$FM_BED_DIR/influxdb/influxd.pid"
+	if docker info >/dev/null 2>&1; then
+		local svcs
+		svcs=$(docker service ls -q --filter "label=fridaymorning.bed=$FM_BED"; docker service ls -q --filter "name=$FM_SERVICE")
+		if [ -n "$svcs" ]; then
+			log "removing services of this bed"
+			# shellcheck disable=SC2086
+			docker service rm $(echo "$svcs" | sort -u) >/dev/null || true
+		fi
+	fi
+	# The engine is shared by every bed; stop it only if a bed started it and no other bed still runs.
+	if alive "$ROOT/.testbed/dockerd.pid"; then
+		local others
+		others=$(find "$ROOT/.testbed" -mindepth 3 -maxdepth 3 -name '*.pid' -path "*/influxdb/*" ! -path "$FM_BED_DIR/*" 2>/dev/null | head -1)
+		if [ -z "$others" ]; then
+			docker swarm leave --force >/dev/null 2>&1 || true
+			stop_pid dockerd "$ROOT/.testbed/dockerd.pid"
+		fi
+	fi
+	rm -rf "$FM_BED_DIR"
+	log "down"
+}
+
+cmd_reset_demo() {
+	[ -f "$FM_BED_DIR/env" ] || die "the bed is not up; run: make testbed"
+	docker service update -d --quiet --image "$FM_IMAGE_REPO:v1" "$FM_SERVICE" >/dev/null
+	wait_for "demo service $FM_SERVICE on v1" 60 sh -c "curl -sf http://127.0.0.1:$FM_STABLE_PORT/ | grep -q 'from v1\$'"
+	local pw
+	pw=$(cat "$FM_DATAPLANE_PASSWORD_FILE")
+	local s w v
+	for s in stable1:100 canary1:0; do
+		w=${s#*:}
+		s=${s%%:*}
+		v=$(curl -sf -u "$FM_DATAPLANE_USER:$pw" "http://127.0.0.1:$FM_DATAPLANE_PORT/v2/services/haproxy/configuration/version")
+		curl -sf -u "$FM_DATAPLANE_USER:$pw" "http://127.0.0.1:$FM_DATAPLANE_PORT/v2/services/haproxy/configuration/servers/$s?backend=be_$FM_APP" |
+			sed 's/.*"data":\({.*}\)}$/\1/' | sed 's/"weight":[0-9]*/"weight":'"$w"'/' |
+			curl -sf -u "$FM_DATAPLANE_USER:$pw" -XPUT -H 'Content-Type: application/json' --data-binary @- \
+				"http://127.0.0.1:$FM_DATAPLANE_PORT/v2/services/haproxy/configuration/servers/$s?backend=be_$FM_APP&version=$v" >/dev/null
+	done
+	log "demo service back on v1, all weight on stable"
+}
+
+cmd_status() {
+	local f
+	for f in "$FM_BED_DIR/influxdb/influxd.pid" "$FM_HAPROXY_DIR/haproxy.pid" "$FM_BED_DIR/dataplane/dataplanetest.pid"; do
+		if alive "$f"; then echo "running  $(basename "$f" .pid) (pid $(cat "$f"))"; else echo "stopped  $(basename "$f" .pid)"; fi
+	done
+	docker service ls --filter "name=$FM_SERVICE" 2>/dev/null || echo "docker: not reachable"
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+reset-demo) cmd_reset_demo ;;
+env) env | grep '^FM_' | sort | sed 's/^/export /' ;;
+*)
+	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+	;;
+esac
