@@ -1,0 +1,93 @@
+package release
+
+import "time"
+
+// Phase is where a release stands. A release moves forward through the phases
+// preflight → starting → baking (once per step) → promoting, and from any of the middle ones to aborting;
+// it ends in promoted, aborted or failed.
+type Phase string
+
+// The phases of a release.
+const (
+	PhasePreflight Phase = "preflight"
+	PhaseStarting  Phase = "starting"
+	PhaseBaking    Phase = "baking"
+	PhasePromoting Phase = "promoting"
+	PhaseAborting  Phase = "aborting"
+	PhasePromoted  Phase = "promoted"
+	PhaseAborted   Phase = "aborted"
+	PhaseFailed    Phase = "failed"
+)
+
+// Done reports whether the phase is a final one.
+func (p Phase) Done() bool {
+	return p == PhasePromoted || p == PhaseAborted || p == PhaseFailed
+}
+
+// Kind says what an Event reports.
+type Kind string
+
+// The kinds of events the engine emits.
+const (
+	// KindStarted: the release begins; Message names service and images.
+	KindStarted Kind = "started"
+	// KindPreflight: a preflight check passed (Message names it).
+	KindPreflight Kind = "preflight"
+	// KindCanaryCreated: the canary service exists (Canary names it).
+	KindCanaryCreated Kind = "canary-created"
+	// KindProgress: a long wait made progress (Message says what it waits for and where it stands).
+	KindProgress Kind = "progress"
+	// KindCanaryReady: the canary's tasks run, are healthy and pass the load balancer's checks.
+	KindCanaryReady Kind = "canary-ready"
+	// KindTraffic: weights changed (CanaryPercent requested, AchievedPercent read back, Weights).
+	KindTraffic Kind = "traffic"
+	// KindBake: a step's bake started or was extended (Until says when it ends).
+	KindBake Kind = "bake"
+	// KindAnalysis: a step was judged (Verdict).
+	KindAnalysis Kind = "analysis"
+	// KindPhase: the release entered a new phase (Message says why).
+	KindPhase Kind = "phase"
+	// KindWarning: something went wrong that the engine worked around (Message).
+	KindWarning Kind = "warning"
+	// KindFinished: the release ended (Outcome, Message).
+	KindFinished Kind = "finished"
+)
+
+// Outcome is how a release ended.
+type Outcome string
+
+// The outcomes of a release.
+const (
+	// OutcomePromoted: the stable service runs the new image and carries all traffic.
+	OutcomePromoted Outcome = "promoted"
+	// OutcomeAbortedAnalysis: the canary was judged bad (failed analysis, or it never became healthy);
+	// traffic is back on the untouched stable service and the canary is gone.
+	OutcomeAbortedAnalysis Outcome = "aborted-analysis"
+	// OutcomeAbortedInconclusive: the analysis could not decide within the allowed extensions (too
+	// little traffic, no data, metrics store unreachable); aborted, since no data never counts as healthy.
+	OutcomeAbortedInconclusive Outcome = "aborted-inconclusive"
+	// OutcomeAbortedOperator: someone stopped the release (signal, key); aborted safely.
+	OutcomeAbortedOperator Outcome = "aborted-operator"
+	// OutcomeFailed: the release could not be carried out (bad input, unreachable API, stable update
+	// failure); Message says what state it left behind and what to do.
+	OutcomeFailed Outcome = "failed"
+)
+
+// Event is one thing that happened in a release. Fields that do not apply to its Kind are zero.
+type Event struct {
+	Time      time.Time
+	Kind      Kind
+	Phase     Phase
+	ReleaseID string
+	Service   string
+	Canary    string
+	// Step is the 1-based step being worked on, 0 outside the steps; Steps is their number.
+	Step, Steps     int
+	CanaryPercent   float64
+	AchievedPercent float64
+	Weights         map[string]int
+	Until           time.Time
+	Verdict         *Verdict
+	Outcome         Outcome
+	Message         string
+}

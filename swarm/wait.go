@@ -1,0 +1,196 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/swarm"
+)
+
+func containerListOptions(args filters.Args) container.ListOptions {
+	return container.ListOptions{Filters: args}
+}
+
+// ErrTasksFailed is wrapped by WaitReady's error when tasks of the awaited image fail, are rejected or
+// cannot be scheduled.
+var ErrTasksFailed = errors.New("tasks failed")
+
+// UpdateImage starts a rolling update of service to image, using the service's own update config. It
+// retries Swarm's "update out of sequence" conflicts after reading the spec again. It does not wait for
+// the update; use WaitReady.
+func (c *Client) UpdateImage(ctx context.Context, service, image string) error {
+	for attempt := 0; ; attempt++ {
+		svc, err := c.inspect(ctx, service)
+		if err != nil {
+			return err
+		}
+		spec := svc.Spec
+		spec.TaskTemplate.ContainerSpec.Image = image
+		_, err = c.api.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{})
+		if err == nil {
+			return nil
+		}
+		if !isOutOfSequence(err) || attempt >= 10 {
+			return fmt.Errorf("swarm: updating %q to %s: %w", service, image, err)
+		}
+	}
+}
+
+// readiness is what the tasks of a service say about it at one moment.
+type readiness struct {
+	ready    bool
+	progress string
+	err      error
+}
+
+// assess judges a service's convergence from its tasks: ready when the desired number of tasks run the
+// spec's image (with a healthcheck, Swarm reports "running" only once it passes) and no update is in
+// flight; failed when tasks of that image fail, are rejected, or stay unschedulable past pendingLimit.
+// Only tasks updated at or after since count as failures, so history from earlier releases is ignored.
+func assess(svc swarm.Service, tasks []swarm.Task, nodes int, since time.Time, failureLimit int, pendingLimit time.Duration, now time.Time) readiness {
+	image := specImage(svc.Spec)
+	desired := nodes
+	if svc.Spec.Mode.Replicated != nil && svc.Spec.Mode.Replicated.Replicas != nil {
+		desired = int(*svc.Spec.Mode.Replicated.Replicas)
+	}
+
+	var running, starting int
+	var failures []string
+	var pending string
+	for _, t := range tasks {
+		if t.Spec.ContainerSpec == nil || t.Spec.ContainerSpec.Image != image {
+			continue
+		}
+		st := t.Status
+		switch {
+		case st.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning:
+			running++
+		case (st.State == swarm.TaskStateFailed || st.State == swarm.TaskStateRejected) && !st.Timestamp.Before(since):
+			failures = append(failures, taskError(t))
+		case st.State == swarm.TaskStatePending && st.Err != "" && now.Sub(t.CreatedAt) > pendingLimit:
+			pending = st.Err
+		case !terminal(st.State) && t.DesiredState == swarm.TaskStateRunning:
+			starting++
+		}
+	}
+	sort.Strings(failures)
+	progress := fmt.Sprintf("%d/%d tasks running", running, desired)
+	if starting > 0 {
+		progress += fmt.Sprintf(", %d starting", starting)
+	}
+	if len(failures) > 0 {
+		progress += fmt.Sprintf(", %d failed", len(failures))
+	}
+
+	if us := svc.UpdateStatus; us != nil {
+		switch us.State {
+		case swarm.UpdateStatePaused, swarm.UpdateStateRollbackStarted, swarm.UpdateStateRollbackPaused, swarm.UpdateStateRollbackCompleted:
+			return readiness{progress: progress, err: fmt.Errorf("%w: update %s: %s", ErrTasksFailed, us.State, us.Message)}
+		case swarm.UpdateStateUpdating:
+			progress += ", update in progress"
+		}
+	}
+	switch {
+	case len(failures) >= failureLimit:
+		return readiness{progress: progress, err: fmt.Errorf("%w: %d tasks of %s failed: %s", ErrTasksFailed, len(failures), image, strings.Join(dedupe(failures), "; "))}
+	case len(failures) > 0 && strings.Contains(failures[0], "No such image"):
+		return readiness{progress: progress, err: fmt.Errorf("%w: %s", ErrTasksFailed, failures[0])}
+	case pending != "":
+		return readiness{progress: progress, err: fmt.Errorf("%w: a task of %s cannot be scheduled for %s: %s", ErrTasksFailed, image, pendingLimit, pending)}
+	}
+	updating := svc.UpdateStatus != nil && svc.UpdateStatus.State == swarm.UpdateStateUpdating
+	return readiness{ready: desired > 0 && running >= desired && !updating, progress: progress}
+}
+
+func taskError(t swarm.Task) string {
+	msg := t.Status.Err
+	if msg == "" {
+		msg = t.Status.Message
+	}
+	return fmt.Sprintf("task %s: %s", shortID(t.ID), msg)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// dedupe drops repeated task errors, keeping the first task's ID: a crash loop says the same thing.
+func dedupe(msgs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range msgs {
+		key := m
+		if i := strings.Index(m, ": "); i >= 0 {
+			key = m[i+2:]
+		}
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// WaitReady blocks until every desired task of service runs the spec's image and is healthy and no
+// update is in flight. It calls progress whenever the tasks' summary changes and fails early, naming the
+// task errors, on crash loops, rejected tasks (such as a missing image), unschedulable tasks, a paused
+// update or Swarm's automatic rollback. ctx bounds the wait.
+func (c *Client) WaitReady(ctx context.Context, service string, progress func(string)) error {
+	since := time.Now()
+	last := ""
+	for {
+		svc, err := c.inspect(ctx, service)
+		if err != nil {
+			return err
+		}
+		tasks, err := c.api.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", svc.ID))})
+		if err != nil {
+			return fmt.Errorf("swarm: listing tasks of %q: %w", service, err)
+		}
+		nodes := 1
+		if svc.Spec.Mode.Global != nil {
+			if n, err := c.readyNodes(ctx); err == nil {
+				nodes = n
+			}
+		}
+		r := assess(svc, tasks, nodes, since, c.cfg.FailureLimit, c.cfg.PendingLimit, time.Now())
+		if r.progress != last && progress != nil {
+			progress(r.progress)
+			last = r.progress
+		}
+		if r.err != nil {
+			return fmt.Errorf("swarm: service %q: %w", service, r.err)
+		}
+		if r.ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("swarm: service %q not ready (%s): %w", service, r.progress, ctx.Err())
+		case <-time.After(c.cfg.PollInterval):
+		}
+	}
+}
+
+func (c *Client) readyNodes(ctx context.Context) (int, error) {
+	nodes, err := c.api.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, node := range nodes {
+		if node.Status.State == swarm.NodeStateReady && node.Spec.Availability == swarm.NodeAvailabilityActive {
+			n++
+		}
+	}
+	return n, nil
+}
