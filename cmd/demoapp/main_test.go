@@ -1,0 +1,54 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	env := map[string]string{"DEMO_VERSION": "v9", "DEMO_ERROR_RATE": "0.25", "DEMO_LATENCY": "20ms", "DEMO_UNHEALTHY": "true"}
+	c, err := loadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.version != "v9" || c.errorRate != 0.25 || c.latency != 20*time.Millisecond || !c.unhealthy || c.listen != ":8080" {
+		t.Fatalf("config %+v", c)
+	}
+	for _, bad := range []map[string]string{{"DEMO_ERROR_RATE": "1.5"}, {"DEMO_ERROR_RATE": "x"}, {"DEMO_LATENCY": "-1s"}, {"DEMO_JITTER": "soon"}} {
+		if _, err := loadConfig(func(k string) string { return bad[k] }); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+func TestHandler(t *testing.T) {
+	tests := []struct {
+		name       string
+		cfg        config
+		rnd        float64
+		path       string
+		wantStatus int
+		wantBody   string
+	}{
+		{"ok", config{version: "v1"}, 0.9, "/", 200, "hello from v1"},
+		{"injected error when the draw is under the rate", config{version: "v2", errorRate: 0.5}, 0.4, "/", 500, "injected error from v2"},
+		{"no error when the draw is over the rate", config{version: "v2", errorRate: 0.5}, 0.6, "/", 200, "hello from v2"},
+		{"healthz", config{version: "v1"}, 0, "/healthz", 200, "ok v1"},
+		{"unhealthy", config{version: "v1", unhealthy: true}, 0, "/healthz", 503, "unhealthy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			handler(tt.cfg, func() float64 { return tt.rnd }).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tt.path, nil))
+			if rec.Code != tt.wantStatus || !strings.Contains(rec.Body.String(), tt.wantBody) {
+				t.Fatalf("got %d %q, want %d %q", rec.Code, rec.Body.String(), tt.wantStatus, tt.wantBody)
+			}
+			if tt.path == "/" && rec.Header().Get("X-Demo-Version") != tt.cfg.version {
+				t.Fatalf("X-Demo-Version = %q", rec.Header().Get("X-Demo-Version"))
+			}
+		})
+	}
+}
