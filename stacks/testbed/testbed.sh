@@ -7,6 +7,7 @@
 #   testbed.sh down        stop what this bed started and remove its services
 #   testbed.sh status      show what runs
 #   testbed.sh reset-demo  put the demo service back on its first image and all weight on stable
+#   testbed.sh demo        reset the demo, then release FM_DEMO_IMAGE (default :v2) under steady load
 #   testbed.sh env         print the bed's variables (eval-able)
 #
 # Several beds can run side by side: give each its own FM_BED (name) and FM_PORT_BASE. The Docker engine and
@@ -257,21 +258,35 @@ cmd_down() {
 
 cmd_reset_demo() {
 	[ -f "$FM_BED_DIR/env" ] || die "the bed is not up; run: make testbed"
-	docker service update -d --quiet --image "$FM_IMAGE_REPO:v1" "$FM_SERVICE" >/dev/null
+	# A canary left by an interrupted release goes; the stable service goes back to v1.
+	docker service rm "$FM_SERVICE-canary" >/dev/null 2>&1 || true
+	if [ "$(docker service inspect -f '{{.Spec.TaskTemplate.ContainerSpec.Image}}' "$FM_SERVICE")" != "$FM_IMAGE_REPO:v1" ]; then
+		log "putting $FM_SERVICE back on $FM_IMAGE_REPO:v1"
+		docker service update -d --quiet --image "$FM_IMAGE_REPO:v1" "$FM_SERVICE" >/dev/null
+	fi
 	wait_for "demo service $FM_SERVICE on v1" 60 sh -c "curl -sf http://127.0.0.1:$FM_STABLE_PORT/ | grep -q 'from v1\$'"
-	local pw
-	pw=$(cat "$FM_DATAPLANE_PASSWORD_FILE")
-	local s w v
-	for s in stable1:100 canary1:0; do
-		w=${s#*:}
-		s=${s%%:*}
-		v=$(curl -sf -u "$FM_DATAPLANE_USER:$pw" "http://127.0.0.1:$FM_DATAPLANE_PORT/v2/services/haproxy/configuration/version")
-		curl -sf -u "$FM_DATAPLANE_USER:$pw" "http://127.0.0.1:$FM_DATAPLANE_PORT/v2/services/haproxy/configuration/servers/$s?backend=be_$FM_APP" |
-			sed 's/.*"data":\({.*}\)}$/\1/' | sed 's/"weight":[0-9]*/"weight":'"$w"'/' |
-			curl -sf -u "$FM_DATAPLANE_USER:$pw" -XPUT -H 'Content-Type: application/json' --data-binary @- \
-				"http://127.0.0.1:$FM_DATAPLANE_PORT/v2/services/haproxy/configuration/servers/$s?backend=be_$FM_APP&version=$v" >/dev/null
-	done
-	log "demo service back on v1, all weight on stable"
+	# Fresh HAProxy config (all weight on stable) and a Data Plane API server that reads it anew.
+	stop_pid "Data Plane API test server" "$FM_BED_DIR/dataplane/dataplanetest.pid"
+	stop_pid HAProxy "$FM_HAPROXY_DIR/haproxy.pid"
+	start_haproxy
+	start_dataplane
+	log "demo reset: $FM_SERVICE on v1, all weight on stable"
+}
+
+cmd_demo() {
+	local image=${FM_DEMO_IMAGE:-$FM_IMAGE_REPO:v2} rps=${FM_DEMO_RPS:-100}
+	cmd_reset_demo
+	log "demo: releasing $image to $FM_SERVICE under $rps requests/s of steady load"
+	"$FM_BIN_DIR/loadgen" -url "http://127.0.0.1:$FM_HAPROXY_PORT/" -rps "$rps" -duration 15m -every 10s \
+		>"$FM_BED_DIR/loadgen.json" 2>"$FM_BED_DIR/loadgen.log" &
+	local lg=$! status=0
+	sleep 2
+	"$FM_BIN_DIR/fridaymorning" release --config "$FM_BED_DIR/fridaymorning.yaml" --image "$image" || status=$?
+	kill -TERM "$lg" 2>/dev/null || true
+	wait "$lg" || true
+	tail -n 1 "$FM_BED_DIR/loadgen.log" >&2
+	log "demo: fridaymorning exited $status; what users saw: $(cat "$FM_BED_DIR/loadgen.json")"
+	return $status
 }
 
 cmd_status() {
@@ -287,9 +302,10 @@ up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
 reset-demo) cmd_reset_demo ;;
+demo) cmd_demo ;;
 env) env | grep '^FM_' | sort | sed 's/^/export /' ;;
 *)
-	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

@@ -1,0 +1,51 @@
+# fridaymorning — routine targets. `make help` lists them.
+#
+# The test bed is per name and port range: BED=fm2 PORT_BASE=18500 make testbed starts a second one beside
+# the default (BED=fm, ports 18400–18411). The Docker engine and its swarm are shared.
+
+BED       ?= fm
+PORT_BASE ?= 18400
+export FM_BED := $(BED)
+export FM_PORT_BASE := $(PORT_BASE)
+BED_DIR   := $(CURDIR)/.testbed/$(BED)
+TESTBED   := stacks/testbed/testbed.sh
+GO        ?= go
+# The whole suite, real parts included, stays well under 20 minutes on 2 cores.
+TEST_TIMEOUT ?= 25m
+
+.PHONY: help build test unit testbed testbed-down testbed-status demo bench lint fmt
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+build: ## build every binary into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+
+testbed: ## install (as root) and start the local test bed: swarm, HAProxy, InfluxDB, Data Plane API, demo app
+	bash $(TESTBED) up
+
+testbed-down: ## stop the test bed and remove its services
+	bash $(TESTBED) down
+
+testbed-status: ## show what the test bed runs
+	bash $(TESTBED) status
+
+demo: testbed ## the main job on the local default: a demo release of the demo app under steady load
+	bash $(TESTBED) demo
+
+test: testbed ## run every test: unit tests and the tests on the real test bed
+	. $(BED_DIR)/env && $(GO) vet -tags integration ./... && \
+		$(GO) test -tags integration -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+unit: ## run the unit tests only (no test bed needed)
+	$(GO) test ./...
+
+bench: testbed ## run the benchmarks
+	. $(BED_DIR)/env && $(GO) test -tags integration -run '^$$' -bench . -benchtime 2s ./...
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet -tags integration ./...
+
+fmt: ## format the code
+	gofmt -w $$(git ls-files '*.go')
