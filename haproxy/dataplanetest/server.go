@@ -1,0 +1,552 @@
+// Package dataplanetest is fridaymorning's stand-in for HAProxy's Data Plane API v2, for tests and the
+// local test bed, where the real dataplaneapi program cannot be installed. It serves the part of the v2 API
+// that fridaymorning uses, backed by client-native/v5 against a real HAProxy, and behaves as the real
+// v2.9 does: the same paths and parameters, the configuration `version` check (409 when stale, 400 when
+// neither version nor transaction is given), weight-only server changes applied through the runtime socket
+// without a reload and also written to the configuration file, a Configuration-Version header on every
+// response, and client-native/v5 models as JSON bodies.
+package dataplanetest
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-openapi/strfmt"
+	"github.com/haproxytech/client-native/v5/configuration"
+	cfgopts "github.com/haproxytech/client-native/v5/configuration/options"
+	nativeerrors "github.com/haproxytech/client-native/v5/errors"
+	"github.com/haproxytech/client-native/v5/models"
+	"github.com/haproxytech/client-native/v5/runtime"
+	rtopts "github.com/haproxytech/client-native/v5/runtime/options"
+)
+
+// Config says which HAProxy the server drives and who may use it.
+type Config struct {
+	// ConfigFile is HAProxy's configuration file; edits are written to it.
+	ConfigFile string
+	// HAProxyBin is the haproxy binary, used to validate configurations (default "haproxy").
+	HAProxyBin string
+	// RuntimeSocket is HAProxy's admin stats socket.
+	RuntimeSocket string
+	// MasterSocket is the master CLI socket, used to reload HAProxy when a change needs it.
+	MasterSocket string
+	// TransactionsDir holds client-native's transaction files (default: beside ConfigFile).
+	TransactionsDir string
+	// User and Password are the basic-auth credentials every request must carry.
+	User, Password string
+	// APIVersion is what /v2/info reports as the API's version.
+	APIVersion string
+}
+
+// Server serves the Data Plane API v2 subset. It implements http.Handler.
+type Server struct {
+	cfg  Config
+	conf configuration.Configuration
+	rt   runtime.Runtime
+	mux  *http.ServeMux
+	// mu serializes configuration changes: client-native's parser is not meant for concurrent edits.
+	mu      sync.Mutex
+	reloads atomic.Int64
+}
+
+// New connects to HAProxy's configuration file and runtime socket and returns the server.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.ConfigFile == "" || cfg.RuntimeSocket == "" {
+		return nil, errors.New("dataplanetest: ConfigFile and RuntimeSocket are required")
+	}
+	if cfg.HAProxyBin == "" {
+		cfg.HAProxyBin = "haproxy"
+	}
+	if cfg.TransactionsDir == "" {
+		cfg.TransactionsDir = filepath.Join(filepath.Dir(cfg.ConfigFile), "transactions")
+	}
+	if cfg.APIVersion == "" {
+		cfg.APIVersion = "v2.9.9 fridaymorning-dataplanetest"
+	}
+	if err := os.MkdirAll(cfg.TransactionsDir, 0o700); err != nil {
+		return nil, fmt.Errorf("dataplanetest: %w", err)
+	}
+	conf, err := configuration.New(ctx,
+		cfgopts.ConfigurationFile(cfg.ConfigFile),
+		cfgopts.HAProxyBin(cfg.HAProxyBin),
+		cfgopts.TransactionsDir(cfg.TransactionsDir),
+		cfgopts.Backups(0),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dataplanetest: configuration client for %s: %w", cfg.ConfigFile, err)
+	}
+	rt, err := runtime.New(ctx, rtopts.Socket(cfg.RuntimeSocket))
+	if err != nil {
+		return nil, fmt.Errorf("dataplanetest: runtime client for %s: %w", cfg.RuntimeSocket, err)
+	}
+	s := &Server{cfg: cfg, conf: conf, rt: rt, mux: http.NewServeMux()}
+	const cfgPath = "/v2/services/haproxy/configuration"
+	s.mux.HandleFunc("GET /v2/info", s.info)
+	s.mux.HandleFunc("GET "+cfgPath+"/version", s.version)
+	s.mux.HandleFunc("GET "+cfgPath+"/backends", s.backends)
+	s.mux.HandleFunc("GET "+cfgPath+"/backends/{name}", s.backend)
+	s.mux.HandleFunc("GET "+cfgPath+"/servers", s.servers)
+	s.mux.HandleFunc("GET "+cfgPath+"/servers/{name}", s.server)
+	s.mux.HandleFunc("PUT "+cfgPath+"/servers/{name}", s.replaceServer)
+	s.mux.HandleFunc("GET /v2/services/haproxy/runtime/servers", s.runtimeServers)
+	s.mux.HandleFunc("GET /v2/services/haproxy/runtime/servers/{name}", s.runtimeServer)
+	s.mux.HandleFunc("GET /v2/services/haproxy/stats/native", s.stats)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("path %s was not found", r.URL.Path))
+	})
+	return s, nil
+}
+
+// Reloads reports how many times the server has reloaded HAProxy.
+func (s *Server) Reloads() int64 { return s.reloads.Load() }
+
+// ServeHTTP checks basic auth, then serves the request with a Configuration-Version header on the
+// response, as the real API's middleware does.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.cfg.User)) != 1 ||
+		subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.Password)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Basic realm="HAProxy Data Plane API"`)
+		writeError(w, http.StatusUnauthorized, "unauthenticated for invalid credentials")
+		return
+	}
+	s.mux.ServeHTTP(&versionWriter{ResponseWriter: w, s: s, tx: r.URL.Query().Get("transaction_id")}, r)
+}
+
+// versionWriter stamps the configuration version on the response when its header is written.
+type versionWriter struct {
+	http.ResponseWriter
+	s      *Server
+	tx     string
+	header bool
+}
+
+func (v *versionWriter) WriteHeader(code int) {
+	if !v.header {
+		v.header = true
+		if ver, err := v.s.conf.GetVersion(v.tx); err == nil {
+			v.Header().Set("Configuration-Version", strconv.FormatInt(ver, 10))
+		}
+	}
+	v.ResponseWriter.WriteHeader(code)
+}
+
+func (v *versionWriter) Write(b []byte) (int, error) {
+	if !v.header {
+		v.WriteHeader(http.StatusOK)
+	}
+	return v.ResponseWriter.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, code int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	c := int64(code)
+	writeJSON(w, code, &models.Error{Code: &c, Message: &msg})
+}
+
+// writeConfError answers err the way the real API's HandleError maps client-native errors to statuses.
+func writeConfError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var ce *configuration.ConfError
+	if errors.As(err, &ce) {
+		switch ce.Err() {
+		case configuration.ErrObjectDoesNotExist:
+			code = http.StatusNotFound
+		case configuration.ErrObjectAlreadyExists, configuration.ErrVersionMismatch, configuration.ErrTransactionAlreadyExists:
+			code = http.StatusConflict
+		case configuration.ErrObjectIndexOutOfRange, configuration.ErrValidationError, configuration.ErrBothVersionTransaction,
+			configuration.ErrNoVersionTransaction, configuration.ErrNoParentSpecified, configuration.ErrParentDoesNotExist,
+			configuration.ErrTransactionDoesNotExist, configuration.ErrGeneralError:
+			code = http.StatusBadRequest
+		}
+	}
+	writeError(w, code, err.Error())
+}
+
+// dataEnvelope is the v2 API's wrapper of configuration reads.
+type dataEnvelope struct {
+	Version int64 `json:"_version"`
+	Data    any   `json:"data"`
+}
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	host, _ := os.Hostname()
+	now := time.Now().Unix()
+	writeJSON(w, http.StatusOK, &models.Info{
+		API:    &models.InfoAPI{Version: s.cfg.APIVersion, BuildDate: strfmt.DateTime(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))},
+		System: &models.InfoSystem{Hostname: host, Time: now},
+	})
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	v, err := s.conf.GetVersion(r.URL.Query().Get("transaction_id"))
+	if err != nil {
+		writeConfError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) backends(w http.ResponseWriter, r *http.Request) {
+	v, bcks, err := s.conf.GetBackends(r.URL.Query().Get("transaction_id"))
+	if err != nil {
+		writeConfError(w, err)
+		return
+	}
+	if bcks == nil {
+		bcks = models.Backends{}
+	}
+	writeJSON(w, http.StatusOK, dataEnvelope{v, bcks})
+}
+
+func (s *Server) backend(w http.ResponseWriter, r *http.Request) {
+	v, b, err := s.conf.GetBackend(r.PathValue("name"), r.URL.Query().Get("transaction_id"))
+	if err != nil {
+		writeConfError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, dataEnvelope{v, b})
+}
+
+// parent reads the server's parent from ?backend= or ?parent_type=&parent_name=. Like the real API, a
+// request with neither is an unclassified error, answered 500.
+func parent(r *http.Request) (string, string, error) {
+	q := r.URL.Query()
+	if b := q.Get("backend"); b != "" {
+		return "backend", b, nil
+	}
+	if q.Get("parent_type") == "" {
+		return "", "", errors.New("parentType empty")
+	}
+	if q.Get("parent_name") == "" {
+		return "", "", errors.New("parentName empty")
+	}
+	return q.Get("parent_type"), q.Get("parent_name"), nil
+}
+
+func (s *Server) servers(w http.ResponseWriter, r *http.Request) {
+	pType, pName, err := parent(r)
+	if err != nil {
+		writeConfError(w, err)
+		return
+	}
+	v, srvs, err := s.conf.GetServers(pType, pName, r.URL.Query().Get("transaction_id"))
+	if err != nil {
+		// The real API answers a missing parent with an empty list, not an error.
+		var ce *configuration.ConfError
+		if errors.As(err, &ce) && ce.Is(configuration.ErrParentDoesNotExist) {
+			writeJSON(w, http.StatusOK, dataEnvelope{v, models.Servers{}})
+			return
+		}
+		writeConfError(w, err)
+		return
+	}
+	if srvs == nil {
+		srvs = models.Servers{}
+	}
+	writeJSON(w, http.StatusOK, dataEnvelope{v, srvs})
+}
+
+func (s *Server) server(w http.ResponseWriter, r *http.Request) {
+	pType, pName, err := parent(r)
+	if err != nil {
+		writeConfError(w, err)
+		return
+	}
+	v, srv, err := s.conf.GetServer(r.PathValue("name"), pType, pName, r.URL.Query().Get("transaction_id"))
+	if err != nil {
+		writeConfError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, dataEnvelope{v, srv})
+}
+
+// replaceServer is PUT .../servers/{name}: edit the configuration (checking the version), then apply
+// what the runtime API can apply without a reload, or reload.
+func (s *Server) replaceServer(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	tx := q.Get("transaction_id")
+	var version int64
+	if raw := q.Get("version"); raw != "" {
+		v, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("version in query must be of type integer: %q", raw))
+			return
+		}
+		version = v
+	}
+	forceReload := q.Get("force_reload") == "true"
+	var data models.Server
+	if err := json.NewDecoder(r.Body).Decode(&data); err != nil {
+		writeError(w, http.StatusBadRequest, "parsing body body from \"\" failed, because "+err.Error())
+		return
+	}
+	if err := data.Validate(strfmt.Default); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	if tx != "" && forceReload {
+		writeError(w, http.StatusBadRequest, "Both force_reload and transaction specified, specify only one")
+		return
+	}
+	pType, pName, err := parent(r)
+	if err != nil {
+		writeConfError(w, err)
+		return
+	}
+	name := r.PathValue("name")
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ondisk, err := s.conf.GetServer(name, pType, pName, tx)
+	if err != nil {
+		writeConfError(w, err)
+		return
+	}
+	if err := s.conf.EditServer(name, pType, pName, &data, tx, version); err != nil {
+		writeConfError(w, err)
+		return
+	}
+	if tx != "" {
+		writeJSON(w, http.StatusAccepted, &data)
+		return
+	}
+	if !s.applyAtRuntime(pName, &data, ondisk) {
+		writeJSON(w, http.StatusOK, &data)
+		return
+	}
+	id := strconv.FormatInt(time.Now().UnixNano(), 36)
+	if forceReload {
+		if err := s.reload(); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, &data)
+		return
+	}
+	go func() { _ = s.reload() }()
+	w.Header().Set("Reload-ID", id)
+	writeJSON(w, http.StatusAccepted, &data)
+}
+
+// runtimeFields are the server fields the runtime API can change without a reload, by JSON name.
+var runtimeFields = map[string]bool{
+	"weight": true, "address": true, "port": true, "maintenance": true,
+	"agent-check": true, "agent-addr": true, "agent-send": true, "health_check_port": true,
+}
+
+// applyAtRuntime applies the difference between data and ondisk through the runtime socket and reports
+// whether a reload is still needed: when a field outside runtimeFields changed, or a runtime command
+// failed. Nothing changed needs nothing.
+func (s *Server) applyAtRuntime(backend string, data, ondisk *models.Server) (reload bool) {
+	changed, err := diffJSON(data, ondisk)
+	if err != nil {
+		return true
+	}
+	for _, f := range changed {
+		if !runtimeFields[f] {
+			return true
+		}
+	}
+	addrDone := false
+	for _, f := range changed {
+		var err error
+		switch f {
+		case "weight":
+			w := int64(0)
+			if data.Weight != nil {
+				w = *data.Weight
+			}
+			err = s.rt.SetServerWeight(backend, data.Name, strconv.FormatInt(w, 10))
+		case "address", "port":
+			if addrDone {
+				continue
+			}
+			addrDone = true
+			port := 0
+			if data.Port != nil {
+				port = int(*data.Port)
+			}
+			err = s.rt.SetServerAddr(backend, data.Name, data.Address, port)
+		case "maintenance":
+			state := "ready"
+			if data.Maintenance == "enabled" {
+				state = "maint"
+			}
+			err = s.rt.SetServerState(backend, data.Name, state)
+		case "agent-check":
+			switch data.AgentCheck {
+			case "enabled":
+				err = s.rt.EnableAgentCheck(backend, data.Name)
+			case "disabled":
+				err = s.rt.DisableAgentCheck(backend, data.Name)
+			}
+		case "agent-addr":
+			err = s.rt.SetServerAgentAddr(backend, data.Name, data.AgentAddr)
+		case "agent-send":
+			err = s.rt.SetServerAgentSend(backend, data.Name, data.AgentSend)
+		case "health_check_port":
+			if data.HealthCheckPort != nil {
+				err = s.rt.SetServerCheckPort(backend, data.Name, int(*data.HealthCheckPort))
+			}
+		}
+		if err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// diffJSON lists the top-level JSON fields whose values differ between a and b.
+func diffJSON(a, b any) ([]string, error) {
+	toMap := func(v any) (map[string]any, error) {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		m := map[string]any{}
+		return m, json.Unmarshal(raw, &m)
+	}
+	ma, err := toMap(a)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := toMap(b)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k, va := range ma {
+		if !reflect.DeepEqual(va, mb[k]) {
+			out = append(out, k)
+		}
+	}
+	for k := range mb {
+		if _, ok := ma[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// reload asks HAProxy's master process to reload the configuration file.
+func (s *Server) reload() error {
+	if s.cfg.MasterSocket == "" {
+		return errors.New("cannot reload: no master socket configured")
+	}
+	conn, err := net.DialTimeout("unix", s.cfg.MasterSocket, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("cannot reload: %w", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("reload\n")); err != nil {
+		return fmt.Errorf("cannot reload: %w", err)
+	}
+	buf := make([]byte, 4096)
+	_, _ = conn.Read(buf)
+	s.reloads.Add(1)
+	return nil
+}
+
+func (s *Server) runtimeServers(w http.ResponseWriter, r *http.Request) {
+	backend := r.URL.Query().Get("backend")
+	rs, err := s.rt.GetServersState(backend)
+	if err != nil {
+		writeConfError(w, err)
+		return
+	}
+	if rs == nil {
+		rs = models.RuntimeServers{}
+	}
+	writeJSON(w, http.StatusOK, rs)
+}
+
+func (s *Server) runtimeServer(w http.ResponseWriter, r *http.Request) {
+	backend, name := r.URL.Query().Get("backend"), r.PathValue("name")
+	rs, err := s.rt.GetServerState(backend, name)
+	if err != nil {
+		if errors.Is(err, nativeerrors.ErrNotFound) || strings.Contains(err.Error(), "not found") {
+			writeError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		writeConfError(w, err)
+		return
+	}
+	if rs == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("Runtime server %s not found in backend %s", name, backend))
+		return
+	}
+	writeJSON(w, http.StatusOK, rs)
+}
+
+// stats is GET /services/haproxy/stats/native, filtered by type, name and parent as the real one does.
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	typ, name, par := q.Get("type"), q.Get("name"), q.Get("parent")
+	if q.Has("name") {
+		if typ == "" {
+			writeError(w, http.StatusBadRequest, "Type required when filtering by name")
+			return
+		}
+		if typ == "server" && par == "" {
+			writeError(w, http.StatusBadRequest, "Parent backend required when filtering by server")
+			return
+		}
+	}
+	all := s.rt.GetStats()
+	failed := false
+	for _, coll := range all {
+		if coll.Error != "" {
+			failed = true
+			continue
+		}
+		kept := make([]*models.NativeStat, 0, len(coll.Stats))
+		for _, st := range coll.Stats {
+			switch {
+			case q.Has("name") && st.Type == "server":
+				if st.Name == name && st.Type == typ && st.BackendName == par {
+					kept = append(kept, st)
+				}
+			case q.Has("name"):
+				if st.Name == name && st.Type == typ {
+					kept = append(kept, st)
+				}
+			case typ == "server" && par != "":
+				if st.Type == typ && st.BackendName == par {
+					kept = append(kept, st)
+				}
+			case typ != "":
+				if st.Type == typ {
+					kept = append(kept, st)
+				}
+			default:
+				kept = append(kept, st)
+			}
+		}
+		coll.Stats = kept
+	}
+	code := http.StatusOK
+	if failed {
+		code = http.StatusInternalServerError
+	}
+	writeJSON(w, code, all)
+}
