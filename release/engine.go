@@ -487,7 +487,7 @@ func (e *Engine) removeCanary(ctx context.Context, st *state) error {
 	return nil
 }
 
-// FormatWeights renders weights as "name=w,name=w" in name order.
+// FormatWeights renders weights as "name:w,name:w" in name order.
 func FormatWeights(w map[string]int) string {
 	names := make([]string, 0, len(w))
 	for n := range w {
@@ -499,7 +499,7 @@ func FormatWeights(w map[string]int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, "%s=%d", n, w[n])
+		fmt.Fprintf(&b, "%s:%d", n, w[n])
 	}
 	return b.String()
 }

@@ -103,12 +103,14 @@ build_go() {
 
 ensure_influxd() {
 	FM_INFLUXD=$FM_TOOLS_DIR/influxd
-	if [ -x "$FM_INFLUXD" ] && "$FM_INFLUXD" version 2>/dev/null | grep -q "${INFLUXD_VERSION#v}"; then
+	# A go-installed influxd reports its version as "unknown": a stamp file records what was built.
+	if [ -x "$FM_INFLUXD" ] && [ "$(cat "$FM_INFLUXD.version" 2>/dev/null)" = "$INFLUXD_VERSION" ]; then
 		return 0
 	fi
 	log "building InfluxDB $INFLUXD_VERSION from the Go module proxy (a minute or two)"
 	mkdir -p "$FM_TOOLS_DIR"
 	(cd "$FM_TOOLS_DIR" && GOBIN=$FM_TOOLS_DIR go install "github.com/influxdata/influxdb/cmd/influxd@$INFLUXD_VERSION")
+	echo "$INFLUXD_VERSION" >"$FM_INFLUXD.version"
 }
 
 build_images() {
@@ -154,7 +156,7 @@ start_demo_service() {
 		--publish "mode=host,target=8080,published=$FM_STABLE_PORT" \
 		--label "fridaymorning.bed=$FM_BED" \
 		--stop-grace-period 10s \
-		"$FM_IMAGE_REPO:v1" >/dev/null
+		"$FM_IMAGE_REPO:v1" >/dev/null 2>&1
 }
 
 wait_demo_service() {
@@ -169,7 +171,7 @@ start_haproxy() {
 	render "$ROOT/stacks/haproxy/haproxy.cfg" "$dir/haproxy.cfg"
 	haproxy -c -q -f "$dir/haproxy.cfg" || die "HAProxy rejects $dir/haproxy.cfg"
 	log "starting HAProxy on 127.0.0.1:$FM_HAPROXY_PORT (stats on $FM_HAPROXY_STATS_PORT)"
-	haproxy -W -D -f "$dir/haproxy.cfg" -p "$dir/haproxy.pid" -S "$dir/master.sock,mode,600"
+	haproxy -W -D -f "$dir/haproxy.cfg" -S "$dir/master.sock,mode,600"
 	wait_for "HAProxy admin socket" 20 test -S "$dir/admin.sock"
 }
 

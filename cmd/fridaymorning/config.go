@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Environment variables that carry secrets. Secrets never live in fridaymorning.yaml itself: it names a
+// file instead, or the environment provides them.
+const (
+	envDataplanePassword = "FRIDAYMORNING_DATAPLANE_PASSWORD"
+	envInfluxToken       = "FRIDAYMORNING_INFLUXDB_TOKEN"
+)
+
+// duration is a time.Duration written as "30s" or "2m" in YAML.
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration such as 30s or 2m", n.Line, n.Value)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// D returns d as a time.Duration.
+func (d duration) D() time.Duration { return time.Duration(d) }
+
+// fileConfig is fridaymorning.yaml. Every field is optional in the file; flags override it, and
+// validate says what is missing.
+type fileConfig struct {
+	// Service is the stable Swarm service to release.
+	Service string    `yaml:"service"`
+	Steps   []float64 `yaml:"steps"`
+	Bake    duration  `yaml:"bake"`
+
+	Docker struct {
+		Host string `yaml:"host"`
+	} `yaml:"docker"`
+
+	Canary struct {
+		Replicas     uint64   `yaml:"replicas"`
+		Ports        []string `yaml:"ports"`
+		ReadyTimeout duration `yaml:"ready_timeout"`
+	} `yaml:"canary"`
+
+	Promote struct {
+		Timeout duration `yaml:"timeout"`
+	} `yaml:"promote"`
+
+	HAProxy struct {
+		URL           string   `yaml:"url"`
+		User          string   `yaml:"user"`
+		PasswordFile  string   `yaml:"password_file"`
+		Backend       string   `yaml:"backend"`
+		StableServers []string `yaml:"stable_servers"`
+		CanaryServers []string `yaml:"canary_servers"`
+		BaseWeight    int      `yaml:"base_weight"`
+		Timeout       duration `yaml:"timeout"`
+		DrainTimeout  duration `yaml:"drain_timeout"`
+	} `yaml:"haproxy"`
+
+	InfluxDB struct {
+		URL         string   `yaml:"url"`
+		Org         string   `yaml:"org"`
+		Bucket      string   `yaml:"bucket"`
+		TokenFile   string   `yaml:"token_file"`
+		Measurement string   `yaml:"measurement"`
+		Timer       string   `yaml:"timer"`
+		Timeout     duration `yaml:"timeout"`
+	} `yaml:"influxdb"`
+
+	Analysis struct {
+		MinRequests          int64    `yaml:"min_requests"`
+		MaxErrorRate         *float64 `yaml:"max_error_rate"`
+		MaxErrorRateIncrease *float64 `yaml:"max_error_rate_increase"`
+		MaxP50               duration `yaml:"max_p50"`
+		MaxP95               duration `yaml:"max_p95"`
+		MaxP99               duration `yaml:"max_p99"`
+		MaxP95Ratio          *float64 `yaml:"max_p95_ratio"`
+		LatencySlack         duration `yaml:"latency_slack"`
+		Delay                duration `yaml:"delay"`
+		MaxExtensions        *int     `yaml:"max_extensions"`
+	} `yaml:"analysis"`
+}
+
+// loadConfig reads path strictly: unknown keys and malformed values are errors naming the line.
+// A missing file is an error only if required.
+func loadConfig(path string, required bool) (*fileConfig, error) {
+	cfg := &fileConfig{}
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !required {
+		return cfg, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s is malformed: %s: fix it (see stacks/demo/fridaymorning.yaml for a complete example)", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return cfg, nil
+}
+
+// parsePorts reads canary.ports entries "STABLE:CANARY" (published host ports).
+func parsePorts(entries []string) (map[uint32]uint32, error) {
+	out := make(map[uint32]uint32, len(entries))
+	for _, e := range entries {
+		from, to, ok := strings.Cut(e, ":")
+		f, ferr := strconv.ParseUint(strings.TrimSpace(from), 10, 16)
+		t, terr := strconv.ParseUint(strings.TrimSpace(to), 10, 16)
+		if !ok || ferr != nil || terr != nil || f == 0 || t == 0 || f == t {
+			return nil, fmt.Errorf("canary.ports entry %q: want \"STABLE_PORT:CANARY_PORT\", two different port numbers", e)
+		}
+		out[uint32(f)] = uint32(t)
+	}
+	return out, nil
+}
+
+// parseSteps reads --steps "10,25,50".
+func parseSteps(s string) ([]float64, error) {
+	var steps []float64
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSuffix(strings.TrimSpace(part), "%")
+		v, err := strconv.ParseFloat(part, 64)
+		if err != nil {
+			return nil, fmt.Errorf("--steps %q: want percentages such as 10,25,50", s)
+		}
+		steps = append(steps, v)
+	}
+	return steps, nil
+}
+
+// secret returns the value of env if set, else the trimmed content of file if named, else "".
+// Errors name the variable or file, never the value.
+func secret(env, file, what string) (string, error) {
+	if v := os.Getenv(env); v != "" {
+		return v, nil
+	}
+	if file == "" {
+		return "", nil
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s: reading %s: %w: set %s or fix the file name", what, file, err, env)
+	}
+	return strings.TrimSpace(string(raw)), nil
+}

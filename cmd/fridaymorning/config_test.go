@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fridaymorning/fridaymorning/release"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadConfig(t *testing.T) {
+	p := writeFile(t, "fm.yaml", `
+service: shop
+steps: [5, 20, 50]
+bake: 90s
+canary:
+  ports: ["8080:8081"]
+haproxy:
+  url: http://127.0.0.1:5555/v2
+  backend: be_shop
+  stable_servers: [s1, s2]
+  canary_servers: [c1]
+analysis:
+  max_error_rate: 0.5
+  max_extensions: 0
+`)
+	fc, err := loadConfig(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc.Service != "shop" || len(fc.Steps) != 3 || fc.Bake.D() != 90*time.Second || fc.HAProxy.StableServers[1] != "s2" {
+		t.Fatalf("config %+v", fc)
+	}
+	if *fc.Analysis.MaxErrorRate != 0.5 || maxExtensions(fc.Analysis.MaxExtensions) != -1 {
+		t.Fatalf("analysis %+v", fc.Analysis)
+	}
+	if th := thresholds(fc); th.MaxErrorRate != 0.5 || th.MinRequests != defaultMinRequests || th.MaxP95Ratio != defaultMaxP95Ratio {
+		t.Fatalf("thresholds %+v", th)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, content, want string
+	}{
+		{"unknown key names the line", "service: a\nsteps: [10]\nhaproxy:\n  pasword: x\n", "line 4: field pasword not found"},
+		{"inline secret is refused as unknown", "haproxy:\n  password: hunter2\n", "field password not found"},
+		{"bad duration", "bake: soon\n", `"soon" is not a duration`},
+		{"not yaml", "service: [\n", "malformed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(writeFile(t, "fm.yaml", tt.content), true)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error repeats a secret: %v", err)
+			}
+		})
+	}
+	if _, err := loadConfig(filepath.Join(t.TempDir(), "missing.yaml"), true); err == nil {
+		t.Fatal("a required missing config is no error")
+	}
+	if _, err := loadConfig(filepath.Join(t.TempDir(), "missing.yaml"), false); err != nil {
+		t.Fatalf("an optional missing config: %v", err)
+	}
+	if _, err := loadConfig(writeFile(t, "empty.yaml", ""), true); err != nil {
+		t.Fatalf("an empty config: %v", err)
+	}
+}
+
+func TestParsePortsAndSteps(t *testing.T) {
+	ports, err := parsePorts([]string{"18410:18411", " 80 : 8080 "})
+	if err != nil || ports[18410] != 18411 || ports[80] != 8080 {
+		t.Fatalf("ports %v, %v", ports, err)
+	}
+	for _, bad := range []string{"80", "80:80", "a:b", "0:1", "70000:1"} {
+		if _, err := parsePorts([]string{bad}); err == nil {
+			t.Errorf("port mapping %q accepted", bad)
+		}
+	}
+	steps, err := parseSteps("5, 20%,50")
+	if err != nil || len(steps) != 3 || steps[1] != 20 {
+		t.Fatalf("steps %v, %v", steps, err)
+	}
+	if _, err := parseSteps("5,x"); err == nil {
+		t.Fatal("bad steps accepted")
+	}
+}
+
+func TestSecret(t *testing.T) {
+	file := writeFile(t, "pw", "from-file\n")
+	t.Setenv(envDataplanePassword, "")
+	if v, err := secret(envDataplanePassword, file, "haproxy password"); err != nil || v != "from-file" {
+		t.Fatalf("file secret %q, %v", v, err)
+	}
+	t.Setenv(envDataplanePassword, "from-env")
+	if v, _ := secret(envDataplanePassword, file, "haproxy password"); v != "from-env" {
+		t.Fatalf("env must win over the file, got %q", v)
+	}
+	t.Setenv(envDataplanePassword, "")
+	_, err := secret(envDataplanePassword, "/nonexistent/pw", "haproxy password")
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/pw") || !strings.Contains(err.Error(), envDataplanePassword) {
+		t.Fatalf("err = %v, want it to name the file and the variable", err)
+	}
+}
+
+func TestWireReportsEverythingMissing(t *testing.T) {
+	_, err := wire(&fileConfig{}, "img:v2", nil)
+	if err == nil {
+		t.Fatal("empty config accepted")
+	}
+	for _, key := range []string{"service", "haproxy.url", "haproxy.backend", "influxdb.url", "influxdb.bucket", "haproxy.stable_servers", "haproxy.canary_servers"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error %q does not name %s", err, key)
+		}
+	}
+}
+
+func TestHeadlessLines(t *testing.T) {
+	var buf bytes.Buffer
+	h := newHeadless(&buf)
+	at := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	h.Event(release.Event{Time: at, Kind: release.KindTraffic, Phase: release.PhaseBaking, ReleaseID: "r1", Step: 1, Steps: 3,
+		CanaryPercent: 10, AchievedPercent: 10.0390625, Weights: map[string]int{"stable1": 230, "canary1": 26}, Message: "canary gets 10% of requests"})
+	h.Event(release.Event{Kind: release.KindAnalysis, Phase: release.PhaseBaking, ReleaseID: "r1", Step: 1, Steps: 3, CanaryPercent: 10,
+		Verdict: &release.Verdict{Result: release.ResultFail, Reason: "canary error rate 50% > 1%",
+			Canary: release.Metrics{Requests: 212, ErrorRate: 50, P95: 12 * time.Millisecond},
+			Checks: []release.Check{{Name: "error_rate", Result: release.ResultFail, Canary: 50, Limit: 1, Unit: "%", Detail: "canary error rate 50% > 1%"}}},
+		Message: "fail: canary error rate 50% > 1%"})
+	h.Event(release.Event{Kind: release.KindFinished, Phase: release.PhaseAborted, ReleaseID: "r1", Outcome: release.OutcomeAbortedAnalysis})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want 4 lines (traffic, analysis, check, finished), got:\n%s", buf.String())
+	}
+	for i, want := range [][]string{
+		{`msg="canary gets 10% of requests"`, "event=traffic", "release=r1", "phase=baking", "step=1/3", "canary=10%", "achieved=10.04%", "weights=canary1:26,stable1:230"},
+		{"event=analysis", "result=fail", "canary.requests=212", "canary.error_rate=50%", "canary.p95=12.0ms"},
+		{"event=check", "check=error_rate", "result=fail", "canary=50", "limit=1"},
+		{"event=finished", "outcome=aborted-analysis"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[i], w) {
+				t.Errorf("line %d %q lacks %q", i+1, lines[i], w)
+			}
+		}
+		if strings.Contains(lines[i], "level=") {
+			t.Errorf("line %d carries a log level: %s", i+1, lines[i])
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	codes := map[release.Outcome]int{
+		release.OutcomePromoted: 0, release.OutcomeFailed: 1, release.OutcomeAbortedAnalysis: 3,
+		release.OutcomeAbortedOperator: 4, release.OutcomeAbortedInconclusive: 5,
+	}
+	for o, want := range codes {
+		if got := exitCodeFor(o); got != want {
+			t.Errorf("exitCodeFor(%s) = %d, want %d", o, got, want)
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fridaymorning/fridaymorning/analysis"
+	"github.com/fridaymorning/fridaymorning/haproxy"
+	"github.com/fridaymorning/fridaymorning/release"
+	"github.com/fridaymorning/fridaymorning/swarm"
+)
+
+// The adapters satisfy the engine's interfaces.
+var (
+	_ release.Canaries = (*swarm.Client)(nil)
+	_ release.Rollout  = (*swarm.Client)(nil)
+	_ release.Router   = (*haproxy.Client)(nil)
+	_ release.Analyzer = analyzer{}
+)
+
+// Defaults for what fridaymorning.yaml leaves out.
+var (
+	defaultSteps = []float64{10, 25, 50}
+)
+
+const (
+	defaultBake                 = time.Minute
+	defaultMinRequests          = 50
+	defaultMaxErrorRate         = 1.0 // percent
+	defaultMaxErrorRateIncrease = 1.0 // percentage points over stable
+	defaultMaxP95Ratio          = 1.25
+	defaultLatencySlack         = 10 * time.Millisecond
+)
+
+// wired is a release engine with the adapters it needs closed afterwards.
+type wired struct {
+	engine  *release.Engine
+	closers []func()
+}
+
+// Close releases the adapters' connections.
+func (w *wired) Close() {
+	for _, c := range w.closers {
+		c()
+	}
+}
+
+// wire builds each package's Config from fc, the adapters, and the engine. It does no I/O: reachability
+// and the release's inputs are checked by the engine's preflight, before anything changes.
+func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error) {
+	var missing []string
+	for _, m := range []struct{ key, val string }{
+		{"service (or --service)", fc.Service},
+		{"haproxy.url", fc.HAProxy.URL},
+		{"haproxy.backend", fc.HAProxy.Backend},
+		{"influxdb.url", fc.InfluxDB.URL},
+		{"influxdb.bucket", fc.InfluxDB.Bucket},
+	} {
+		if strings.TrimSpace(m.val) == "" {
+			missing = append(missing, m.key)
+		}
+	}
+	if len(fc.HAProxy.StableServers) == 0 {
+		missing = append(missing, "haproxy.stable_servers")
+	}
+	if len(fc.HAProxy.CanaryServers) == 0 {
+		missing = append(missing, "haproxy.canary_servers")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("config: missing %s: set them in fridaymorning.yaml (see stacks/demo/fridaymorning.yaml)", strings.Join(missing, ", "))
+	}
+	steps := fc.Steps
+	if len(steps) == 0 {
+		steps = defaultSteps
+	}
+	bake := fc.Bake.D()
+	if bake == 0 {
+		bake = defaultBake
+	}
+	ports, err := parsePorts(fc.Canary.Ports)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	password, err := secret(envDataplanePassword, fc.HAProxy.PasswordFile, "haproxy password")
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	token, err := secret(envInfluxToken, fc.InfluxDB.TokenFile, "influxdb token")
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+
+	sw, err := swarm.New(swarm.Config{Host: fc.Docker.Host, CanaryPorts: ports, CanaryReplicas: fc.Canary.Replicas})
+	if err != nil {
+		return nil, err
+	}
+	w := &wired{closers: []func(){func() { _ = sw.Close() }}}
+	hp, err := haproxy.New(haproxy.Config{
+		URL: fc.HAProxy.URL, User: fc.HAProxy.User, Password: password, Backend: fc.HAProxy.Backend,
+		StableServers: fc.HAProxy.StableServers, CanaryServers: fc.HAProxy.CanaryServers,
+		BaseWeight: fc.HAProxy.BaseWeight, Timeout: fc.HAProxy.Timeout.D(),
+	})
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	flux, err := analysis.NewFlux(analysis.Config{
+		URL: fc.InfluxDB.URL, Token: token, Org: fc.InfluxDB.Org, Bucket: fc.InfluxDB.Bucket,
+		Measurement: fc.InfluxDB.Measurement, Backend: fc.HAProxy.Backend,
+		StableServers: fc.HAProxy.StableServers, CanaryServers: fc.HAProxy.CanaryServers,
+		Timer: fc.InfluxDB.Timer, Timeout: fc.InfluxDB.Timeout.D(),
+	})
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	w.closers = append(w.closers, flux.Close)
+
+	engine, err := release.New(release.Config{
+		ReleaseID:      release.NewID(time.Now()),
+		Service:        fc.Service,
+		Image:          image,
+		Steps:          steps,
+		Bake:           bake,
+		AnalysisDelay:  fc.Analysis.Delay.D(),
+		MaxExtensions:  maxExtensions(fc.Analysis.MaxExtensions),
+		ReadyTimeout:   fc.Canary.ReadyTimeout.D(),
+		PromoteTimeout: fc.Promote.Timeout.D(),
+		DrainTimeout:   fc.HAProxy.DrainTimeout.D(),
+	}, release.Deps{
+		Canaries: sw,
+		Rollout:  sw,
+		Router:   hp,
+		Analyzer: analyzer{analysis.NewAnalyzer(flux, thresholds(fc))},
+		Preflight: []release.Preflight{
+			{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
+			{Name: "haproxy", Run: hp.Check},
+			{Name: "influxdb", Run: flux.Ping},
+		},
+	}, emit)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	w.engine = engine
+	return w, nil
+}
+
+func orDefault[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// maxExtensions maps analysis.max_extensions to the engine's convention: unset is the default, 0 is none.
+func maxExtensions(p *int) int {
+	switch {
+	case p == nil:
+		return 0
+	case *p <= 0:
+		return -1
+	}
+	return *p
+}
+
+func thresholds(fc *fileConfig) analysis.Thresholds {
+	a := fc.Analysis
+	th := analysis.Thresholds{
+		MinRequests:          a.MinRequests,
+		MaxErrorRate:         orDefault(a.MaxErrorRate, defaultMaxErrorRate),
+		MaxErrorRateIncrease: orDefault(a.MaxErrorRateIncrease, defaultMaxErrorRateIncrease),
+		MaxP50:               a.MaxP50.D(),
+		MaxP95:               a.MaxP95.D(),
+		MaxP99:               a.MaxP99.D(),
+		MaxP95Ratio:          orDefault(a.MaxP95Ratio, defaultMaxP95Ratio),
+		LatencySlack:         a.LatencySlack.D(),
+	}
+	if th.MinRequests == 0 {
+		th.MinRequests = defaultMinRequests
+	}
+	if th.LatencySlack == 0 {
+		th.LatencySlack = defaultLatencySlack
+	}
+	return th
+}
+
+// analyzer adapts analysis.Analyzer to release.Analyzer: the two packages do not know each other, so
+// the verdict is translated here.
+type analyzer struct{ a *analysis.Analyzer }
+
+func (z analyzer) Analyze(ctx context.Context, from, to time.Time, share float64) (release.Verdict, error) {
+	v, err := z.a.Analyze(ctx, from, to, share)
+	out := release.Verdict{
+		Result:  release.Result(v.Result),
+		Reason:  v.Reason,
+		Canary:  release.Metrics(v.Canary),
+		Stable:  release.Metrics(v.Stable),
+		Queries: v.Queries,
+	}
+	for _, c := range v.Checks {
+		out.Checks = append(out.Checks, release.Check{
+			Name: c.Name, Result: release.Result(c.Result), Canary: c.Canary, Stable: c.Stable, Limit: c.Limit, Unit: c.Unit, Detail: c.Detail,
+		})
+	}
+	return out, err
+}
