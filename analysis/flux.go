@@ -37,7 +37,9 @@ type Config struct {
 	Backend string
 	// StableServers and CanaryServers are the values of the server tag of each group.
 	StableServers, CanaryServers []string
-	// Timer is the latency field: "tt" (total time, default) or "tr" (server response time).
+	// Timer is the latency field: "ta" (active time: from the request's first byte to the response's
+	// last, what the client waited; default), "tr" (the server's response time) or "tt" (the whole
+	// session, which includes the client's keep-alive idle time, so it is a poor latency measure).
 	Timer string
 	// ErrorStatusMin is the lowest status counted as an error (default 500).
 	ErrorStatusMin float64
@@ -75,10 +77,10 @@ func NewFlux(cfg Config) (*Flux, error) {
 	}
 	switch cfg.Timer {
 	case "":
-		cfg.Timer = "tt"
+		cfg.Timer = "ta"
 	case "tt", "tr", "ta":
 	default:
-		return nil, fmt.Errorf("analysis: influxdb.timer %q: want tt (total time) or tr (server response time)", cfg.Timer)
+		return nil, fmt.Errorf("analysis: influxdb.timer %q: want ta (active time), tr (server response time) or tt (session time)", cfg.Timer)
 	}
 	if cfg.ErrorStatusMin == 0 {
 		cfg.ErrorStatusMin = 500

@@ -492,7 +492,9 @@ func (c *Client) WaitUp(ctx context.Context, group string) error {
 				case st == nil:
 					down = append(down, n+" (missing)")
 				case st.Status == "no check":
-				case st.Status != "UP" || st.CheckStatus == "INI" || st.CheckStatus == "":
+				// HAProxy prefixes the check status with "* " while a check runs; "INI" means no check
+				// has finished yet, and a server starts out UP until its first check says otherwise.
+				case st.Status != "UP" || strings.TrimPrefix(st.CheckStatus, "* ") == "INI" || st.CheckStatus == "":
 					down = append(down, fmt.Sprintf("%s (%s, check %s)", n, st.Status, st.CheckStatus))
 				}
 			}

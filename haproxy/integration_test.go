@@ -57,7 +57,7 @@ func port(s *httptest.Server) string {
 }
 
 // newBed starts HAProxy with backend be_app: stable1, stable2 (weight 100) and canary1 (weight 0), each
-// a tiny Go server, plus down1, a server on a closed port; and the Data Plane API test server over it.
+// a tiny Go server, plus down1, a server on a port where nothing listens; and the Data Plane API test server over it.
 func newBed(t *testing.T) *bed {
 	t.Helper()
 	b := &bed{backends: map[string]*httptest.Server{}}
@@ -66,7 +66,6 @@ func newBed(t *testing.T) *bed {
 	}
 	dir := t.TempDir()
 	fe := haproxytest.FreePort(t)
-	closed := haproxytest.FreePort(t)
 	cfg := fmt.Sprintf(`global
     stats socket %[1]s/admin.sock mode 600 level admin expose-fd listeners
     pidfile %[1]s/haproxy.pid
@@ -90,8 +89,9 @@ backend be_app
     server canary1 127.0.0.1:%[5]s weight 0
 
 backend be_other
-    server down1 127.0.0.1:%[6]d check inter 200ms fall 1 rise 1
-`, dir, fe, port(b.backends["stable1"]), port(b.backends["stable2"]), port(b.backends["canary1"]), closed)
+    # Port 1: nothing listens there (a free port picked now could be taken by a parallel test).
+    server down1 127.0.0.1:1 check inter 200ms fall 1 rise 1
+`, dir, fe, port(b.backends["stable1"]), port(b.backends["stable2"]), port(b.backends["canary1"]))
 	b.hap = haproxytest.Start(t, dir, cfg)
 	var err error
 	b.dp, err = dataplanetest.New(context.Background(), dataplanetest.Config{
@@ -429,6 +429,7 @@ func TestClientWaitUpAndDrain(t *testing.T) {
 	defer cancel2()
 	err := down.WaitUp(short, "stable")
 	if err == nil || !strings.Contains(err.Error(), "down1 (DOWN, check L4CON)") {
+		t.Logf("stats: %s", runtime(t, b.hap.AdminSocket, "show stat -1 4 -1"))
 		t.Fatalf("WaitUp on a server at a closed port = %v, want it to name down1 and its state", err)
 	}
 }
