@@ -64,8 +64,7 @@ func Start(t testing.TB, dir, cfgText string) *Instance {
 	t.Cleanup(in.Stop)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if c, err := net.Dial("unix", in.AdminSocket); err == nil {
-			c.Close()
+		if dialable(in.AdminSocket) && dialable(in.MasterSocket) {
 			return in
 		}
 		select {
@@ -76,10 +75,19 @@ func Start(t testing.TB, dir, cfgText string) *Instance {
 		}
 		if time.Now().After(deadline) {
 			out, _ := os.ReadFile(logPath)
-			t.Fatalf("haproxy's admin socket %s did not appear within 10s:\n%s", in.AdminSocket, out)
+			t.Fatalf("haproxy's sockets %s and %s did not appear within 10s:\n%s", in.AdminSocket, in.MasterSocket, out)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func dialable(sock string) bool {
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // Stop terminates HAProxy and waits for it; stopping a stopped instance does nothing.
