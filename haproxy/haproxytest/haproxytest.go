@@ -52,7 +52,8 @@ func Start(t testing.TB, dir, cfgText string) *Instance {
 	}
 	in.cmd = exec.Command("haproxy", "-W", "-db", "-f", in.ConfigPath, "-S", in.MasterSocket+",mode,600")
 	in.cmd.Stdout, in.cmd.Stderr = logFile, logFile
-	in.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary that dies (timeout, SIGQUIT) takes its HAProxy with it.
+	in.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := in.cmd.Start(); err != nil {
 		t.Fatalf("starting haproxy: %v", err)
 	}
