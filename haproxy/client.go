@@ -482,10 +482,11 @@ func (c *Client) WaitUp(ctx context.Context, group string) error {
 	if err != nil {
 		return err
 	}
+	var down []string // as of the last successful look
 	for {
 		live, err := c.live(ctx)
-		var down []string
 		if err == nil {
+			down = down[:0]
 			for _, n := range names {
 				st := live[n]
 				switch {
@@ -506,10 +507,10 @@ func (c *Client) WaitUp(ctx context.Context, group string) error {
 		}
 		select {
 		case <-ctx.Done():
-			if err != nil {
-				return fmt.Errorf("haproxy: waiting for the %s servers of backend %q: %w (last error: %v)", group, c.cfg.Backend, ctx.Err(), err)
+			if len(down) > 0 {
+				return fmt.Errorf("haproxy: %s servers of backend %q not up: %s: %w", group, c.cfg.Backend, strings.Join(down, ", "), ctx.Err())
 			}
-			return fmt.Errorf("haproxy: %s servers of backend %q not up: %s: %w", group, c.cfg.Backend, strings.Join(down, ", "), ctx.Err())
+			return fmt.Errorf("haproxy: waiting for the %s servers of backend %q: %w (last error: %v)", group, c.cfg.Backend, ctx.Err(), err)
 		case <-time.After(c.cfg.PollInterval):
 		}
 	}

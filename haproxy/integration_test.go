@@ -425,7 +425,7 @@ func TestClientWaitUpAndDrain(t *testing.T) {
 		c.StableServers = []string{"down1"}
 		c.CanaryServers = []string{"nothing"}
 	})
-	short, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	short, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel2()
 	err := down.WaitUp(short, "stable")
 	if err == nil || !strings.Contains(err.Error(), "down1 (DOWN, check L4CON)") {
