@@ -86,7 +86,7 @@ func (c *Client) inspect(ctx context.Context, name string) (swarm.Service, error
 	if err != nil {
 		switch {
 		case errdefs.IsNotFound(err):
-			return svc, fmt.Errorf("swarm: service %q not found: check the service name (docker service ls lists them): %w", name, ErrNotFound)
+			return svc, fmt.Errorf("swarm: service %q %w: check the service name (docker service ls lists them)", name, ErrNotFound)
 		case client.IsErrConnectionFailed(err):
 			return svc, fmt.Errorf("swarm: Docker Engine not reachable: %w: start dockerd or set DOCKER_HOST / docker.host", err)
 		}
