@@ -2,17 +2,21 @@ package release
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
 // Config is what one release does. Durations left zero take the defaults documented on each field.
 type Config struct {
-	// ReleaseID names the release in events and in the canary's labels.
+	// ReleaseID names the release in events, in the canary's labels and in the release record.
 	ReleaseID string
 	// Service is the stable Swarm service; Image the image to release.
 	Service, Image string
@@ -34,6 +38,16 @@ type Config struct {
 	DrainTimeout time.Duration
 	// ProgressInterval is how often a long bake reports progress (default 10s).
 	ProgressInterval time.Duration
+	// StartedBy says who started the release, for the record ("alice@laptop", "CI job 1234").
+	StartedBy string
+	// Owner identifies this process in the release record (default: host, pid and a random part).
+	Owner string
+	// BeatInterval is how often the driving process stamps its heartbeat on the canary (default 5s).
+	BeatInterval time.Duration
+	// PollInterval is how often the driving process looks for requests from other processes (default 1s).
+	PollInterval time.Duration
+	// StaleAfter is how long without a heartbeat makes a release's process count as dead (default 30s).
+	StaleAfter time.Duration
 }
 
 // Deps are the adapters a release works through.
@@ -42,14 +56,26 @@ type Deps struct {
 	Rollout   Rollout
 	Router    Router
 	Analyzer  Analyzer
+	Journal   Journal
+	Pulse     Pulse
 	Preflight []Preflight
 }
 
-// Engine carries out one release. It is used once: New, then Run.
+// Engine carries out one release: New, then Run for a new release or Resume for one that another
+// process started. An Engine is used once.
 type Engine struct {
 	cfg  Config
 	deps Deps
 	emit func(Event)
+
+	mu sync.Mutex
+	// pending is a command not yet acted on; cancelPhase interrupts the phase at work so it is.
+	pending     Command
+	cancelPhase context.CancelFunc
+	// stableImage is the stable service's image when the release began (from the record on resume).
+	stableImage string
+	startedAt   time.Time
+	startedBy   string
 }
 
 // New checks cfg and returns an engine that reports every event to emit. emit is called from the
@@ -58,23 +84,23 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 	if cfg.Service == "" {
 		return nil, errors.New("release: no service given: set service in fridaymorning.yaml or --service")
 	}
-	if cfg.Image == "" {
-		return nil, errors.New("release: no image given: pass --image IMAGE")
-	}
 	if err := ValidateSteps(cfg.Steps); err != nil {
 		return nil, err
 	}
 	if cfg.Bake <= 0 {
 		return nil, fmt.Errorf("release: bake interval %s: want a positive duration such as 1m", cfg.Bake)
 	}
-	if deps.Canaries == nil || deps.Rollout == nil || deps.Router == nil || deps.Analyzer == nil {
-		return nil, errors.New("release: missing adapter: Canaries, Rollout, Router and Analyzer are all required")
+	if deps.Canaries == nil || deps.Rollout == nil || deps.Router == nil || deps.Analyzer == nil || deps.Journal == nil || deps.Pulse == nil {
+		return nil, errors.New("release: missing adapter: Canaries, Rollout, Router, Analyzer, Journal and Pulse are all required")
 	}
 	setDefault(&cfg.AnalysisDelay, time.Second)
 	setDefault(&cfg.ReadyTimeout, 2*time.Minute)
 	setDefault(&cfg.PromoteTimeout, 5*time.Minute)
 	setDefault(&cfg.DrainTimeout, 30*time.Second)
 	setDefault(&cfg.ProgressInterval, 10*time.Second)
+	setDefault(&cfg.BeatInterval, 5*time.Second)
+	setDefault(&cfg.PollInterval, time.Second)
+	setDefault(&cfg.StaleAfter, 30*time.Second)
 	if cfg.MaxExtensions == 0 {
 		cfg.MaxExtensions = 2
 	} else if cfg.MaxExtensions < 0 {
@@ -83,10 +109,23 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 	if cfg.ReleaseID == "" {
 		cfg.ReleaseID = NewID(time.Now())
 	}
+	if cfg.Owner == "" {
+		cfg.Owner = newOwner()
+	}
+	if cfg.StartedBy == "" {
+		cfg.StartedBy = "unknown"
+	}
 	if emit == nil {
 		emit = func(Event) {}
 	}
 	return &Engine{cfg: cfg, deps: deps, emit: emit}, nil
+}
+
+func newOwner() string {
+	host, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -115,19 +154,46 @@ func ValidateSteps(steps []float64) error {
 // ID returns the release's ID.
 func (e *Engine) ID() string { return e.cfg.ReleaseID }
 
+// Request asks the running release to carry out cmd as soon as it can: an abort at once, a promotion
+// once the canary is ready. It does not block. An abort replaces a pending promotion, not the reverse.
+func (e *Engine) Request(cmd Command) {
+	e.mu.Lock()
+	if e.pending == "" || cmd == CommandAbort {
+		e.pending = cmd
+	}
+	cancel := e.cancelPhase
+	e.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+func (e *Engine) takePending() Command {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.pending
+	e.pending = ""
+	return c
+}
+
+func (e *Engine) peekPending() Command {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pending
+}
+
 // cause is why a release is being aborted.
-type cause int
+type cause string
 
 const (
-	causeNone cause = iota
-	causeAnalysis
-	causeInconclusive
-	causeOperator
-	causeError
+	causeAnalysis     cause = "analysis"
+	causeInconclusive cause = "inconclusive"
+	causeOperator     cause = "operator"
+	causeError        cause = "error"
 )
 
 // state is the engine's position in the state machine. Each phase's handler reads it, does the
-// phase's work and sets the next phase.
+// phase's work and sets the next phase, or ends the run.
 type state struct {
 	phase  Phase
 	canary string
@@ -136,44 +202,255 @@ type state struct {
 	extensions int
 	// windowStart is when the current step's traffic split took effect.
 	windowStart time.Time
-	cause       cause
-	reason      string
-	outcome     Outcome
-	err         error
+	// promoteWhenReady: a promotion was asked for while the canary was starting.
+	promoteWhenReady bool
+	canaryPercent    float64
+	weights          map[string]int
+	lastVerdict      *VerdictSummary
+	cause            cause
+	reason           string
+	outcome          Outcome
+	err              error
+	// end stops the run; phase may still be an active one when the process gives up on a release
+	// that needs an operator (the record then says where it stands).
+	end bool
 }
 
-// Run carries out the release until it is promoted, aborted or failed, and returns how it ended. The
+// Run carries out a new release until it is promoted, aborted or failed, and returns how it ended. The
 // error is non-nil exactly when the outcome is OutcomeFailed, and says what state was left behind.
 //
 // Cancelling ctx is an operator's abort: before promotion, traffic goes back to stable and the canary
 // is removed (with a context of its own, so the clean-up is not cut short); once promotion has begun it
 // is finished, since the stable service is already moving to the new image.
 func (e *Engine) Run(ctx context.Context) (Outcome, error) {
+	if e.cfg.Image == "" {
+		return OutcomeFailed, errors.New("release: no image given: pass --image IMAGE")
+	}
 	st := &state{phase: PhasePreflight}
 	e.send(st, Event{Kind: KindStarted, Message: fmt.Sprintf("releasing %s to service %s in %d steps (%s), %s bake each",
 		e.cfg.Image, e.cfg.Service, len(e.cfg.Steps), formatSteps(e.cfg.Steps), e.cfg.Bake)})
-	for !st.phase.Done() {
+	return e.loop(ctx, st)
+}
+
+// ResumeMode says what Resume does with a release another process started.
+type ResumeMode string
+
+// The ways to take over a release.
+const (
+	// ResumeContinue carries on where the release stood.
+	ResumeContinue ResumeMode = "resume"
+	// ResumeAbort aborts it.
+	ResumeAbort ResumeMode = "abort"
+	// ResumePromote promotes it without the remaining steps.
+	ResumePromote ResumeMode = "promote"
+)
+
+// Resume takes over service's release in progress, whose process died (or, with force, any), and
+// carries it on, aborts it or promotes it. The engine's Config supplies thresholds and timings; the
+// release's identity, image, steps and position come from the record.
+func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outcome, error) {
+	rec, err := Load(ctx, e.deps.Journal, e.cfg.Service)
+	if err != nil {
+		return OutcomeFailed, err
+	}
+	if !rec.Active() {
+		if rec != nil {
+			return OutcomeFailed, fmt.Errorf("release: service %s: %w (the last one, %s, ended %s)", e.cfg.Service, ErrNoRelease, rec.ID, rec.Outcome)
+		}
+		return OutcomeFailed, fmt.Errorf("release: service %s: %w", e.cfg.Service, ErrNoRelease)
+	}
+	if !force {
+		last, alive, err := Liveness(ctx, e.deps.Pulse, rec, e.cfg.StaleAfter, time.Now())
+		if err != nil {
+			return OutcomeFailed, err
+		}
+		if alive {
+			return OutcomeFailed, fmt.Errorf("release: %s is driven by a live process (%s, last heartbeat %s ago): ask it with `fridaymorning abort|promote %s`, or take it over with --force",
+				rec.Summary(), rec.Owner, time.Since(last).Round(time.Second), e.cfg.Service)
+		}
+	}
+	prevOwner := rec.Owner
+	rec, err = casRecord(ctx, e.deps.Journal, e.cfg.Service, func(cur *Record, req string) (*Record, string, error) {
+		if cur == nil || cur.ID != rec.ID || cur.Owner != prevOwner || !cur.Active() {
+			return nil, "", fmt.Errorf("release: %s changed hands while we were taking it over: %w", rec.ID, ErrLostOwnership)
+		}
+		cur.Owner = e.cfg.Owner
+		cur.UpdatedAt = time.Now()
+		return cur, "", nil
+	})
+	if err != nil {
+		return OutcomeFailed, err
+	}
+	e.cfg.ReleaseID, e.cfg.Image, e.cfg.Steps = rec.ID, rec.Image, rec.Steps
+	e.stableImage, e.startedAt, e.startedBy = rec.StableImage, rec.StartedAt, rec.StartedBy
+	st := &state{phase: rec.Phase, canary: rec.Canary, step: max(rec.Step-1, 0), canaryPercent: rec.CanaryPercent,
+		weights: rec.Weights, lastVerdict: rec.LastVerdict, cause: cause(rec.Cause), reason: rec.Message}
+	if st.phase == PhasePreflight {
+		st.phase = PhaseStarting
+	}
+	if st.step >= len(e.cfg.Steps) {
+		st.step = len(e.cfg.Steps) - 1
+	}
+	e.send(st, Event{Kind: KindStarted, Message: fmt.Sprintf("taking over %s from %s (%s)", rec.Summary(), prevOwner, mode)})
+	switch mode {
+	case ResumeAbort:
+		if st.phase != PhaseAborting {
+			e.startAbort(st, causeOperator, "aborted by an operator after taking the release over")
+		}
+	case ResumePromote:
+		switch st.phase {
+		case PhaseBaking:
+			e.enter(st, PhasePromoting, "promoted by an operator after taking the release over")
+		case PhaseStarting:
+			st.promoteWhenReady = true
+		case PhaseAborting:
+			return OutcomeFailed, fmt.Errorf("release: %s is aborting (%s): it can only be aborted; run fridaymorning abort %s", rec.ID, rec.Message, e.cfg.Service)
+		}
+	}
+	return e.loop(ctx, st)
+}
+
+// loop runs phases until the release ends, persisting each step of the way, with a watcher that beats
+// the heartbeat and picks up requests from other processes.
+func (e *Engine) loop(ctx context.Context, st *state) (Outcome, error) {
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	var watchDone sync.WaitGroup
+	watchDone.Add(1)
+	go func() {
+		defer watchDone.Done()
+		e.watch(watchCtx, st)
+	}()
+	for !st.end && !st.phase.Done() {
+		pctx, cancel := context.WithCancel(ctx)
+		e.mu.Lock()
+		e.cancelPhase = cancel
+		if e.pending != "" {
+			cancel()
+		}
+		e.mu.Unlock()
 		switch st.phase {
 		case PhasePreflight:
-			e.preflight(ctx, st)
+			e.preflight(pctx, ctx, st)
 		case PhaseStarting:
-			e.start(ctx, st)
+			e.start(pctx, ctx, st)
 		case PhaseBaking:
-			e.bake(ctx, st)
+			e.bake(pctx, ctx, st)
 		case PhasePromoting:
-			e.promote(ctx, st)
+			e.promote(pctx, st)
 		case PhaseAborting:
 			e.abort(st)
 		default:
 			panic("release: unknown phase " + string(st.phase))
 		}
+		e.mu.Lock()
+		e.cancelPhase = nil
+		e.mu.Unlock()
+		cancel()
 	}
+	stopWatch()
+	watchDone.Wait()
 	msg := st.reason
 	if st.err != nil {
 		msg = st.err.Error()
 	}
+	if st.outcome == "" {
+		st.outcome = OutcomeFailed
+	}
+	e.persist(context.WithoutCancel(ctx), st)
 	e.send(st, Event{Kind: KindFinished, Outcome: st.outcome, Message: msg})
 	return st.outcome, st.err
+}
+
+// watch beats the heartbeat on the canary and delivers requests written by other processes until ctx
+// ends. Its own errors are warnings: the release goes on without them.
+func (e *Engine) watch(ctx context.Context, st *state) {
+	lastBeat := time.Time{}
+	for sleepCtx(ctx, e.cfg.PollInterval) {
+		e.mu.Lock()
+		canary := st.canary
+		e.mu.Unlock()
+		if canary != "" && time.Since(lastBeat) >= e.cfg.BeatInterval {
+			if err := e.deps.Pulse.Beat(ctx, canary, e.cfg.Owner, time.Now()); err == nil {
+				lastBeat = time.Now()
+			}
+		}
+		_, req, _, err := e.deps.Journal.ReadState(ctx, e.cfg.Service)
+		if err != nil || req == "" {
+			continue
+		}
+		var got Command
+		_, err = casRecord(ctx, e.deps.Journal, e.cfg.Service, func(cur *Record, req string) (*Record, string, error) {
+			if cur == nil || cur.ID != e.cfg.ReleaseID || cur.Owner != e.cfg.Owner {
+				return nil, "", ErrLostOwnership
+			}
+			got = Command(req)
+			return cur, "", nil
+		})
+		if err == nil && (got == CommandAbort || got == CommandPromote) {
+			e.Request(got)
+		}
+	}
+}
+
+// record is st as the journal keeps it.
+func (e *Engine) record(st *state) Record {
+	r := Record{
+		ID: e.cfg.ReleaseID, Service: e.cfg.Service, StableImage: e.stableImage, Image: e.cfg.Image,
+		Canary: st.canary, Steps: e.cfg.Steps, CanaryPercent: st.canaryPercent, Weights: st.weights,
+		Phase: st.phase, Cause: string(st.cause), Message: st.reason, LastVerdict: st.lastVerdict,
+		StartedBy: e.startedBy, StartedAt: e.startedAt, UpdatedAt: time.Now(), Owner: e.cfg.Owner,
+	}
+	if st.phase == PhaseBaking {
+		r.Step = st.step + 1
+	}
+	if st.end || st.phase.Done() {
+		r.Outcome = st.outcome
+		if st.err != nil {
+			r.Message = st.err.Error()
+		}
+	}
+	return r
+}
+
+// persist writes st to the journal if this process still owns the release. Losing ownership ends the
+// run at once: another process drives the release now.
+func (e *Engine) persist(ctx context.Context, st *state) {
+	if e.startedAt.IsZero() {
+		return // the lock was never taken: nothing of ours is stored
+	}
+	rec := e.record(st)
+	_, err := casRecord(ctx, e.deps.Journal, e.cfg.Service, func(cur *Record, req string) (*Record, string, error) {
+		if cur == nil || cur.ID != rec.ID || cur.Owner != e.cfg.Owner {
+			return nil, "", ErrLostOwnership
+		}
+		return &rec, req, nil
+	})
+	switch {
+	case errors.Is(err, ErrLostOwnership):
+		if !st.end {
+			st.end, st.outcome = true, OutcomeFailed
+			st.err = fmt.Errorf("release %s: %w; stopping here without touching anything (see fridaymorning status %s)", e.cfg.ReleaseID, ErrLostOwnership, e.cfg.Service)
+		}
+	case err != nil:
+		e.send(st, Event{Kind: KindWarning, Message: "saving the release record: " + err.Error()})
+	}
+}
+
+// acquire takes the service's release lock by storing a new active record, atomically.
+func (e *Engine) acquire(ctx context.Context, st *state) error {
+	e.startedAt = time.Now()
+	e.startedBy = e.cfg.StartedBy
+	rec := e.record(st)
+	_, err := casRecord(ctx, e.deps.Journal, e.cfg.Service, func(cur *Record, _ string) (*Record, string, error) {
+		if cur.Active() {
+			return nil, "", &LockedError{Record: *cur}
+		}
+		return &rec, "", nil
+	})
+	if err != nil {
+		e.startedAt = time.Time{}
+	}
+	return err
 }
 
 // send stamps ev with the release's identity and current position and hands it to the front end.
@@ -190,17 +467,25 @@ func (e *Engine) send(st *state, ev Event) {
 	e.emit(ev)
 }
 
-// enter moves to phase and says why.
+// enter moves to phase, says why and persists the move.
 func (e *Engine) enter(st *state, phase Phase, why string) {
 	st.phase = phase
 	e.send(st, Event{Kind: KindPhase, Message: why})
+	e.persist(context.Background(), st)
 }
 
-// fail ends the release as failed with err, which must say what was left behind.
-func (e *Engine) fail(st *state, err error) {
-	st.outcome = OutcomeFailed
-	st.err = err
-	st.phase = PhaseFailed
+// finish ends the release in a final phase.
+func (e *Engine) finish(st *state, phase Phase, outcome Outcome, reason string, err error) {
+	st.phase, st.outcome, st.err = phase, outcome, err
+	if reason != "" {
+		st.reason = reason
+	}
+}
+
+// halt ends this process's run while the release stays active where it stands: something needs an
+// operator, and err says what and how to go on (fridaymorning abort or resume).
+func (e *Engine) halt(st *state, err error) {
+	st.end, st.outcome, st.err = true, OutcomeFailed, err
 }
 
 // startAbort moves to the aborting phase for the given cause.
@@ -210,36 +495,77 @@ func (e *Engine) startAbort(st *state, c cause, why string) {
 	e.enter(st, PhaseAborting, why)
 }
 
-func (e *Engine) preflight(ctx context.Context, st *state) {
+// interrupted handles a phase cut short by a command or by the end of parent (an operator's
+// interrupt, which means abort). It reports whether the phase should stop.
+func (e *Engine) interrupted(parent context.Context, st *state, where string) {
+	cmd := e.takePending()
+	if parent.Err() != nil {
+		cmd = CommandAbort
+	}
+	switch {
+	case cmd == CommandPromote && st.phase == PhaseBaking:
+		e.enter(st, PhasePromoting, "promotion requested by an operator "+where)
+	case cmd == CommandPromote && st.phase == PhaseStarting:
+		st.promoteWhenReady = true
+		e.send(st, Event{Kind: KindProgress, Message: "promotion requested: it follows once the canary is ready"})
+	default:
+		e.startAbort(st, causeOperator, "aborted by an operator "+where)
+	}
+}
+
+func (e *Engine) preflight(ctx, parent context.Context, st *state) {
+	// A release in progress is the first thing to tell: its canary would fail the checks below with a
+	// less helpful message. The lock itself is taken atomically after the checks.
+	if rec, err := Load(ctx, e.deps.Journal, e.cfg.Service); err == nil && rec.Active() {
+		e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("%w (nothing was changed)", &LockedError{Record: *rec}))
+		return
+	}
 	for _, p := range e.deps.Preflight {
 		if err := p.Run(ctx); err != nil {
 			if ctx.Err() != nil {
-				st.outcome, st.reason, st.phase = OutcomeAbortedOperator, "interrupted before anything changed", PhaseAborted
+				e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before anything changed", nil)
 				return
 			}
-			e.fail(st, fmt.Errorf("preflight %s: %w (nothing was changed)", p.Name, err))
+			e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("preflight %s: %w (nothing was changed)", p.Name, err))
 			return
 		}
 		e.send(st, Event{Kind: KindPreflight, Message: p.Name + " ok"})
 	}
-	e.enter(st, PhaseStarting, "creating the canary service")
+	img, err := e.deps.Rollout.Image(ctx, e.cfg.Service)
+	if err != nil {
+		e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("preflight: %w (nothing was changed)", err))
+		return
+	}
+	e.stableImage = img
+	st.phase = PhaseStarting
+	if err := e.acquire(ctx, st); err != nil {
+		st.phase = PhasePreflight
+		e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("%w (nothing was changed)", err))
+		return
+	}
+	e.send(st, Event{Kind: KindPhase, Message: fmt.Sprintf("release lock taken on %s (stable runs %s); creating the canary service", e.cfg.Service, img)})
 }
 
-func (e *Engine) start(ctx context.Context, st *state) {
+func (e *Engine) start(ctx, parent context.Context, st *state) {
 	name, err := e.deps.Canaries.CreateCanary(ctx, e.cfg.Service, e.cfg.Image, e.cfg.ReleaseID)
-	if name != "" {
+	if name != "" && name != st.canary {
+		e.mu.Lock()
 		st.canary = name
+		e.mu.Unlock()
+		e.persist(context.Background(), st)
 	}
 	if err != nil {
-		if st.canary != "" {
+		switch {
+		case ctx.Err() != nil && st.canary != "":
+			e.interrupted(parent, st, "while the canary was being created")
+		case ctx.Err() != nil:
+			e.takePending()
+			e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before anything changed", nil)
+		case st.canary != "":
 			e.startAbort(st, causeError, "creating the canary failed: "+err.Error())
-			return
+		default:
+			e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("creating the canary: %w (nothing was changed)", err))
 		}
-		if ctx.Err() != nil {
-			st.outcome, st.reason, st.phase = OutcomeAbortedOperator, "interrupted before anything changed", PhaseAborted
-			return
-		}
-		e.fail(st, fmt.Errorf("creating the canary: %w (nothing was changed)", err))
 		return
 	}
 	e.send(st, Event{Kind: KindCanaryCreated, Message: fmt.Sprintf("canary service %s runs %s", name, e.cfg.Image)})
@@ -254,19 +580,22 @@ func (e *Engine) start(ctx context.Context, st *state) {
 	}
 	switch {
 	case ctx.Err() != nil:
-		e.startAbort(st, causeOperator, "interrupted while the canary was starting")
+		e.interrupted(parent, st, "while the canary was starting")
 	case err != nil:
 		e.startAbort(st, causeAnalysis, fmt.Sprintf("canary %s did not become ready within %s: %v", name, e.cfg.ReadyTimeout, err))
 	default:
 		e.send(st, Event{Kind: KindCanaryReady, Message: "canary tasks are running and pass HAProxy's health checks"})
-		st.step = 0
-		e.enter(st, PhaseBaking, fmt.Sprintf("step 1 of %d: %s%% of requests to the canary", len(e.cfg.Steps), fmtPct(e.cfg.Steps[0])))
+		if st.promoteWhenReady {
+			e.enter(st, PhasePromoting, "promotion requested by an operator")
+			return
+		}
+		e.enter(st, PhaseBaking, fmt.Sprintf("step %d of %d: %s%% of requests to the canary", st.step+1, len(e.cfg.Steps), fmtPct(e.cfg.Steps[st.step])))
 	}
 }
 
-func (e *Engine) bake(ctx context.Context, st *state) {
+func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	if ctx.Err() != nil {
-		e.startAbort(st, causeOperator, "interrupted")
+		e.interrupted(parent, st, "before the step")
 		return
 	}
 	pct := e.cfg.Steps[st.step]
@@ -274,15 +603,17 @@ func (e *Engine) bake(ctx context.Context, st *state) {
 		weights, achieved, err := e.deps.Router.Shift(ctx, pct)
 		if err != nil {
 			if ctx.Err() != nil {
-				e.startAbort(st, causeOperator, "interrupted while shifting traffic")
+				e.interrupted(parent, st, "while shifting traffic")
 				return
 			}
 			e.startAbort(st, causeError, fmt.Sprintf("shifting %s%% of traffic to the canary failed: %v", fmtPct(pct), err))
 			return
 		}
 		st.windowStart = time.Now()
+		st.canaryPercent, st.weights = achieved, weights
 		e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights,
 			Message: fmt.Sprintf("canary gets %s%% of requests (requested %s%%)", fmtPct(achieved), fmtPct(pct))})
+		e.persist(context.Background(), st)
 	}
 
 	until := time.Now().Add(e.cfg.Bake)
@@ -291,17 +622,13 @@ func (e *Engine) bake(ctx context.Context, st *state) {
 		what = fmt.Sprintf("extending the bake (%d of %d) to gather more requests", st.extensions, e.cfg.MaxExtensions)
 	}
 	e.send(st, Event{Kind: KindBake, CanaryPercent: pct, Until: until, Message: fmt.Sprintf("%s for %s", what, e.cfg.Bake)})
-	if !e.sleep(ctx, st, until, pct) {
-		e.startAbort(st, causeOperator, "interrupted during the bake")
-		return
-	}
-	if !sleepCtx(ctx, e.cfg.AnalysisDelay) {
-		e.startAbort(st, causeOperator, "interrupted before the analysis")
+	if !e.sleep(ctx, st, until, pct) || !sleepCtx(ctx, e.cfg.AnalysisDelay) {
+		e.interrupted(parent, st, "during the bake")
 		return
 	}
 	v, err := e.deps.Analyzer.Analyze(ctx, st.windowStart, until, pct)
 	if err != nil && ctx.Err() != nil {
-		e.startAbort(st, causeOperator, "interrupted during the analysis")
+		e.interrupted(parent, st, "during the analysis")
 		return
 	}
 	if err != nil && v.Result == ResultPass {
@@ -314,6 +641,7 @@ func (e *Engine) bake(ctx context.Context, st *state) {
 	if err != nil && v.Reason == "" {
 		v.Reason = err.Error()
 	}
+	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
 	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, Verdict: &v, Message: string(v.Result) + ": " + v.Reason})
 
 	switch v.Result {
@@ -330,6 +658,7 @@ func (e *Engine) bake(ctx context.Context, st *state) {
 	default:
 		if st.extensions < e.cfg.MaxExtensions {
 			st.extensions++
+			e.persist(context.Background(), st)
 			return
 		}
 		e.startAbort(st, causeInconclusive, fmt.Sprintf("step %d stayed inconclusive after %d extensions: %s", st.step+1, st.extensions, v.Reason))
@@ -366,67 +695,106 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // promote runs Flagger's order: all traffic on the canary; stable takes the new image and converges;
-// all traffic back on stable; the canary is drained and removed. Once begun it is not interrupted by
-// ctx: the stable service is already moving to the new image, so finishing is the safe way out.
+// all traffic back on stable; the canary is drained and removed. Every step is idempotent, so a
+// promotion taken over from a dead process just runs again. Once begun it is not interrupted: the
+// stable service is already moving to the new image, so finishing is the safe way out.
 func (e *Engine) promote(ctx context.Context, st *state) {
-	if ctx.Err() != nil {
-		e.startAbort(st, causeOperator, "interrupted before promotion")
-		return
+	if e.takePending() == CommandAbort {
+		e.send(st, Event{Kind: KindWarning, Message: "abort requested during promotion: finishing the promotion, since the stable service may already be moving to the new image"})
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.PromoteTimeout)
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		e.send(st, Event{Kind: KindWarning, Message: "interrupt received during promotion: finishing it, since the stable service is already moving to the new image"})
-	})
-	defer stop()
 
+	// The canary is about to carry everything: as many tasks as stable, where it can.
+	err := e.deps.Canaries.ScaleCanary(pctx, st.canary, e.cfg.Service)
+	if err == nil {
+		err = e.deps.Rollout.WaitReady(pctx, st.canary, func(msg string) {
+			e.send(st, Event{Kind: KindProgress, Message: "canary " + msg})
+		})
+	}
+	if err == nil {
+		err = e.deps.Router.WaitUp(pctx, GroupCanary)
+	}
+	if err != nil {
+		e.startAbort(st, causeError, fmt.Sprintf("promotion: the canary could not be scaled to carry all traffic: %v", err))
+		return
+	}
 	weights, achieved, err := e.deps.Router.Shift(pctx, 100)
 	if err != nil {
 		e.startAbort(st, causeError, fmt.Sprintf("promotion: moving all traffic to the canary failed: %v", err))
 		return
 	}
+	st.canaryPercent, st.weights = achieved, weights
 	e.send(st, Event{Kind: KindTraffic, CanaryPercent: 100, AchievedPercent: achieved, Weights: weights,
 		Message: "all requests to the canary while the stable service is updated"})
+	e.persist(pctx, st)
 
-	if err := e.deps.Rollout.UpdateImage(pctx, e.cfg.Service, e.cfg.Image); err != nil {
-		e.startAbort(st, causeError, fmt.Sprintf("promotion: updating %s to %s failed: %v", e.cfg.Service, e.cfg.Image, err))
-		return
+	img, err := e.deps.Rollout.Image(pctx, e.cfg.Service)
+	if err == nil && img != e.cfg.Image {
+		err = e.deps.Rollout.UpdateImage(pctx, e.cfg.Service, e.cfg.Image)
 	}
-	err = e.deps.Rollout.WaitReady(pctx, e.cfg.Service, func(msg string) {
-		e.send(st, Event{Kind: KindProgress, Message: "stable " + msg})
-	})
+	if err == nil {
+		err = e.deps.Rollout.WaitReady(pctx, e.cfg.Service, func(msg string) {
+			e.send(st, Event{Kind: KindProgress, Message: "stable " + msg})
+		})
+	}
 	if err == nil {
 		err = e.deps.Router.WaitUp(pctx, GroupStable)
 	}
 	if err != nil {
 		// Never move traffic onto servers that are not healthy: it stays on the canary, which runs the
-		// same image and passed every step.
-		e.fail(st, fmt.Errorf("promotion: stable service %s did not become ready on %s: %w; all traffic stays on the healthy canary %s: fix the stable service, then move traffic back",
-			e.cfg.Service, e.cfg.Image, err, st.canary))
+		// same image and passed every step. The release stays active for an operator.
+		st.reason = fmt.Sprintf("stable service %s did not become ready on %s: %v", e.cfg.Service, e.cfg.Image, err)
+		e.halt(st, fmt.Errorf("promotion: %s; all traffic stays on the healthy canary %s: fix the stable service and run `fridaymorning resume %s`, or roll back with `fridaymorning abort %s`",
+			st.reason, st.canary, e.cfg.Service, e.cfg.Service))
 		return
 	}
 
 	weights, achieved, err = e.deps.Router.Shift(pctx, 0)
 	if err != nil {
-		e.fail(st, fmt.Errorf("promotion: stable %s runs %s, but moving traffic back to it failed: %w; the canary %s still serves it", e.cfg.Service, e.cfg.Image, err, st.canary))
+		e.halt(st, fmt.Errorf("promotion: stable %s runs %s, but moving traffic back to it failed: %w; the canary %s still serves it: run `fridaymorning resume %s`", e.cfg.Service, e.cfg.Image, err, st.canary, e.cfg.Service))
 		return
 	}
+	st.canaryPercent, st.weights = achieved, weights
 	e.send(st, Event{Kind: KindTraffic, CanaryPercent: 0, AchievedPercent: achieved, Weights: weights,
 		Message: "all requests back on the stable service, now running " + e.cfg.Image})
+	e.persist(pctx, st)
 	if err := e.removeCanary(pctx, st); err != nil {
-		e.fail(st, fmt.Errorf("promotion done, but removing the canary failed: %w", err))
+		e.halt(st, fmt.Errorf("promotion done, but removing the canary failed: %w; run `fridaymorning resume %s`", err, e.cfg.Service))
 		return
 	}
-	st.outcome = OutcomePromoted
-	st.reason = fmt.Sprintf("%s runs %s", e.cfg.Service, e.cfg.Image)
-	st.phase = PhasePromoted
+	e.finish(st, PhasePromoted, OutcomePromoted, fmt.Sprintf("%s runs %s", e.cfg.Service, e.cfg.Image), nil)
 }
 
-// abort puts all traffic back on stable at once, then drains and removes the canary. It runs on a
-// context of its own: an interrupt must not cut the way back short.
+// abort puts all traffic back on stable, then drains and removes the canary. If the stable service was
+// touched (a promotion that failed half-way), it first goes back to its previous image and must be
+// healthy before it gets traffic. It runs on a context of its own: an interrupt must not cut the way
+// back short. Every step is idempotent.
 func (e *Engine) abort(st *state) {
+	e.takePending()
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.PromoteTimeout)
 	defer cancel()
+
+	// Stable untouched (the usual case): straight to moving traffic back. Touched by a promotion that
+	// failed half-way: back to its previous image, and healthy, before it gets traffic.
+	if img, err := e.deps.Rollout.Image(ctx, e.cfg.Service); err != nil {
+		e.send(st, Event{Kind: KindWarning, Message: "reading the stable service's image: " + err.Error()})
+	} else if e.stableImage != "" && img != e.stableImage {
+		e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("stable %s runs %s: rolling it back to %s before it gets traffic", e.cfg.Service, img, e.stableImage)})
+		err = e.deps.Rollout.UpdateImage(ctx, e.cfg.Service, e.stableImage)
+		if err == nil {
+			err = e.deps.Rollout.WaitReady(ctx, e.cfg.Service, func(msg string) {
+				e.send(st, Event{Kind: KindProgress, Message: "stable " + msg})
+			})
+		}
+		if err == nil {
+			err = e.deps.Router.WaitUp(ctx, GroupStable)
+		}
+		if err != nil {
+			e.halt(st, fmt.Errorf("aborting (%s): stable %s is not ready on %s: %w; traffic stays where it is: fix the stable service, then run `fridaymorning abort %s` again", st.reason, e.cfg.Service, e.stableImage, err, e.cfg.Service))
+			return
+		}
+	}
 
 	var err error
 	for attempt := 1; attempt <= 5; attempt++ {
@@ -434,8 +802,10 @@ func (e *Engine) abort(st *state) {
 		var achieved float64
 		weights, achieved, err = e.deps.Router.Shift(ctx, 0)
 		if err == nil {
+			st.canaryPercent, st.weights = achieved, weights
 			e.send(st, Event{Kind: KindTraffic, CanaryPercent: 0, AchievedPercent: achieved, Weights: weights,
 				Message: "all requests back on the stable service"})
+			e.persist(ctx, st)
 			break
 		}
 		e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("moving traffic back to stable, attempt %d: %v", attempt, err)})
@@ -444,28 +814,23 @@ func (e *Engine) abort(st *state) {
 		}
 	}
 	if err != nil {
-		e.fail(st, fmt.Errorf("aborting (%s): traffic could not be moved back to stable: %w; the canary %s was left running so it keeps serving its share: set its servers' weight to 0, then remove it",
-			st.reason, err, st.canary))
+		e.halt(st, fmt.Errorf("aborting (%s): traffic could not be moved back to stable: %w; the canary %s was left running so it keeps serving its share: run `fridaymorning abort %s` again once HAProxy's Data Plane API answers",
+			st.reason, err, st.canary, e.cfg.Service))
 		return
 	}
 	if err := e.removeCanary(ctx, st); err != nil {
-		e.fail(st, fmt.Errorf("aborted (%s) and traffic is back on stable, but removing the canary failed: %w", st.reason, err))
+		e.halt(st, fmt.Errorf("aborted (%s) and traffic is back on stable, but removing the canary failed: %w; run `fridaymorning abort %s` again", st.reason, err, e.cfg.Service))
 		return
 	}
 	switch st.cause {
 	case causeAnalysis:
-		st.outcome = OutcomeAbortedAnalysis
+		e.finish(st, PhaseAborted, OutcomeAbortedAnalysis, "", nil)
 	case causeInconclusive:
-		st.outcome = OutcomeAbortedInconclusive
+		e.finish(st, PhaseAborted, OutcomeAbortedInconclusive, "", nil)
 	case causeOperator:
-		st.outcome = OutcomeAbortedOperator
+		e.finish(st, PhaseAborted, OutcomeAbortedOperator, "", nil)
 	default:
-		st.outcome = OutcomeFailed
-		st.err = errors.New(st.reason + "; aborted: traffic is back on stable and the canary is removed")
-	}
-	st.phase = PhaseAborted
-	if st.outcome == OutcomeFailed {
-		st.phase = PhaseFailed
+		e.finish(st, PhaseAborted, OutcomeFailed, "", errors.New(st.reason+"; aborted: traffic is back on stable and the canary is removed"))
 	}
 }
 

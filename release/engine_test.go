@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,6 +27,74 @@ type world struct {
 	removeErr    error
 	onAnalyze    func(n int)
 	analyzeCalls int
+
+	images map[string]string // service → image, for Image and UpdateImage
+	memJournal
+}
+
+// memJournal is an in-memory Journal and Pulse with Swarm's compare-and-swap on a version.
+type memJournal struct {
+	jmu     sync.Mutex
+	rec     []byte
+	request string
+	version uint64
+	beats   map[string]time.Time
+	owners  map[string]string
+	writes  int
+}
+
+func (j *memJournal) ReadState(_ context.Context, service string) ([]byte, string, uint64, error) {
+	j.jmu.Lock()
+	defer j.jmu.Unlock()
+	return j.rec, j.request, j.version, nil
+}
+
+func (j *memJournal) WriteState(_ context.Context, service string, version uint64, record []byte, request string) (bool, error) {
+	j.jmu.Lock()
+	defer j.jmu.Unlock()
+	if version != j.version {
+		return false, nil
+	}
+	j.rec, j.request = record, request
+	j.version++
+	j.writes++
+	return true, nil
+}
+
+func (j *memJournal) Beat(_ context.Context, service, owner string, at time.Time) error {
+	j.jmu.Lock()
+	defer j.jmu.Unlock()
+	if j.beats == nil {
+		j.beats, j.owners = map[string]time.Time{}, map[string]string{}
+	}
+	j.beats[service], j.owners[service] = at, owner
+	return nil
+}
+
+func (j *memJournal) LastBeat(_ context.Context, service string) (string, time.Time, error) {
+	j.jmu.Lock()
+	defer j.jmu.Unlock()
+	return j.owners[service], j.beats[service], nil
+}
+
+func (j *memJournal) stored(t *testing.T) *Record {
+	t.Helper()
+	j.jmu.Lock()
+	defer j.jmu.Unlock()
+	r, err := ParseRecord(j.rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (w *world) Image(_ context.Context, service string) (string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if img, ok := w.images[service]; ok {
+		return img, nil
+	}
+	return "app:v1", nil
 }
 
 func (w *world) record(format string, args ...any) {
@@ -47,9 +116,23 @@ func (w *world) RemoveService(_ context.Context, name string) error {
 	return w.removeErr
 }
 
+func (w *world) ScaleCanary(_ context.Context, canary, stable string) error {
+	w.record("scale %s", canary)
+	return nil
+}
+
 func (w *world) UpdateImage(_ context.Context, service, image string) error {
 	w.record("update %s %s", service, image)
-	return w.updateErr
+	if w.updateErr != nil {
+		return w.updateErr
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.images == nil {
+		w.images = map[string]string{}
+	}
+	w.images[service] = image
+	return nil
 }
 
 func (w *world) WaitReady(_ context.Context, service string, progress func(string)) error {
@@ -108,6 +191,10 @@ func (w *world) log() string {
 	return strings.Join(w.calls, "\n")
 }
 
+func deps(w *world, pre ...Preflight) Deps {
+	return Deps{Canaries: w, Rollout: w, Router: w, Analyzer: w, Journal: &w.memJournal, Pulse: &w.memJournal, Preflight: pre}
+}
+
 func testConfig() Config {
 	return Config{
 		ReleaseID:        "r-test",
@@ -117,13 +204,16 @@ func testConfig() Config {
 		Bake:             time.Millisecond,
 		AnalysisDelay:    time.Millisecond,
 		ProgressInterval: time.Millisecond,
+		PollInterval:     time.Millisecond,
+		BeatInterval:     time.Millisecond,
+		StartedBy:        "tester",
 	}
 }
 
 func run(t *testing.T, ctx context.Context, cfg Config, w *world, pre ...Preflight) (Outcome, error, []Event) {
 	t.Helper()
 	var events []Event
-	e, err := New(cfg, Deps{Canaries: w, Rollout: w, Router: w, Analyzer: w, Preflight: pre}, func(ev Event) { events = append(events, ev) })
+	e, err := New(cfg, deps(w, pre...), func(ev Event) { events = append(events, ev) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +240,7 @@ func TestRun(t *testing.T) {
 			world: &world{},
 			want:  OutcomePromoted,
 			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" +
-				"shift 100\nupdate app app:v2\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary",
+				"scale app-canary\nready app-canary\nup canary\nshift 100\nupdate app app:v2\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary",
 		},
 		{
 			name:  "failing step aborts: canary to 0 first, then drain and remove, stable untouched",
@@ -170,7 +260,7 @@ func TestRun(t *testing.T) {
 			world: &world{verdicts: []Verdict{inconclusive, pass, pass}},
 			want:  OutcomePromoted,
 			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nanalyze 10\nshift 50\nanalyze 50\n" +
-				"shift 100\nupdate app app:v2\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary",
+				"scale app-canary\nready app-canary\nup canary\nshift 100\nupdate app app:v2\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary",
 		},
 		{
 			name:  "unreachable metrics store never passes",
@@ -211,7 +301,7 @@ func TestRun(t *testing.T) {
 			want:    OutcomeFailed,
 			wantErr: "all traffic stays on the healthy canary app-canary",
 			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" +
-				"shift 100\nupdate app app:v2\nready app",
+				"scale app-canary\nready app-canary\nup canary\nshift 100\nupdate app app:v2\nready app",
 		},
 	}
 	for _, tt := range tests {
@@ -248,7 +338,9 @@ func TestRunFailsClosedWhenAnalyzerErrsWithPass(t *testing.T) {
 	bad := &errorPassAnalyzer{world: w}
 	cfg := testConfig()
 	cfg.MaxExtensions = -1
-	e, err := New(cfg, Deps{Canaries: w, Rollout: w, Router: w, Analyzer: bad}, nil)
+	d := deps(w)
+	d.Analyzer = bad
+	e, err := New(cfg, d, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,14 +391,13 @@ func TestRunInterruptAbortsSafely(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	w := &world{}
-	deps := Deps{Canaries: w, Rollout: w, Router: w, Analyzer: w}
+	d := deps(w)
 	tests := []struct {
 		name string
 		mod  func(*Config)
 		want string
 	}{
 		{"no service", func(c *Config) { c.Service = "" }, "no service"},
-		{"no image", func(c *Config) { c.Image = "" }, "no image"},
 		{"no steps", func(c *Config) { c.Steps = nil }, "no steps"},
 		{"step above 100", func(c *Config) { c.Steps = []float64{10, 120} }, "step 2 is 120%"},
 		{"zero step", func(c *Config) { c.Steps = []float64{0, 10} }, "step 1 is 0%"},
@@ -317,7 +408,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig()
 			tt.mod(&cfg)
-			_, err := New(cfg, deps, nil)
+			_, err := New(cfg, d, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
@@ -328,5 +419,248 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func TestFormatWeights(t *testing.T) {
 	if got := FormatWeights(map[string]int{"stable1": 230, "canary1": 26}); got != "canary1:26,stable1:230" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestRecordKeptInJournal(t *testing.T) {
+	w := &world{}
+	out, err, _ := run(t, context.Background(), testConfig(), w)
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("%s %v", out, err)
+	}
+	r := w.stored(t)
+	if r.ID != "r-test" || r.Phase != PhasePromoted || r.Outcome != OutcomePromoted || r.Active() ||
+		r.StableImage != "app:v1" || r.Image != "app:v2" || r.StartedBy != "tester" || r.LastVerdict == nil || r.LastVerdict.Step != 2 {
+		t.Fatalf("record %+v", r)
+	}
+	if w.writes < 6 {
+		t.Errorf("only %d journal writes: each transition should be kept", w.writes)
+	}
+}
+
+func storeRecord(t *testing.T, w *world, r Record) {
+	t.Helper()
+	raw, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.rec = raw
+	w.version++
+}
+
+func TestRunRefusesWhenAReleaseIsInProgress(t *testing.T) {
+	w := &world{}
+	storeRecord(t, w, Record{ID: "r-other", Service: "app", Image: "app:v9", Phase: PhaseBaking, Step: 1, Steps: []float64{10},
+		StartedBy: "bob@ci", StartedAt: time.Now(), UpdatedAt: time.Now(), Owner: "someone"})
+	out, err, _ := run(t, context.Background(), testConfig(), w)
+	var locked *LockedError
+	if out != OutcomeFailed || !errors.As(err, &locked) || locked.Record.ID != "r-other" {
+		t.Fatalf("%s %v", out, err)
+	}
+	for _, want := range []string{"r-other", "bob@ci", "fridaymorning abort app", "nothing was changed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if got := w.log(); got != "" {
+		t.Fatalf("a refused release changed things:\n%s", got)
+	}
+}
+
+func TestConcurrentReleasesOnlyOneProceeds(t *testing.T) {
+	w := &world{}
+	var wg sync.WaitGroup
+	outs := make([]Outcome, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := testConfig()
+			cfg.ReleaseID = fmt.Sprintf("r-%d", i)
+			cfg.Bake = 50 * time.Millisecond // long enough for the two to overlap
+			e, err := New(cfg, deps(w), nil)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			outs[i], errs[i] = e.Run(context.Background())
+		}()
+	}
+	wg.Wait()
+	var promoted, locked int
+	for i := range 2 {
+		var le *LockedError
+		switch {
+		case outs[i] == OutcomePromoted:
+			promoted++
+		case errors.As(errs[i], &le):
+			locked++
+		}
+	}
+	if promoted != 1 || locked != 1 {
+		t.Fatalf("outcomes %v, errors %v: want exactly one promoted and one refused", outs, errs)
+	}
+}
+
+func TestRequestsFromAnotherProcess(t *testing.T) {
+	t.Run("abort", func(t *testing.T) {
+		w := &world{}
+		cfg := testConfig()
+		cfg.Bake = 30 * time.Millisecond
+		w.onAnalyze = func(n int) {
+			if _, err := Request(context.Background(), &w.memJournal, "app", CommandAbort); err != nil {
+				t.Error(err)
+			}
+		}
+		out, err, _ := run(t, context.Background(), cfg, w)
+		if out != OutcomeAbortedOperator || err != nil {
+			t.Fatalf("%s %v", out, err)
+		}
+		log := w.log()
+		if !strings.HasSuffix(log, "shift 0\ndrain canary\nremove app-canary") || strings.Contains(log, "update") {
+			t.Fatalf("calls:\n%s", log)
+		}
+		if r := w.stored(t); r.Outcome != OutcomeAbortedOperator || r.Cause != "operator" {
+			t.Fatalf("record %+v", r)
+		}
+	})
+	t.Run("promote skips the remaining steps", func(t *testing.T) {
+		w := &world{}
+		cfg := testConfig()
+		cfg.Steps = []float64{10, 50, 75}
+		cfg.Bake = 30 * time.Millisecond
+		w.onAnalyze = func(n int) {
+			if n == 0 {
+				if _, err := Request(context.Background(), &w.memJournal, "app", CommandPromote); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		out, err, _ := run(t, context.Background(), cfg, w)
+		if out != OutcomePromoted || err != nil {
+			t.Fatalf("%s %v", out, err)
+		}
+		if log := w.log(); strings.Contains(log, "analyze 75") || !strings.Contains(log, "update app app:v2") {
+			t.Fatalf("calls:\n%s", log)
+		}
+	})
+	t.Run("no release to ask", func(t *testing.T) {
+		w := &world{}
+		if _, err := Request(context.Background(), &w.memJournal, "app", CommandAbort); !errors.Is(err, ErrNoRelease) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// deadRelease stores a release whose process died in phase at step, with its canary running.
+func deadRelease(t *testing.T, w *world, phase Phase, step int) {
+	t.Helper()
+	old := time.Now().Add(-time.Hour)
+	storeRecord(t, w, Record{ID: "r-dead", Service: "app", StableImage: "app:v1", Image: "app:v2", Canary: "app-canary",
+		Steps: []float64{10, 50}, Step: step, Phase: phase, Cause: "analysis", Message: "step 1 failed",
+		StartedBy: "alice", StartedAt: old, UpdatedAt: old, Owner: "dead-process"})
+}
+
+func resume(t *testing.T, w *world, mode ResumeMode, force bool) (Outcome, error) {
+	t.Helper()
+	cfg := testConfig()
+	cfg.ReleaseID, cfg.Image, cfg.Steps = "", "", []float64{99} // all three come from the record
+	e, err := New(cfg, deps(w), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Resume(context.Background(), mode, force)
+}
+
+func TestResume(t *testing.T) {
+	promoteTail := "scale app-canary\nready app-canary\nup canary\nshift 100\nupdate app app:v2\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary"
+	abortTail := "shift 0\ndrain canary\nremove app-canary"
+	tests := []struct {
+		name  string
+		phase Phase
+		step  int
+		mode  ResumeMode
+		setup func(w *world)
+		want  Outcome
+		calls string
+	}{
+		{"starting: the existing canary is reused", PhaseStarting, 0, ResumeContinue, nil, OutcomePromoted,
+			"create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" + promoteTail},
+		{"baking step 2: the step is baked again", PhaseBaking, 2, ResumeContinue, nil, OutcomePromoted,
+			"shift 50\nanalyze 50\n" + promoteTail},
+		{"promoting: the promotion runs again", PhasePromoting, 2, ResumeContinue, nil, OutcomePromoted, promoteTail},
+		{"promoting with stable already updated: no second update", PhasePromoting, 2, ResumeContinue,
+			func(w *world) { w.images = map[string]string{"app": "app:v2"} }, OutcomePromoted,
+			"scale app-canary\nready app-canary\nup canary\nshift 100\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary"},
+		{"aborting: the abort runs again", PhaseAborting, 1, ResumeContinue, nil, OutcomeAbortedAnalysis, abortTail},
+		{"abort a baking release", PhaseBaking, 1, ResumeAbort, nil, OutcomeAbortedOperator, abortTail},
+		{"promote a baking release", PhaseBaking, 1, ResumePromote, nil, OutcomePromoted, promoteTail},
+		{"abort after a promotion that failed half-way: stable back to its image first", PhasePromoting, 2, ResumeAbort,
+			func(w *world) { w.images = map[string]string{"app": "app:v2"} }, OutcomeAbortedOperator,
+			"update app app:v1\nready app\nup stable\n" + abortTail},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &world{}
+			deadRelease(t, w, tt.phase, tt.step)
+			if tt.setup != nil {
+				tt.setup(w)
+			}
+			out, err := resume(t, w, tt.mode, false)
+			if out != tt.want {
+				t.Fatalf("outcome %s (%v), want %s\ncalls:\n%s", out, err, tt.want, w.log())
+			}
+			if got := w.log(); got != tt.calls {
+				t.Fatalf("calls:\n%s\nwant:\n%s", got, tt.calls)
+			}
+			r := w.stored(t)
+			if r.Active() || r.ID != "r-dead" || r.StartedBy != "alice" || r.Owner == "dead-process" {
+				t.Fatalf("record after resume %+v", r)
+			}
+		})
+	}
+}
+
+func TestResumeRefusesALiveRelease(t *testing.T) {
+	w := &world{}
+	deadRelease(t, w, PhaseBaking, 1)
+	_ = w.Beat(context.Background(), "app-canary", "dead-process", time.Now())
+	if _, err := resume(t, w, ResumeContinue, false); err == nil || !strings.Contains(err.Error(), "driven by a live process") {
+		t.Fatalf("err = %v", err)
+	}
+	if got := w.log(); got != "" {
+		t.Fatalf("calls:\n%s", got)
+	}
+	if out, err := resume(t, w, ResumeAbort, true); out != OutcomeAbortedOperator || err != nil {
+		t.Fatalf("forced take-over: %s %v", out, err)
+	}
+}
+
+func TestResumeWithoutARelease(t *testing.T) {
+	w := &world{}
+	if _, err := resume(t, w, ResumeContinue, false); !errors.Is(err, ErrNoRelease) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLosingOwnershipStopsAtOnce(t *testing.T) {
+	w := &world{}
+	w.onAnalyze = func(n int) {
+		// Another process takes the release over while this one bakes.
+		_, err := casRecord(context.Background(), &w.memJournal, "app", func(cur *Record, req string) (*Record, string, error) {
+			cur.Owner = "usurper"
+			return cur, req, nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	out, err, _ := run(t, context.Background(), testConfig(), w)
+	if out != OutcomeFailed || !errors.Is(err, ErrLostOwnership) {
+		t.Fatalf("%s %v", out, err)
+	}
+	if log := w.log(); strings.Contains(log, "shift 0") || strings.Contains(log, "remove") || strings.Contains(log, "update") {
+		t.Fatalf("the process kept acting after losing the release:\n%s", log)
 	}
 }

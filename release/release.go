@@ -27,10 +27,15 @@ type Canaries interface {
 	// RemoveService removes a service and waits until its tasks are gone; a service that does not
 	// exist is not an error.
 	RemoveService(ctx context.Context, name string) error
+	// ScaleCanary gives canary as many tasks as stable has, as far as it can, so that it can carry all
+	// of stable's traffic during a promotion. It does not wait for the new tasks.
+	ScaleCanary(ctx context.Context, canary, stable string) error
 }
 
 // Rollout changes a service's image and waits for services to converge.
 type Rollout interface {
+	// Image returns the image the service's spec runs.
+	Image(ctx context.Context, service string) (string, error)
 	// UpdateImage starts a rolling update of service to image; it does not wait for it to finish.
 	UpdateImage(ctx context.Context, service, image string) error
 	// WaitReady blocks until every desired task of service runs the service's image and is healthy,

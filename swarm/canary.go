@@ -39,7 +39,10 @@ func CanarySpec(stable swarm.Service, image, releaseID string, cfg Config) (swar
 	if spec.Labels == nil {
 		spec.Labels = map[string]string{}
 	}
-	delete(spec.Labels, stackNamespaceLabel)
+	// Not the stable's release record, request or heartbeat: those belong to the stable service.
+	for _, l := range []string{stackNamespaceLabel, LabelState, LabelRequest, LabelHeartbeat} {
+		delete(spec.Labels, l)
+	}
 	spec.Labels[LabelRole] = RoleCanary
 	spec.Labels[LabelRelease] = releaseID
 	spec.Labels[LabelStable] = stable.Spec.Name
@@ -70,7 +73,8 @@ func CanarySpec(stable swarm.Service, image, releaseID string, cfg Config) (swar
 }
 
 // CreateCanary creates the canary service of stable running image, marked with releaseID, and returns its
-// name. It does not wait for the canary's tasks.
+// name. A canary of the same release that exists already is taken as it is. It does not wait for the
+// canary's tasks.
 func (c *Client) CreateCanary(ctx context.Context, stable, image, releaseID string) (string, error) {
 	svc, err := c.inspect(ctx, stable)
 	if err != nil {
@@ -84,6 +88,11 @@ func (c *Client) CreateCanary(ctx context.Context, stable, image, releaseID stri
 	// pinning (if any) was done when it was deployed.
 	if _, err := c.api.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{QueryRegistry: false}); err != nil {
 		if errdefs.IsConflict(err) {
+			// Created already by this release (a process that died after creating it): carry on with it.
+			existing, _, ierr := c.api.ServiceInspectWithRaw(ctx, spec.Name, swarm.ServiceInspectOptions{})
+			if ierr == nil && existing.Spec.Labels[LabelRelease] == releaseID && specImage(existing.Spec) == image {
+				return spec.Name, nil
+			}
 			return "", fmt.Errorf("swarm: canary %q already exists: abort the release it belongs to, or remove it with docker service rm %s", spec.Name, spec.Name)
 		}
 		return "", fmt.Errorf("swarm: creating canary %q: %w", spec.Name, err)

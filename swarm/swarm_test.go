@@ -16,7 +16,7 @@ func stableService() swarm.Service {
 		ID: "svc1",
 		Spec: swarm.ServiceSpec{
 			Annotations: swarm.Annotations{Name: "shop", Labels: map[string]string{
-				"team": "checkout", stackNamespaceLabel: "prod",
+				"team": "checkout", stackNamespaceLabel: "prod", LabelState: `{"id":"r0"}`, LabelRequest: "abort",
 			}},
 			TaskTemplate: swarm.TaskSpec{
 				ContainerSpec: &swarm.ContainerSpec{
@@ -60,6 +60,8 @@ func TestCanarySpec(t *testing.T) {
 		{"marked with the release", spec.Labels[LabelRelease], "r1"},
 		{"names its stable", spec.Labels[LabelStable], "shop"},
 		{"not owned by the stack, so a stack deploy --prune leaves it alone", spec.Labels[stackNamespaceLabel], ""},
+		{"not the stable's release record", spec.Labels[LabelState], ""},
+		{"not the stable's pending request", spec.Labels[LabelRequest], ""},
 		{"its own replica count", *spec.Mode.Replicated.Replicas, uint64(1)},
 		{"published port mapped away from stable's", spec.EndpointSpec.Ports[0].PublishedPort, uint32(18411)},
 		{"publish mode kept", spec.EndpointSpec.Ports[0].PublishMode, swarm.PortConfigPublishModeHost},
@@ -193,5 +195,29 @@ func TestAssess(t *testing.T) {
 func TestSameImage(t *testing.T) {
 	if !sameImage("a:v1@sha256:abc", "a:v1") || sameImage("a:v1", "a:v2") {
 		t.Fatal("sameImage ignores digests only")
+	}
+}
+
+func TestPromotionSpec(t *testing.T) {
+	stable := stableService().Spec
+	stable.UpdateConfig = &swarm.UpdateConfig{Parallelism: 2, Delay: 3 * time.Second, FailureAction: swarm.UpdateFailureActionPause}
+	got := PromotionSpec(stable, "shop:v2")
+	if got.TaskTemplate.ContainerSpec.Image != "shop:v2" || stable.TaskTemplate.ContainerSpec.Image != "shop:v1" {
+		t.Fatalf("image %s (stable's spec now %s)", got.TaskTemplate.ContainerSpec.Image, stable.TaskTemplate.ContainerSpec.Image)
+	}
+	uc := got.UpdateConfig
+	if uc.FailureAction != swarm.UpdateFailureActionRollback || uc.Parallelism != 2 || uc.Delay != 3*time.Second {
+		t.Errorf("update config %+v: want the service's pace with rollback on failure", uc)
+	}
+	if uc.Order != swarm.UpdateOrderStopFirst {
+		t.Errorf("order %q: a host-mode published port cannot be shared, so stop-first", uc.Order)
+	}
+	if stable.UpdateConfig.FailureAction != swarm.UpdateFailureActionPause {
+		t.Error("the stable spec passed in was changed")
+	}
+	stable.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: swarm.PortConfigPublishModeIngress}}}
+	stable.UpdateConfig = nil
+	if got := PromotionSpec(stable, "shop:v2").UpdateConfig; got.Order != swarm.UpdateOrderStartFirst || got.Parallelism != 1 {
+		t.Errorf("no host port: %+v, want start-first", got)
 	}
 }

@@ -21,8 +21,10 @@ func containerListOptions(args filters.Args) container.ListOptions {
 // cannot be scheduled.
 var ErrTasksFailed = errors.New("tasks failed")
 
-// UpdateImage starts a rolling update of service to image, using the service's own update config. It
-// retries Swarm's "update out of sequence" conflicts after reading the spec again. It does not wait for
+// UpdateImage starts a rolling update of service to image. The update keeps the service's own pace
+// (parallelism, delay, monitor) but always has Swarm roll back on failure, and starts new tasks before
+// stopping old ones where no host-mode published port makes two tasks clash: see PromotionSpec. It
+// retries Swarm's "update out of sequence" conflicts after reading the spec again, and does not wait for
 // the update; use WaitReady.
 func (c *Client) UpdateImage(ctx context.Context, service, image string) error {
 	for attempt := 0; ; attempt++ {
@@ -30,14 +32,90 @@ func (c *Client) UpdateImage(ctx context.Context, service, image string) error {
 		if err != nil {
 			return err
 		}
-		spec := svc.Spec
-		spec.TaskTemplate.ContainerSpec.Image = image
-		_, err = c.api.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{})
+		_, err = c.api.ServiceUpdate(ctx, svc.ID, svc.Version, PromotionSpec(svc.Spec, image), swarm.ServiceUpdateOptions{})
 		if err == nil {
 			return nil
 		}
 		if !isOutOfSequence(err) || attempt >= 10 {
 			return fmt.Errorf("swarm: updating %q to %s: %w", service, image, err)
+		}
+	}
+}
+
+// PromotionSpec is spec running image, with an update policy fit for a promotion: failure action
+// rollback (Swarm's default, pause, would leave a half-updated service), and start-first order unless the
+// service publishes a host-mode port, where a new task cannot start beside the old one on the same node.
+func PromotionSpec(spec swarm.ServiceSpec, image string) swarm.ServiceSpec {
+	spec.TaskTemplate.ContainerSpec = ptrCopy(spec.TaskTemplate.ContainerSpec)
+	spec.TaskTemplate.ContainerSpec.Image = image
+	uc := swarm.UpdateConfig{Parallelism: 1}
+	if spec.UpdateConfig != nil {
+		uc = *spec.UpdateConfig
+	}
+	uc.FailureAction = swarm.UpdateFailureActionRollback
+	uc.Order = swarm.UpdateOrderStartFirst
+	if publishesHostPort(spec) {
+		uc.Order = swarm.UpdateOrderStopFirst
+	}
+	spec.UpdateConfig = &uc
+	return spec
+}
+
+func ptrCopy[T any](p *T) *T {
+	if p == nil {
+		return new(T)
+	}
+	c := *p
+	return &c
+}
+
+func publishesHostPort(spec swarm.ServiceSpec) bool {
+	if spec.EndpointSpec == nil {
+		return false
+	}
+	for _, p := range spec.EndpointSpec.Ports {
+		if p.PublishedPort != 0 && p.PublishMode == swarm.PortConfigPublishModeHost {
+			return true
+		}
+	}
+	return false
+}
+
+// ScaleCanary gives canary as many tasks as stable has, so that it can carry all of stable's traffic
+// during a promotion; with a host-mode published port at most one per ready node. It does not wait.
+func (c *Client) ScaleCanary(ctx context.Context, canary, stable string) error {
+	for attempt := 0; ; attempt++ {
+		st, err := c.inspect(ctx, stable)
+		if err != nil {
+			return err
+		}
+		cn, err := c.inspect(ctx, canary)
+		if err != nil {
+			return err
+		}
+		want := uint64(1)
+		if r := st.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+			want = *r.Replicas
+		} else if n, err := c.readyNodes(ctx); err == nil {
+			want = uint64(n)
+		}
+		if publishesHostPort(cn.Spec) {
+			if n, err := c.readyNodes(ctx); err == nil {
+				want = min(want, uint64(n))
+			}
+		}
+		r := cn.Spec.Mode.Replicated
+		if r == nil || r.Replicas == nil || *r.Replicas >= want {
+			return nil
+		}
+		spec := cn.Spec
+		spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &want}}
+		_, err = c.api.ServiceUpdate(ctx, cn.ID, cn.Version, spec, swarm.ServiceUpdateOptions{})
+		if err == nil {
+			return nil
+		}
+		if !isOutOfSequence(err) || attempt >= 10 {
+			return fmt.Errorf("swarm: scaling canary %q to %d tasks: %w", canary, want, err)
 		}
 	}
 }

@@ -57,6 +57,15 @@ type fileConfig struct {
 		Timeout duration `yaml:"timeout"`
 	} `yaml:"promote"`
 
+	// State tunes how a release's driving process shows it is alive.
+	State struct {
+		// Heartbeat is how often the process stamps its heartbeat on the canary (default 5s).
+		Heartbeat duration `yaml:"heartbeat"`
+		// StaleAfter is how long without a heartbeat makes the process count as dead, so that
+		// resume, abort and promote take the release over (default 30s).
+		StaleAfter duration `yaml:"stale_after"`
+	} `yaml:"state"`
+
 	HAProxy struct {
 		URL           string   `yaml:"url"`
 		User          string   `yaml:"user"`
@@ -91,6 +100,16 @@ type fileConfig struct {
 		Delay                duration `yaml:"delay"`
 		MaxExtensions        *int     `yaml:"max_extensions"`
 	} `yaml:"analysis"`
+}
+
+// defaultStaleAfter is how long without a heartbeat makes a release's process count as dead.
+const defaultStaleAfter = 30 * time.Second
+
+func (fc *fileConfig) staleAfter() time.Duration {
+	if d := fc.State.StaleAfter.D(); d > 0 {
+		return d
+	}
+	return defaultStaleAfter
 }
 
 // loadConfig reads path strictly: unknown keys and malformed values are errors naming the line.

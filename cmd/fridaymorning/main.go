@@ -60,7 +60,13 @@ step, judges it against stable from InfluxDB, and promotes it or aborts back to 
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newReleaseCmd(stdout, stderr))
+	root.AddCommand(
+		newReleaseCmd(stdout, stderr),
+		newStatusCmd(stdout),
+		newControlCmd(release.ResumeContinue, stdout, stderr),
+		newControlCmd(release.ResumeAbort, stdout, stderr),
+		newControlCmd(release.ResumePromote, stdout, stderr),
+	)
 	return root
 }
 

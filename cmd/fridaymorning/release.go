@@ -68,11 +68,7 @@ Secrets come from the environment or files, never from flags or the config file 
 }
 
 func runRelease(ctx context.Context, opts releaseOptions, stdout, stderr io.Writer) error {
-	path, required := opts.configPath, true
-	if path == "" {
-		path, required = "fridaymorning.yaml", false
-	}
-	fc, err := loadConfig(path, required)
+	fc, err := loadConfigFlag(opts.configPath)
 	if err != nil {
 		return &exitErr{exitError, err}
 	}
@@ -87,10 +83,26 @@ func runRelease(ctx context.Context, opts releaseOptions, stdout, stderr io.Writ
 	if opts.bake != 0 {
 		fc.Bake = duration(opts.bake)
 	}
+	return drive(ctx, fc, opts.image, stdout, stderr, func(ctx context.Context, e *release.Engine) (release.Outcome, error) {
+		return e.Run(ctx)
+	}, exitCodeFor)
+}
 
+// loadConfigFlag loads the --config file; "" means the default fridaymorning.yaml, which may be absent.
+func loadConfigFlag(path string) (*fileConfig, error) {
+	if path == "" {
+		return loadConfig("fridaymorning.yaml", false)
+	}
+	return loadConfig(path, true)
+}
+
+// drive wires an engine for fc, runs it with run under interrupt handling, prints its events, and maps
+// the outcome to an exit code with code.
+func drive(ctx context.Context, fc *fileConfig, image string, stdout, stderr io.Writer,
+	run func(context.Context, *release.Engine) (release.Outcome, error), code func(release.Outcome) int) error {
 	out := newHeadless(stdout)
 	var finished string
-	w, err := wire(fc, opts.image, func(ev release.Event) {
+	w, err := wire(fc, image, func(ev release.Event) {
 		out.Event(ev)
 		if ev.Kind == release.KindFinished {
 			finished = ev.Message
@@ -101,12 +113,25 @@ func runRelease(ctx context.Context, opts releaseOptions, stdout, stderr io.Writ
 	}
 	defer w.Close()
 
-	// The first interrupt aborts the release safely; a second one exits at once.
+	ctx, stop := interruptible(ctx, stderr)
+	defer stop()
+	outcome, err := run(ctx, w.engine)
+	c := code(outcome)
+	if c == 0 {
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("release %s %s: %s", w.engine.ID(), outcome, finished)
+	}
+	return &exitErr{c, err}
+}
+
+// interruptible returns a context that the first SIGINT or SIGTERM cancels, which the engine takes as
+// an operator's abort; a second one exits at once.
+func interruptible(ctx context.Context, stderr io.Writer) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	go func() {
 		select {
 		case <-sigs:
@@ -116,18 +141,12 @@ func runRelease(ctx context.Context, opts releaseOptions, stdout, stderr io.Writ
 		fmt.Fprintln(stderr, "fridaymorning: interrupted: aborting the release safely (interrupt again to exit at once, leaving it as it is)")
 		cancel()
 		if _, ok := <-sigs; ok {
-			fmt.Fprintln(stderr, "fridaymorning: second interrupt: exiting without cleaning up")
+			fmt.Fprintln(stderr, "fridaymorning: second interrupt: exiting without cleaning up; `fridaymorning resume` or `abort` takes it from here")
 			os.Exit(exitAbortedOperator)
 		}
 	}()
-
-	outcome, err := w.engine.Run(ctx)
-	code := exitCodeFor(outcome)
-	if code == exitPromoted {
-		return nil
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel()
 	}
-	if err == nil {
-		err = fmt.Errorf("release %s %s: %s", w.engine.ID(), outcome, finished)
-	}
-	return &exitErr{code, err}
 }

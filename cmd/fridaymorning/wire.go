@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/user"
 	"strings"
 	"time"
 
@@ -18,6 +20,8 @@ var (
 	_ release.Rollout  = (*swarm.Client)(nil)
 	_ release.Router   = (*haproxy.Client)(nil)
 	_ release.Analyzer = analyzer{}
+	_ release.Journal  = (*swarm.Client)(nil)
+	_ release.Pulse    = (*swarm.Client)(nil)
 )
 
 // Defaults for what fridaymorning.yaml leaves out.
@@ -37,6 +41,7 @@ const (
 // wired is a release engine with the adapters it needs closed afterwards.
 type wired struct {
 	engine  *release.Engine
+	sw      *swarm.Client
 	closers []func()
 }
 
@@ -96,7 +101,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	if err != nil {
 		return nil, err
 	}
-	w := &wired{closers: []func(){func() { _ = sw.Close() }}}
+	w := &wired{sw: sw, closers: []func(){func() { _ = sw.Close() }}}
 	hp, err := haproxy.New(haproxy.Config{
 		URL: fc.HAProxy.URL, User: fc.HAProxy.User, Password: password, Backend: fc.HAProxy.Backend,
 		StableServers: fc.HAProxy.StableServers, CanaryServers: fc.HAProxy.CanaryServers,
@@ -129,10 +134,15 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		ReadyTimeout:   fc.Canary.ReadyTimeout.D(),
 		PromoteTimeout: fc.Promote.Timeout.D(),
 		DrainTimeout:   fc.HAProxy.DrainTimeout.D(),
+		StartedBy:      startedBy(),
+		BeatInterval:   fc.State.Heartbeat.D(),
+		StaleAfter:     fc.staleAfter(),
 	}, release.Deps{
 		Canaries: sw,
 		Rollout:  sw,
 		Router:   hp,
+		Journal:  sw,
+		Pulse:    sw,
 		Analyzer: analyzer{analysis.NewAnalyzer(flux, thresholds(fc))},
 		Preflight: []release.Preflight{
 			{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
@@ -146,6 +156,27 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	}
 	w.engine = engine
 	return w, nil
+}
+
+// startedBy says who runs fridaymorning, for the release record: the GitLab user and job in CI, else
+// user@host.
+func startedBy() string {
+	if u := os.Getenv("GITLAB_USER_LOGIN"); u != "" {
+		if job := os.Getenv("CI_JOB_URL"); job != "" {
+			return u + " (" + job + ")"
+		}
+		return u + " (GitLab CI)"
+	}
+	name := os.Getenv("USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		} else {
+			name = "unknown"
+		}
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
 }
 
 func orDefault[T any](p *T, def T) T {

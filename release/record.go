@@ -1,0 +1,187 @@
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Journal keeps each service's release record where every process can read it: in Swarm, on the stable
+// service. Writes are compare-and-swap on the service's version, which makes taking the release lock
+// atomic across terminals and CI jobs.
+type Journal interface {
+	// ReadState returns service's release record (nil if none), the pending request from another
+	// process ("" if none) and the version they were read at.
+	ReadState(ctx context.Context, service string) (record []byte, request string, version uint64, err error)
+	// WriteState stores record and request if service is still at version. It returns false, and
+	// changes nothing, if the service changed since: read again and retry.
+	WriteState(ctx context.Context, service string, version uint64, record []byte, request string) (bool, error)
+}
+
+// Pulse tells whether the process driving a release still lives: it stamps the canary service with a
+// heartbeat, which other processes read.
+type Pulse interface {
+	// Beat records that owner was alive at at, on service.
+	Beat(ctx context.Context, service, owner string, at time.Time) error
+	// LastBeat returns the last heartbeat on service; a zero time if there is none or no service.
+	LastBeat(ctx context.Context, service string) (owner string, at time.Time, err error)
+}
+
+// Command is a request to a running release, from an operator or another process.
+type Command string
+
+// The commands a release obeys.
+const (
+	// CommandAbort: traffic back to stable now, canary removed.
+	CommandAbort Command = "abort"
+	// CommandPromote: skip the remaining steps and promote now.
+	CommandPromote Command = "promote"
+)
+
+// VerdictSummary is what a Record keeps of a step's verdict.
+type VerdictSummary struct {
+	Step   int    `json:"step"`
+	Result Result `json:"result"`
+	Reason string `json:"reason"`
+}
+
+// Record is a release's state as kept in Swarm: enough for any process to show it, and to resume,
+// abort or promote it after the process that started it died.
+type Record struct {
+	ID          string    `json:"id"`
+	Service     string    `json:"service"`
+	StableImage string    `json:"stable_image"`
+	Image       string    `json:"image"`
+	Canary      string    `json:"canary,omitempty"`
+	Steps       []float64 `json:"steps"`
+	// Step is the 1-based step being baked; 0 before the first.
+	Step          int            `json:"step"`
+	CanaryPercent float64        `json:"canary_percent"`
+	Weights       map[string]int `json:"weights,omitempty"`
+	Phase         Phase          `json:"phase"`
+	Outcome       Outcome        `json:"outcome,omitempty"`
+	// Cause says why an aborting release aborts: analysis, inconclusive, operator or error.
+	Cause       string          `json:"cause,omitempty"`
+	Message     string          `json:"message,omitempty"`
+	LastVerdict *VerdictSummary `json:"last_verdict,omitempty"`
+	StartedBy   string          `json:"started_by"`
+	StartedAt   time.Time       `json:"started_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	// Owner identifies the process driving the release; it changes when another process takes over.
+	Owner string `json:"owner"`
+}
+
+// Active reports whether the release has not ended, so that it holds the service's release lock.
+func (r *Record) Active() bool { return r != nil && r.Phase != "" && !r.Phase.Done() }
+
+// ParseRecord reads a record as stored by the journal; nil, nil when there is none.
+func ParseRecord(raw []byte) (*Record, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var r Record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("release: the stored release record is unreadable: %w", err)
+	}
+	return &r, nil
+}
+
+// Summary is one line about the release for messages: "r… (phase baking, step 2/3, started by … at …)".
+func (r *Record) Summary() string {
+	parts := []string{"phase " + string(r.Phase)}
+	if r.Phase == PhaseBaking && r.Step > 0 {
+		parts = append(parts, fmt.Sprintf("step %d/%d", r.Step, len(r.Steps)))
+	}
+	parts = append(parts, fmt.Sprintf("started by %s at %s", r.StartedBy, r.StartedAt.UTC().Format(time.RFC3339)))
+	return fmt.Sprintf("%s of %s (%s)", r.ID, r.Image, strings.Join(parts, ", "))
+}
+
+// LockedError is returned when a service already has a release in progress.
+type LockedError struct{ Record Record }
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("service %s already has a release in progress: %s: watch it with `fridaymorning status %s`, abort it with `fridaymorning abort %s`, or, if the process driving it died, continue it with `fridaymorning resume %s`",
+		e.Record.Service, e.Record.Summary(), e.Record.Service, e.Record.Service, e.Record.Service)
+}
+
+// ErrNoRelease is returned when a service has no release in progress to act on.
+var ErrNoRelease = errors.New("no release in progress")
+
+// ErrLostOwnership is returned when another process took over the release this one was driving.
+var ErrLostOwnership = errors.New("another process took over this release")
+
+// casRecord applies change to service's record until the write lands (Swarm's version moves with every
+// write, ours or anyone's). change sees the current record and request and returns the new ones, or an
+// error to stop.
+func casRecord(ctx context.Context, j Journal, service string, change func(cur *Record, request string) (*Record, string, error)) (*Record, error) {
+	for attempt := 0; ; attempt++ {
+		raw, req, version, err := j.ReadState(ctx, service)
+		if err != nil {
+			return nil, err
+		}
+		cur, err := ParseRecord(raw)
+		if err != nil {
+			return nil, err
+		}
+		next, nextReq, err := change(cur, req)
+		if err != nil {
+			return cur, err
+		}
+		out, err := json.Marshal(next)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := j.WriteState(ctx, service, version, out, nextReq)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return next, nil
+		}
+		if attempt >= 50 {
+			return nil, fmt.Errorf("release: the release record of %s keeps changing under us", service)
+		}
+		if !sleepCtx(ctx, time.Duration(10+attempt*10)*time.Millisecond) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Request asks the process driving service's release to carry out cmd. It returns the record as it
+// stood, or ErrNoRelease.
+func Request(ctx context.Context, j Journal, service string, cmd Command) (*Record, error) {
+	return casRecord(ctx, j, service, func(cur *Record, _ string) (*Record, string, error) {
+		if !cur.Active() {
+			return nil, "", fmt.Errorf("release: service %s: %w", service, ErrNoRelease)
+		}
+		return cur, string(cmd), nil
+	})
+}
+
+// Load returns service's release record, nil if it never had one.
+func Load(ctx context.Context, j Journal, service string) (*Record, error) {
+	raw, _, _, err := j.ReadState(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecord(raw)
+}
+
+// Liveness says whether the process driving rec still beats, judged from its canary's heartbeat (or the
+// record's last update when there is no canary yet): stale means no sign of life for staleAfter.
+func Liveness(ctx context.Context, p Pulse, rec *Record, staleAfter time.Duration, now time.Time) (last time.Time, alive bool, err error) {
+	last = rec.UpdatedAt
+	if rec.Canary != "" {
+		owner, at, err := p.LastBeat(ctx, rec.Canary)
+		if err != nil {
+			return last, false, err
+		}
+		if owner == rec.Owner && at.After(last) {
+			last = at
+		}
+	}
+	return last, now.Sub(last) < staleAfter, nil
+}
