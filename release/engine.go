@@ -582,7 +582,11 @@ func (e *Engine) start(ctx, parent context.Context, st *state) {
 	case ctx.Err() != nil:
 		e.interrupted(parent, st, "while the canary was starting")
 	case err != nil:
-		e.startAbort(st, causeAnalysis, fmt.Sprintf("canary %s did not become ready within %s: %v", name, e.cfg.ReadyTimeout, err))
+		within := ""
+		if errors.Is(err, context.DeadlineExceeded) {
+			within = " within " + e.cfg.ReadyTimeout.String()
+		}
+		e.startAbort(st, causeAnalysis, fmt.Sprintf("canary %s did not become ready%s: %v", name, within, err))
 	default:
 		e.send(st, Event{Kind: KindCanaryReady, Message: "canary tasks are running and pass HAProxy's health checks"})
 		if st.promoteWhenReady {

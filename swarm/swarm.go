@@ -146,8 +146,8 @@ func (c *Client) CheckRelease(ctx context.Context, stable, image string) error {
 		return err
 	}
 	if existing, _, err := c.api.ServiceInspectWithRaw(ctx, CanaryName(stable), swarm.ServiceInspectOptions{}); err == nil {
-		return fmt.Errorf("swarm: a canary %q already exists (release %s): abort that release or remove it with docker service rm %s",
-			CanaryName(stable), existing.Spec.Labels[LabelRelease], CanaryName(stable))
+		return fmt.Errorf("swarm: a canary %q already exists (release %s): abort that release with `fridaymorning abort %s`, or remove the canary with docker service rm %s",
+			CanaryName(stable), existing.Spec.Labels[LabelRelease], stable, CanaryName(stable))
 	} else if !errdefs.IsNotFound(err) {
 		return fmt.Errorf("swarm: looking for an existing canary %q: %w", CanaryName(stable), err)
 	}

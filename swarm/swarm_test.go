@@ -153,6 +153,13 @@ func TestAssess(t *testing.T) {
 			ready: true,
 		},
 		{
+			name: "tasks killed for failing their healthcheck count as failures, though they exit cleanly",
+			svc:  svc("a:v2", 1, nil),
+			tasks: []swarm.Task{task("t1", "a:v2", swarm.TaskStateComplete, shut, t0.Add(3*time.Second), ""),
+				task("t2", "a:v2", swarm.TaskStateComplete, shut, t0.Add(9*time.Second), "")},
+			errSubstr: "2 tasks of a:v2 failed",
+		},
+		{
 			name:      "missing image fails at once",
 			svc:       svc("a:nope", 1, nil),
 			tasks:     []swarm.Task{task("t1", "a:nope", swarm.TaskStateRejected, shut, t0.Add(time.Second), "No such image: a:nope")},
@@ -173,7 +180,7 @@ func TestAssess(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := assess(tt.svc, tt.tasks, 1, t0, 2, 15*time.Second, now)
+			r := assess(tt.svc, tt.tasks, nil, 1, t0, 2, 15*time.Second, now)
 			if r.ready != tt.ready {
 				t.Errorf("ready = %v, want %v (%s, err %v)", r.ready, tt.ready, r.progress, r.err)
 			}

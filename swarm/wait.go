@@ -131,7 +131,8 @@ type readiness struct {
 // spec's image (with a healthcheck, Swarm reports "running" only once it passes) and no update is in
 // flight; failed when tasks of that image fail, are rejected, or stay unschedulable past pendingLimit.
 // Only tasks updated at or after since count as failures, so history from earlier releases is ignored.
-func assess(svc swarm.Service, tasks []swarm.Task, nodes int, since time.Time, failureLimit int, pendingLimit time.Duration, now time.Time) readiness {
+// details adds, by task ID, what the task's container says about its end (its healthcheck's output).
+func assess(svc swarm.Service, tasks []swarm.Task, details map[string]string, nodes int, since time.Time, failureLimit int, pendingLimit time.Duration, now time.Time) readiness {
 	image := specImage(svc.Spec)
 	desired := nodes
 	if svc.Spec.Mode.Replicated != nil && svc.Spec.Mode.Replicated.Replicas != nil {
@@ -149,8 +150,10 @@ func assess(svc swarm.Service, tasks []swarm.Task, nodes int, since time.Time, f
 		switch {
 		case st.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning:
 			running++
-		case (st.State == swarm.TaskStateFailed || st.State == swarm.TaskStateRejected) && !st.Timestamp.Before(since):
-			failures = append(failures, taskError(t))
+		case stoppedEarly(st.State) && !st.Timestamp.Before(since):
+			// A task of the awaited image that ended while the service wants it running: it crashed,
+			// was rejected, or was killed for failing its healthcheck (and then exited cleanly).
+			failures = append(failures, taskError(t, details[t.ID]))
 		case st.State == swarm.TaskStatePending && st.Err != "" && now.Sub(t.CreatedAt) > pendingLimit:
 			pending = st.Err
 		case !terminal(st.State) && t.DesiredState == swarm.TaskStateRunning:
@@ -186,12 +189,48 @@ func assess(svc swarm.Service, tasks []swarm.Task, nodes int, since time.Time, f
 	return readiness{ready: desired > 0 && running >= desired && !updating, progress: progress}
 }
 
-func taskError(t swarm.Task) string {
+// stoppedEarly reports whether a task in state s has ended.
+func stoppedEarly(s swarm.TaskState) bool {
+	switch s {
+	case swarm.TaskStateFailed, swarm.TaskStateRejected, swarm.TaskStateComplete, swarm.TaskStateShutdown:
+		return true
+	}
+	return false
+}
+
+func taskError(t swarm.Task, detail string) string {
 	msg := t.Status.Err
 	if msg == "" {
-		msg = t.Status.Message
+		msg = fmt.Sprintf("%s (%s)", t.Status.State, t.Status.Message)
+	}
+	if detail != "" {
+		msg += ": " + detail
 	}
 	return fmt.Sprintf("task %s: %s", shortID(t.ID), msg)
+}
+
+// containerDetails asks the engine, for tasks that ended, what their containers' healthchecks said:
+// a task killed for being unhealthy carries no error of its own (one that crashed does, and is left be). Containers on other nodes, or
+// already removed, are skipped.
+func (c *Client) containerDetails(ctx context.Context, tasks []swarm.Task, since time.Time) map[string]string {
+	out := map[string]string{}
+	for _, t := range tasks {
+		if !stoppedEarly(t.Status.State) || t.Status.Err != "" || t.Status.Timestamp.Before(since) || t.Status.ContainerStatus == nil || t.Status.ContainerStatus.ContainerID == "" {
+			continue
+		}
+		ct, err := c.api.ContainerInspect(ctx, t.Status.ContainerStatus.ContainerID)
+		if err != nil || ct.State == nil || ct.State.Health == nil {
+			continue
+		}
+		h := ct.State.Health
+		detail := "healthcheck " + h.Status
+		if n := len(h.Log); n > 0 {
+			last := h.Log[n-1]
+			detail += fmt.Sprintf(" (%d failing in a row; last exit %d: %s)", h.FailingStreak, last.ExitCode, strings.TrimSpace(last.Output))
+		}
+		out[t.ID] = detail
+	}
+	return out
 }
 
 func shortID(id string) string {
@@ -240,7 +279,7 @@ func (c *Client) WaitReady(ctx context.Context, service string, progress func(st
 				nodes = n
 			}
 		}
-		r := assess(svc, tasks, nodes, since, c.cfg.FailureLimit, c.cfg.PendingLimit, time.Now())
+		r := assess(svc, tasks, c.containerDetails(ctx, tasks, since), nodes, since, c.cfg.FailureLimit, c.cfg.PendingLimit, time.Now())
 		if r.progress != last && progress != nil {
 			progress(r.progress)
 			last = r.progress

@@ -188,6 +188,9 @@ haproxy:
 influxdb:
   url: http://127.0.0.1:%s
   bucket: %s/autogen
+state:
+  heartbeat: 500ms
+  stale_after: 3s
 analysis:
   min_requests: 20
   max_error_rate: 1
@@ -234,10 +237,15 @@ func (s *stack) startLoad(rps int) func() loadSummary {
 	}
 }
 
-// release runs the fridaymorning binary and returns its exit code and output.
+// release runs fridaymorning release with the stack's config and args.
 func (s *stack) release(args ...string) (int, string) {
 	s.t.Helper()
-	args = append([]string{"release", "--config", s.configPath}, args...)
+	return s.run(append([]string{"release", "--config", s.configPath}, args...)...)
+}
+
+// run runs the fridaymorning binary and returns its exit code and output.
+func (s *stack) run(args ...string) (int, string) {
+	s.t.Helper()
 	cmd := exec.Command(bin.fridaymorning, args...)
 	cmd.Env = append(os.Environ(), envDataplanePassword+"=") // the password comes from the file
 	var out bytes.Buffer
