@@ -48,6 +48,9 @@ type Config struct {
 	PollInterval time.Duration
 	// StaleAfter is how long without a heartbeat makes a release's process count as dead (default 30s).
 	StaleAfter time.Duration
+	// Standby, if positive, keeps the previous version running at weight 0 for that long after a
+	// promotion, so that `fridaymorning rollback` can send traffic back to it at once.
+	Standby time.Duration
 }
 
 // Deps are the adapters a release works through.
@@ -155,7 +158,8 @@ func ValidateSteps(steps []float64) error {
 func (e *Engine) ID() string { return e.cfg.ReleaseID }
 
 // Request asks the running release to carry out cmd as soon as it can: an abort at once, a promotion
-// once the canary is ready. It does not block. An abort replaces a pending promotion, not the reverse.
+// once the canary is ready, a rollback while the warm standby runs. It does not block. An abort
+// replaces a pending command, not the reverse.
 func (e *Engine) Request(cmd Command) {
 	e.mu.Lock()
 	if e.pending == "" || cmd == CommandAbort {
@@ -204,13 +208,16 @@ type state struct {
 	windowStart time.Time
 	// promoteWhenReady: a promotion was asked for while the canary was starting.
 	promoteWhenReady bool
-	canaryPercent    float64
-	weights          map[string]int
-	lastVerdict      *VerdictSummary
-	cause            cause
-	reason           string
-	outcome          Outcome
-	err              error
+	// standbyUntil is when the warm standby goes; endStandby: an operator ended it early.
+	standbyUntil  time.Time
+	endStandby    bool
+	canaryPercent float64
+	weights       map[string]int
+	lastVerdict   *VerdictSummary
+	cause         cause
+	reason        string
+	outcome       Outcome
+	err           error
 	// end stops the run; phase may still be an active one when the process gives up on a release
 	// that needs an operator (the record then says where it stands).
 	end bool
@@ -243,6 +250,8 @@ const (
 	ResumeAbort ResumeMode = "abort"
 	// ResumePromote promotes it without the remaining steps.
 	ResumePromote ResumeMode = "promote"
+	// ResumeRollback rolls a promoted release back to its warm standby.
+	ResumeRollback ResumeMode = "rollback"
 )
 
 // Resume takes over service's release in progress, whose process died (or, with force, any), and
@@ -292,10 +301,32 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outco
 		st.step = len(e.cfg.Steps) - 1
 	}
 	e.send(st, Event{Kind: KindStarted, Message: fmt.Sprintf("taking over %s from %s (%s)", rec.Summary(), prevOwner, mode)})
+	if rec.StandbyUntil != nil {
+		st.standbyUntil = *rec.StandbyUntil
+	}
 	switch mode {
 	case ResumeAbort:
-		if st.phase != PhaseAborting {
+		switch st.phase {
+		case PhaseStandby:
+			st.endStandby = true
+		case PhaseRollingBack:
+			return OutcomeFailed, fmt.Errorf("release: %s is rolling back: run fridaymorning resume %s to finish it", rec.ID, e.cfg.Service)
+		case PhaseAborting:
+		default:
 			e.startAbort(st, causeOperator, "aborted by an operator after taking the release over")
+		}
+	case ResumeRollback:
+		switch st.phase {
+		case PhaseStandby:
+			if time.Now().After(st.standbyUntil) {
+				st.endStandby = true
+				e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("the standby of %s expired at %s: removing it; to go back, release %s again", rec.StableImage, st.standbyUntil.UTC().Format(time.RFC3339), rec.StableImage)})
+				break
+			}
+			e.enter(st, PhaseRollingBack, "rollback requested by an operator")
+		case PhaseRollingBack:
+		default:
+			return OutcomeFailed, fmt.Errorf("release: %s is in phase %s: only a promoted release with a warm standby can be rolled back", rec.ID, rec.Phase)
 		}
 	case ResumePromote:
 		switch st.phase {
@@ -305,6 +336,8 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outco
 			st.promoteWhenReady = true
 		case PhaseAborting:
 			return OutcomeFailed, fmt.Errorf("release: %s is aborting (%s): it can only be aborted; run fridaymorning abort %s", rec.ID, rec.Message, e.cfg.Service)
+		case PhaseStandby, PhaseRollingBack:
+			return OutcomeFailed, fmt.Errorf("release: %s is promoted already (phase %s)", rec.ID, rec.Phase)
 		}
 	}
 	return e.loop(ctx, st)
@@ -339,6 +372,10 @@ func (e *Engine) loop(ctx context.Context, st *state) (Outcome, error) {
 			e.promote(pctx, st)
 		case PhaseAborting:
 			e.abort(st)
+		case PhaseStandby:
+			e.standby(pctx, ctx, st)
+		case PhaseRollingBack:
+			e.rollback(st)
 		default:
 			panic("release: unknown phase " + string(st.phase))
 		}
@@ -386,7 +423,7 @@ func (e *Engine) watch(ctx context.Context, st *state) {
 			got = Command(req)
 			return cur, "", nil
 		})
-		if err == nil && (got == CommandAbort || got == CommandPromote) {
+		if err == nil && (got == CommandAbort || got == CommandPromote || got == CommandRollback) {
 			e.Request(got)
 		}
 	}
@@ -402,6 +439,11 @@ func (e *Engine) record(st *state) Record {
 	}
 	if st.phase == PhaseBaking {
 		r.Step = st.step + 1
+	}
+	if st.phase == PhaseStandby || st.phase == PhaseRollingBack {
+		until := st.standbyUntil
+		r.StandbyUntil = &until
+		r.Outcome = OutcomePromoted
 	}
 	if st.end || st.phase.Done() {
 		r.Outcome = st.outcome
@@ -503,6 +545,12 @@ func (e *Engine) interrupted(parent context.Context, st *state, where string) {
 		cmd = CommandAbort
 	}
 	switch {
+	case st.phase == PhaseStandby && cmd == CommandRollback:
+		e.enter(st, PhaseRollingBack, "rollback requested by an operator")
+	case st.phase == PhaseStandby && cmd == CommandAbort:
+		st.endStandby = true
+	case st.phase == PhaseStandby:
+		// Nothing else applies to a promoted release: keep standing by.
 	case cmd == CommandPromote && st.phase == PhaseBaking:
 		e.enter(st, PhasePromoting, "promotion requested by an operator "+where)
 	case cmd == CommandPromote && st.phase == PhaseStarting:
@@ -763,6 +811,13 @@ func (e *Engine) promote(ctx context.Context, st *state) {
 	e.send(st, Event{Kind: KindTraffic, CanaryPercent: 0, AchievedPercent: achieved, Weights: weights,
 		Message: "all requests back on the stable service, now running " + e.cfg.Image})
 	e.persist(pctx, st)
+	if e.cfg.Standby > 0 && e.stableImage != "" {
+		if err := e.warmStandby(pctx, st); err == nil {
+			return
+		} else {
+			e.send(st, Event{Kind: KindWarning, Message: "keeping the previous version warm failed: " + err.Error() + "; promoting without a standby"})
+		}
+	}
 	if err := e.removeCanary(pctx, st); err != nil {
 		e.halt(st, fmt.Errorf("promotion done, but removing the canary failed: %w; run `fridaymorning resume %s`", err, e.cfg.Service))
 		return
@@ -836,6 +891,107 @@ func (e *Engine) abort(st *state) {
 	default:
 		e.finish(st, PhaseAborted, OutcomeFailed, "", errors.New(st.reason+"; aborted: traffic is back on stable and the canary is removed"))
 	}
+}
+
+// warmStandby turns the canary, at weight 0, into a warm standby of the previous version: it runs
+// the stable service's previous image and passes its health checks, so that a rollback only moves
+// weights.
+func (e *Engine) warmStandby(ctx context.Context, st *state) error {
+	e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("keeping %s warm on %s for %s, at weight 0", e.stableImage, st.canary, e.cfg.Standby)})
+	err := e.deps.Rollout.UpdateImage(ctx, st.canary, e.stableImage)
+	if err == nil {
+		err = e.deps.Rollout.WaitReady(ctx, st.canary, func(msg string) {
+			e.send(st, Event{Kind: KindProgress, Message: "standby " + msg})
+		})
+	}
+	if err == nil {
+		err = e.deps.Router.WaitUp(ctx, GroupCanary)
+	}
+	if err != nil {
+		return err
+	}
+	st.standbyUntil = time.Now().Add(e.cfg.Standby)
+	e.enter(st, PhaseStandby, fmt.Sprintf("%s runs %s; %s stands by on %s until %s: `fridaymorning rollback %s` sends traffic back to it at once",
+		e.cfg.Service, e.cfg.Image, e.stableImage, st.canary, st.standbyUntil.UTC().Format(time.RFC3339), e.cfg.Service))
+	return nil
+}
+
+// standby keeps the previous version warm until its time is up (or an operator ends it), then removes
+// it: the release ends promoted. A rollback request moves to rolling back.
+func (e *Engine) standby(ctx, parent context.Context, st *state) {
+	for !st.endStandby && time.Now().Before(st.standbyUntil) {
+		wait := min(time.Until(st.standbyUntil), e.cfg.ProgressInterval)
+		if !sleepCtx(ctx, wait) {
+			if parent.Err() != nil {
+				// An interrupt leaves the standby in place; resume or abort finish it.
+				e.halt(st, fmt.Errorf("interrupted while %s stands by until %s: it stays; `fridaymorning abort %s` removes it now, `fridaymorning resume %s` waits it out",
+					st.canary, st.standbyUntil.UTC().Format(time.RFC3339), e.cfg.Service, e.cfg.Service))
+				return
+			}
+			e.interrupted(parent, st, "during the standby")
+			if st.phase != PhaseStandby {
+				return
+			}
+			continue
+		}
+		if left := time.Until(st.standbyUntil); left > 0 {
+			e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("%s stands by for %s more", e.stableImage, left.Round(time.Second))})
+		}
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), e.cfg.PromoteTimeout)
+	defer cancel()
+	if err := e.removeCanary(cctx, st); err != nil {
+		e.halt(st, fmt.Errorf("the standby's time is up, but removing it failed: %w; run `fridaymorning abort %s`", err, e.cfg.Service))
+		return
+	}
+	e.finish(st, PhasePromoted, OutcomePromoted, fmt.Sprintf("%s runs %s; the standby of %s is removed", e.cfg.Service, e.cfg.Image, e.stableImage), nil)
+}
+
+// rollback sends all traffic to the warm standby of the previous version at once, puts the stable
+// service back on its previous image, then moves traffic back to it and removes the standby. Every
+// step is idempotent.
+func (e *Engine) rollback(st *state) {
+	e.takePending()
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.PromoteTimeout)
+	defer cancel()
+	weights, achieved, err := e.deps.Router.Shift(ctx, 100)
+	if err != nil {
+		e.halt(st, fmt.Errorf("rollback: moving traffic to the standby %s failed: %w; run `fridaymorning rollback %s` again", st.canary, err, e.cfg.Service))
+		return
+	}
+	st.canaryPercent, st.weights = achieved, weights
+	e.send(st, Event{Kind: KindTraffic, CanaryPercent: 100, AchievedPercent: achieved, Weights: weights,
+		Message: fmt.Sprintf("all requests to the standby running %s", e.stableImage)})
+	e.persist(ctx, st)
+	img, err := e.deps.Rollout.Image(ctx, e.cfg.Service)
+	if err == nil && img != e.stableImage {
+		err = e.deps.Rollout.UpdateImage(ctx, e.cfg.Service, e.stableImage)
+	}
+	if err == nil {
+		err = e.deps.Rollout.WaitReady(ctx, e.cfg.Service, func(msg string) {
+			e.send(st, Event{Kind: KindProgress, Message: "stable " + msg})
+		})
+	}
+	if err == nil {
+		err = e.deps.Router.WaitUp(ctx, GroupStable)
+	}
+	if err != nil {
+		e.halt(st, fmt.Errorf("rollback: stable %s is not ready on %s: %w; all traffic stays on the standby %s: run `fridaymorning rollback %s` again", e.cfg.Service, e.stableImage, err, st.canary, e.cfg.Service))
+		return
+	}
+	weights, achieved, err = e.deps.Router.Shift(ctx, 0)
+	if err != nil {
+		e.halt(st, fmt.Errorf("rollback: moving traffic back to stable failed: %w; the standby %s still serves it: run `fridaymorning rollback %s` again", err, st.canary, e.cfg.Service))
+		return
+	}
+	st.canaryPercent, st.weights = achieved, weights
+	e.send(st, Event{Kind: KindTraffic, CanaryPercent: 0, AchievedPercent: achieved, Weights: weights,
+		Message: "all requests back on the stable service, running " + e.stableImage + " again"})
+	if err := e.removeCanary(ctx, st); err != nil {
+		e.halt(st, fmt.Errorf("rolled back, but removing the standby failed: %w; run `fridaymorning abort %s`", err, e.cfg.Service))
+		return
+	}
+	e.finish(st, PhaseRolledBack, OutcomeRolledBack, fmt.Sprintf("%s runs %s again", e.cfg.Service, e.stableImage), nil)
 }
 
 // removeCanary drains the canary servers (a slow drain is only a warning) and removes the service.

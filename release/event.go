@@ -4,24 +4,29 @@ import "time"
 
 // Phase is where a release stands. A release moves forward through the phases
 // preflight → starting → baking (once per step) → promoting, and from any of the middle ones to aborting;
-// it ends in promoted, aborted or failed.
+// it ends in promoted, aborted or failed. With a warm standby, promoting leads to standby (the previous
+// version kept running at weight 0), which ends in promoted when its time is up, or in rolled-back
+// through rolling-back.
 type Phase string
 
 // The phases of a release.
 const (
-	PhasePreflight Phase = "preflight"
-	PhaseStarting  Phase = "starting"
-	PhaseBaking    Phase = "baking"
-	PhasePromoting Phase = "promoting"
-	PhaseAborting  Phase = "aborting"
-	PhasePromoted  Phase = "promoted"
-	PhaseAborted   Phase = "aborted"
-	PhaseFailed    Phase = "failed"
+	PhasePreflight   Phase = "preflight"
+	PhaseStarting    Phase = "starting"
+	PhaseBaking      Phase = "baking"
+	PhasePromoting   Phase = "promoting"
+	PhaseAborting    Phase = "aborting"
+	PhaseStandby     Phase = "standby"
+	PhaseRollingBack Phase = "rolling-back"
+	PhasePromoted    Phase = "promoted"
+	PhaseAborted     Phase = "aborted"
+	PhaseRolledBack  Phase = "rolled-back"
+	PhaseFailed      Phase = "failed"
 )
 
 // Done reports whether the phase is a final one.
 func (p Phase) Done() bool {
-	return p == PhasePromoted || p == PhaseAborted || p == PhaseFailed
+	return p == PhasePromoted || p == PhaseAborted || p == PhaseRolledBack || p == PhaseFailed
 }
 
 // Kind says what an Event reports.
@@ -68,6 +73,9 @@ const (
 	OutcomeAbortedInconclusive Outcome = "aborted-inconclusive"
 	// OutcomeAbortedOperator: someone stopped the release (signal, key); aborted safely.
 	OutcomeAbortedOperator Outcome = "aborted-operator"
+	// OutcomeRolledBack: the release was promoted, then rolled back to the warm standby of the previous
+	// version: the stable service runs its previous image again.
+	OutcomeRolledBack Outcome = "rolled-back"
 	// OutcomeFailed: the release could not be carried out (bad input, unreachable API, stable update
 	// failure); Message says what state it left behind and what to do.
 	OutcomeFailed Outcome = "failed"

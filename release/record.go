@@ -39,6 +39,9 @@ const (
 	CommandAbort Command = "abort"
 	// CommandPromote: skip the remaining steps and promote now.
 	CommandPromote Command = "promote"
+	// CommandRollback: send traffic back to the warm standby of the previous version and put the
+	// stable service back on its previous image.
+	CommandRollback Command = "rollback"
 )
 
 // VerdictSummary is what a Record keeps of a step's verdict.
@@ -67,9 +70,11 @@ type Record struct {
 	Cause       string          `json:"cause,omitempty"`
 	Message     string          `json:"message,omitempty"`
 	LastVerdict *VerdictSummary `json:"last_verdict,omitempty"`
-	StartedBy   string          `json:"started_by"`
-	StartedAt   time.Time       `json:"started_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
+	// StandbyUntil is when the warm standby of the previous version goes, in phase standby.
+	StandbyUntil *time.Time `json:"standby_until,omitempty"`
+	StartedBy    string     `json:"started_by"`
+	StartedAt    time.Time  `json:"started_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 	// Owner identifies the process driving the release; it changes when another process takes over.
 	Owner string `json:"owner"`
 }

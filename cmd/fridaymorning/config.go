@@ -55,6 +55,9 @@ type fileConfig struct {
 
 	Promote struct {
 		Timeout duration `yaml:"timeout"`
+		// Standby keeps the previous version warm at weight 0 for this long after a promotion, for
+		// `fridaymorning rollback`; 0 (the default) removes it at once.
+		Standby duration `yaml:"standby"`
 	} `yaml:"promote"`
 
 	// State tunes how a release's driving process shows it is alive.

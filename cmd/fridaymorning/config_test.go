@@ -166,7 +166,7 @@ func TestHeadlessLines(t *testing.T) {
 func TestExitCodes(t *testing.T) {
 	codes := map[release.Outcome]int{
 		release.OutcomePromoted: 0, release.OutcomeFailed: 1, release.OutcomeAbortedAnalysis: 3,
-		release.OutcomeAbortedOperator: 4, release.OutcomeAbortedInconclusive: 5,
+		release.OutcomeAbortedOperator: 4, release.OutcomeAbortedInconclusive: 5, release.OutcomeRolledBack: 6,
 	}
 	for o, want := range codes {
 		if got := exitCodeFor(o); got != want {

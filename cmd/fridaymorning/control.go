@@ -25,6 +25,7 @@ func newControlCmd(mode release.ResumeMode, stdout, stderr io.Writer) *cobra.Com
 		release.ResumeContinue: "Continue a release whose process died, from where it stood",
 		release.ResumeAbort:    "Abort the release of SERVICE, wherever it was started: traffic back to stable, canary removed",
 		release.ResumePromote:  "Promote the release of SERVICE now, skipping its remaining steps, wherever it was started",
+		release.ResumeRollback: "Roll a promoted release of SERVICE back to the warm standby of its previous version",
 	}[mode]
 	long := short + `.
 
@@ -81,6 +82,13 @@ func runControl(ctx context.Context, mode release.ResumeMode, opts controlOption
 	case release.ResumePromote:
 		code = func(o release.Outcome) int {
 			if o == release.OutcomePromoted {
+				return 0
+			}
+			return exitError
+		}
+	case release.ResumeRollback:
+		code = func(o release.Outcome) int {
+			if o == release.OutcomeRolledBack {
 				return 0
 			}
 			return exitError

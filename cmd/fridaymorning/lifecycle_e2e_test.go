@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -337,4 +338,59 @@ func TestOperatorActsOnAReleaseFromAnotherProcess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withStandby rewrites the stack's config to keep the previous version warm for d after promotion.
+func (s *stack) withStandby(d string) {
+	s.t.Helper()
+	raw, err := os.ReadFile(s.configPath)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	raw = bytes.Replace(raw, []byte("promote:\n  timeout: 2m\n"), []byte("promote:\n  timeout: 2m\n  standby: "+d+"\n"), 1)
+	if !bytes.Contains(raw, []byte("standby: "+d)) {
+		s.t.Fatal("the stack's config has no promote section to extend")
+	}
+	if err := os.WriteFile(s.configPath, raw, 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func TestWarmStandbyAndRollback(t *testing.T) {
+	t.Run("rollback sends traffic back to the previous version", func(t *testing.T) {
+		s := newStack(t)
+		s.withStandby("5m")
+		stop := s.startLoad(100)
+		rel := s.start("release", "--config", s.configPath, "--image", s.image+":v2")
+		rel.waitLine(3*time.Minute, "event=phase", "phase=standby")
+		if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" {
+			t.Fatalf("stable runs %s during the standby, want v2", img)
+		}
+		if v := s.status(); v.Record == nil || v.Record.Phase != "standby" || v.Record.StandbyUntil == nil {
+			t.Fatalf("status during the standby: %+v", v.Record)
+		}
+		code, out := s.run("rollback", s.service, "--config", s.configPath)
+		if code != 0 || !strings.Contains(out, "event=requested") {
+			t.Fatalf("rollback exited %d", code)
+		}
+		if c := rel.wait(2 * time.Minute); c != exitRolledBack {
+			t.Fatalf("the release exited %d, want %d (rolled back)", c, exitRolledBack)
+		}
+		load := stop()
+		s.checkCleanEnd(s.image+":v1", "rolled-back")
+		if load.Failed != 0 {
+			t.Errorf("%d of %d requests failed during promotion and rollback (%v)", load.Failed, load.Sent, load.Errors)
+		}
+	})
+	t.Run("the standby goes when its time is up", func(t *testing.T) {
+		s := newStack(t)
+		s.withStandby("3s")
+		stop := s.startLoad(100)
+		code, out := s.release("--image", s.image+":v2")
+		stop()
+		if code != exitPromoted || !strings.Contains(out, "phase=standby") || !strings.Contains(out, "the standby of "+s.image+":v1 is removed") {
+			t.Fatalf("exit %d", code)
+		}
+		s.checkCleanEnd(s.image+":v2", "promoted")
+	})
 }

@@ -22,6 +22,7 @@ const (
 	exitAbortedAnalysis     = 3 // the canary was judged bad and aborted; stable untouched
 	exitAbortedOperator     = 4 // interrupted and aborted safely
 	exitAbortedInconclusive = 5 // too little data to judge; aborted, since no data never counts as healthy
+	exitRolledBack          = 6 // promoted, then rolled back to the warm standby while this process kept it
 )
 
 // exitCodeFor maps a release outcome to the process's exit code.
@@ -35,6 +36,8 @@ func exitCodeFor(o release.Outcome) int {
 		return exitAbortedOperator
 	case release.OutcomeAbortedInconclusive:
 		return exitAbortedInconclusive
+	case release.OutcomeRolledBack:
+		return exitRolledBack
 	}
 	return exitError
 }
@@ -66,6 +69,7 @@ step, judges it against stable from InfluxDB, and promotes it or aborts back to 
 		newControlCmd(release.ResumeContinue, stdout, stderr),
 		newControlCmd(release.ResumeAbort, stdout, stderr),
 		newControlCmd(release.ResumePromote, stdout, stderr),
+		newControlCmd(release.ResumeRollback, stdout, stderr),
 	)
 	return root
 }

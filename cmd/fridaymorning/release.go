@@ -43,6 +43,7 @@ Output is one line per event. Exit codes:
   3  aborted by analysis: the canary was judged bad (or never became healthy)
   4  aborted by an operator (interrupted)
   5  aborted as inconclusive: too little data to judge
+  6  promoted, then rolled back to the warm standby (promote.standby) while this process kept it
 
 Secrets come from the environment or files, never from flags or the config file itself:
   FRIDAYMORNING_DATAPLANE_PASSWORD (or haproxy.password_file)

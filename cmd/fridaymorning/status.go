@@ -138,6 +138,10 @@ func printStatus(w io.Writer, v statusView, now time.Time) {
 		row("outcome", "%s", r.Outcome)
 	}
 	row("images", "%s → %s", r.StableImage, r.Image)
+	if r.Phase == release.PhaseStandby && r.StandbyUntil != nil {
+		row("standby", "%s on %s until %s (%s left): `fridaymorning rollback %s` sends traffic back to it",
+			r.StableImage, r.Canary, r.StandbyUntil.UTC().Format(time.RFC3339), r.StandbyUntil.Sub(now).Round(time.Second), v.Service)
+	}
 	if r.Canary != "" {
 		row("canary", "%s", r.Canary)
 	}

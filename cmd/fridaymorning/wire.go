@@ -137,6 +137,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		StartedBy:      startedBy(),
 		BeatInterval:   fc.State.Heartbeat.D(),
 		StaleAfter:     fc.staleAfter(),
+		Standby:        fc.Promote.Standby.D(),
 	}, release.Deps{
 		Canaries: sw,
 		Rollout:  sw,
