@@ -245,7 +245,7 @@ func TestCanaryIsAFaithfulClone(t *testing.T) {
 					File: &swarm.SecretReferenceFileTarget{Name: "db_password", UID: "0", GID: "0", Mode: 0o400}}},
 				Configs: []*swarm.ConfigReference{{ConfigID: config.ID, ConfigName: "fmtest-config-" + suffix,
 					File: &swarm.ConfigReferenceFileTarget{Name: "/app.conf", UID: "0", GID: "0", Mode: 0o444}}},
-				Healthcheck: &container.HealthConfig{Test: []string{"CMD", "/demoapp", "healthcheck"}, Interval: time.Second, Timeout: time.Second, Retries: 3},
+				Healthcheck:     &container.HealthConfig{Test: []string{"CMD", "/demoapp", "healthcheck"}, Interval: time.Second, Timeout: time.Second, Retries: 3},
 				StopGracePeriod: &grace,
 			},
 			Resources: &swarm.ResourceRequirements{
