@@ -4,8 +4,11 @@ package analysis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -13,121 +16,216 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// These tests run against a real InfluxDB 1.8.10 with Flux enabled, started for this package on free
-// loopback ports (the binary from the test bed: $FM_INFLUXD or .testbed/tools/influxd).
+// These tests run against a real InfluxDB 1.8.10 with Flux enabled and authentication on, started for
+// this package in a temporary directory on free loopback ports. The binary is $FM_INFLUXD, else the test
+// bed's .testbed/tools/influxd (make testbed builds it).
+
+const (
+	influxUser     = "fmadmin"
+	influxPassword = "s3cret-Passw0rd"
+	influxToken    = influxUser + ":" + influxPassword
+)
 
 var influxURL string
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+func TestMain(m *testing.M) {
+	os.Exit(runWithInfluxDB(m))
 }
 
-func TestMain(m *testing.M) {
+func runWithInfluxDB(m *testing.M) int {
 	bin := os.Getenv("FM_INFLUXD")
 	if bin == "" {
 		bin, _ = filepath.Abs("../.testbed/tools/influxd")
 	}
 	if _, err := os.Stat(bin); err != nil {
-		fmt.Fprintf(os.Stderr, "no influxd at %s: run make testbed (it builds InfluxDB 1.8.10) or set FM_INFLUXD\n", bin)
-		os.Exit(1)
+		fmt.Fprintf(os.Stderr, "analysis integration tests: no influxd at %s: run make testbed (it builds InfluxDB 1.8.10) or set FM_INFLUXD to an influxd 1.8 binary\n", bin)
+		return 1
 	}
-	dir, err := os.MkdirTemp("", "fm-influx")
+	dir, err := os.MkdirTemp("", "fm-analysis-influxdb-")
 	if err != nil {
-		panic(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	httpPort := freePort()
+	defer os.RemoveAll(dir)
+	httpAddr, rpcAddr := freeAddr(), freeAddr()
 	conf := fmt.Sprintf(`reporting-disabled = true
-bind-address = "127.0.0.1:%d"
+bind-address = %q
 [meta]
-  dir = "%[2]s/meta"
+  dir = %q
 [data]
-  dir = "%[2]s/data"
-  wal-dir = "%[2]s/wal"
+  dir = %q
+  wal-dir = %q
   query-log-enabled = false
 [monitor]
   store-enabled = false
 [http]
-  bind-address = "127.0.0.1:%[3]d"
+  bind-address = %q
+  auth-enabled = true
   log-enabled = false
   flux-enabled = true
 [logging]
   level = "warn"
-`, freePort(), dir, httpPort)
+`, rpcAddr, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), httpAddr)
 	confPath := filepath.Join(dir, "influxdb.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		panic(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	logPath := filepath.Join(dir, "influxd.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer logFile.Close()
 	cmd := exec.Command(bin, "-config", confPath)
-	logFile, _ := os.Create(filepath.Join(dir, "influxd.log"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Pdeathsig: a test binary that dies (timeout, SIGQUIT) takes its InfluxDB with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
-		panic(err)
+		fmt.Fprintf(os.Stderr, "start %s: %v\n", bin, err)
+		return 1
 	}
-	influxURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	up := false
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(influxURL + "/ping"); err == nil {
-			resp.Body.Close()
-			up = true
-			break
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
 		}
+	}()
+	influxURL = "http://" + httpAddr
+	fail := func(format string, args ...any) int {
+		log, _ := os.ReadFile(logPath)
+		fmt.Fprintf(os.Stderr, "analysis integration tests: "+format+"\ninfluxd log:\n%s\n", append(args, log)...)
+		return 1
 	}
-	code := 1
-	if up {
-		resp, err := http.PostForm(influxURL+"/query", url.Values{"q": {"CREATE DATABASE fridaymorning"}})
-		if err == nil {
-			resp.Body.Close()
-			code = m.Run()
-		}
-	} else {
-		log, _ := os.ReadFile(filepath.Join(dir, "influxd.log"))
-		fmt.Fprintf(os.Stderr, "influxd did not come up:\n%s\n", log)
+	// influxd 1.8 type-checks Flux's standard library before it listens: several seconds of CPU.
+	if err := waitUp(exited, 90*time.Second); err != nil {
+		return fail("%v", err)
 	}
-	_ = cmd.Process.Kill()
-	_, _ = cmd.Process.Wait()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	// The first user may be created without credentials; after that, authentication is on.
+	if err := influxQL("", fmt.Sprintf("CREATE USER %s WITH PASSWORD '%s' WITH ALL PRIVILEGES", influxUser, influxPassword)); err != nil {
+		return fail("create user: %v", err)
+	}
+	if err := influxQL(influxToken, "CREATE DATABASE fridaymorning"); err != nil {
+		return fail("create database: %v", err)
+	}
+	return m.Run()
 }
 
-// write stores points through the v1 write API, ms precision.
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitUp(exited <-chan struct{}, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		resp, err := http.Get(influxURL + "/ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return nil
+			}
+		}
+		select {
+		case <-exited:
+			return errors.New("influxd exited before it answered /ping")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("influxd did not answer %s/ping within %s", influxURL, within)
+		}
+	}
+}
+
+// influxQL runs an InfluxQL statement through the v1 /query API.
+func influxQL(token, q string) error {
+	req, _ := http.NewRequest(http.MethodPost, influxURL+"/query", strings.NewReader(url.Values{"q": {q}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user, pw, ok := strings.Cut(token, ":"); ok {
+		req.SetBasicAuth(user, pw)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Error   string
+		Results []struct{ Error string }
+	}
+	_ = json.Unmarshal(body, &out)
+	if resp.StatusCode != http.StatusOK || out.Error != "" || len(out.Results) > 0 && out.Results[0].Error != "" {
+		return fmt.Errorf("%s: %s", resp.Status, body)
+	}
+	return nil
+}
+
+// write stores line-protocol points through the v1 write API, ms precision.
 func write(t testing.TB, lines []string) {
 	t.Helper()
 	for len(lines) > 0 {
 		n := min(len(lines), 5000)
-		resp, err := http.Post(influxURL+"/write?db=fridaymorning&precision=ms", "text/plain", strings.NewReader(strings.Join(lines[:n], "\n")))
+		req, _ := http.NewRequest(http.MethodPost, influxURL+"/write?db=fridaymorning&precision=ms", strings.NewReader(strings.Join(lines[:n], "\n")))
+		req.SetBasicAuth(influxUser, influxPassword)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("write: %s", resp.Status)
+			t.Fatalf("write: %s: %s", resp.Status, body)
 		}
 		lines = lines[n:]
 	}
 }
 
-func point(backend, server string, status, tt float64, at time.Time) string {
-	return fmt.Sprintf("haproxy_request,frontend=fe,backend=%s,server=%s status=%g,tr=%g,tt=%g,ta=%g %d", backend, server, status, tt, tt, tt, at.UnixMilli())
+// lpTag escapes a line-protocol tag value.
+func lpTag(s string) string {
+	return strings.NewReplacer(",", `\,`, "=", `\=`, " ", `\ `).Replace(s)
 }
 
-func newFlux(t testing.TB, backend string, canary ...string) *Flux {
-	t.Helper()
+// point is one request as HAProxy logs it, with a latency of lat ms: ta = lat, tr = lat/2 and
+// tt = lat+5000 (keep-alive idle time), so that a test sees which timer was used. A negative lat is a
+// request without a response: every timer -1.
+func point(backend, server string, status, lat float64, at time.Time) string {
+	tr, tt := lat/2, lat+5000
+	if lat < 0 {
+		tr, tt = -1, -1
+	}
+	return fmt.Sprintf("haproxy_request,frontend=fe_demo,backend=%s,server=%s status=%g,tr=%g,tt=%g,ta=%g %d",
+		lpTag(backend), lpTag(server), status, tr, tt, lat, at.UnixMilli())
+}
+
+func testConfig(backend string, canary ...string) Config {
 	if len(canary) == 0 {
 		canary = []string{"canary1"}
 	}
-	f, err := NewFlux(Config{URL: influxURL, Bucket: "fridaymorning/autogen", Backend: backend,
-		StableServers: []string{"stable1", "stable2"}, CanaryServers: canary})
+	return Config{URL: influxURL, Token: influxToken, Bucket: "fridaymorning/autogen", Backend: backend,
+		StableServers: []string{"stable1", "stable2"}, CanaryServers: canary, Timeout: 5 * time.Second}
+}
+
+func newFlux(t testing.TB, cfg Config) *Flux {
+	t.Helper()
+	f, err := NewFlux(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,178 +233,364 @@ func newFlux(t testing.TB, backend string, canary ...string) *Flux {
 	return f
 }
 
-// nearestRank is the exact percentile exact_selector returns: the value at rank ceil(q·n).
+// uniqueBackend gives each test its own backend tag, so that tests share one database without
+// seeing each other's points.
+func uniqueBackend(t testing.TB) string {
+	return fmt.Sprintf("be_%s_%d", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()), time.Now().UnixNano())
+}
+
+// nearestRank is the percentile exact_selector documents: the value at rank ceil(q·n) of the sorted values.
 func nearestRank(sorted []float64, q float64) float64 {
-	i := int(float64(len(sorted))*q+0.999999999) - 1
-	return sorted[max(i, 0)]
+	return sorted[max(int(math.Ceil(q*float64(len(sorted))))-1, 0)]
 }
 
 func TestMetricsOfKnownDistributions(t *testing.T) {
-	backend := fmt.Sprintf("be_known_%d", time.Now().UnixNano())
+	backend := uniqueBackend(t)
 	start := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var lines []string
 	var canaryLat, stableLat []float64
 	var canaryErrors int64
-	// Canary: 1000 requests with latencies 1..1000 ms in random order, every 8th a 503.
-	perm := rng.Perm(1000)
-	for i, p := range perm {
+	// Canary: 1000 requests with latencies of 1..1000 ms in random order, every 8th a 503 (125), and
+	// 3 aborted ones (status -1, no timers): 1003 requests, 125 errors.
+	for i, p := range rng.Perm(1000) {
 		status := 200.0
 		if i%8 == 0 {
 			status = 503
 			canaryErrors++
 		}
-		lat := float64(p + 1)
-		canaryLat = append(canaryLat, lat)
-		lines = append(lines, point(backend, "canary1", status, lat, start.Add(time.Duration(i)*time.Millisecond)))
+		canaryLat = append(canaryLat, float64(p+1))
+		lines = append(lines, point(backend, "canary1", status, float64(p+1), start.Add(time.Duration(i)*time.Millisecond)))
 	}
-	// Stable: 3000 requests over two servers, exponential latencies, no errors; plus requests of other
-	// servers and backends that must not be counted.
-	for i := 0; i < 3000; i++ {
+	for i := range 3 {
+		lines = append(lines, point(backend, "canary1", -1, -1, start.Add(time.Duration(2000+i)*time.Millisecond)))
+	}
+	// Stable: 3000 requests over two servers, exponential latencies, 4xx but no 5xx.
+	for i := range 3000 {
 		lat := float64(int(rng.ExpFloat64()*40) + 1)
 		stableLat = append(stableLat, lat)
-		lines = append(lines, point(backend, fmt.Sprintf("stable%d", 1+i%2), 200, lat, start.Add(time.Duration(i)*time.Millisecond+500*time.Microsecond)))
-	}
-	for i := 0; i < 100; i++ {
-		lines = append(lines, point(backend, "other1", 500, 9999, start.Add(time.Duration(i)*time.Millisecond)))
-		lines = append(lines, point(backend+"x", "canary1", 500, 9999, start.Add(time.Duration(i)*time.Millisecond)))
-		// An aborted request: no response time; counted as a request, not as a latency.
-		if i < 3 {
-			lines = append(lines, point(backend, "canary1", -1, -1, start.Add(time.Duration(2000+i)*time.Millisecond)))
+		status := 200.0
+		if i%10 == 0 {
+			status = 404
 		}
+		lines = append(lines, point(backend, fmt.Sprintf("stable%d", 1+i%2), status, lat, start.Add(time.Duration(i)*time.Millisecond+time.Millisecond/2)))
+	}
+	// Points that must not be counted: another server of the backend, another backend, a point without
+	// a backend tag, and points outside the window.
+	for i := range 100 {
+		at := start.Add(time.Duration(i) * time.Millisecond)
+		lines = append(lines,
+			point(backend, "other1", 500, 9999, at),
+			point(backend+"x", "canary1", 500, 9999, at),
+			fmt.Sprintf("haproxy_request,server=canary1 status=500,tr=9999,tt=9999,ta=9999 %d", at.UnixMilli()),
+			point(backend, "canary1", 500, 9999, start.Add(-time.Second-time.Duration(i)*time.Millisecond)),
+			point(backend, "canary1", 500, 9999, start.Add(time.Minute+time.Duration(i)*time.Millisecond)))
 	}
 	write(t, lines)
-	sort.Float64s(canaryLat)
-	sort.Float64s(stableLat)
+	slices.Sort(canaryLat)
+	slices.Sort(stableLat)
 
-	canary, stable, queries, err := newFlux(t, backend).Metrics(context.Background(), start, start.Add(time.Minute))
-	if err != nil {
-		t.Fatal(err)
+	for _, timer := range []struct {
+		name  string
+		scale float64
+	}{{"", 1}, {"ta", 1}, {"tr", 0.5}} {
+		t.Run("timer "+orDefault(timer.name, "default"), func(t *testing.T) {
+			cfg := testConfig(backend)
+			cfg.Timer = timer.name
+			canary, stable, queries, err := newFlux(t, cfg).Metrics(context.Background(), start, start.Add(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if canary.Requests != 1003 || canary.Errors != canaryErrors || stable.Requests != 3000 || stable.Errors != 0 {
+				t.Fatalf("counts: canary %+v, stable %+v", canary, stable)
+			}
+			if want := 100 * 125.0 / 1003; canary.ErrorRate != want || stable.ErrorRate != 0 {
+				t.Errorf("error rates %g and %g, want %g and 0", canary.ErrorRate, stable.ErrorRate, want)
+			}
+			// exact_selector gives the nearest-rank percentiles exactly: of 1..1000 ms, 500, 950 and 990.
+			for _, c := range []struct {
+				name string
+				got  time.Duration
+				want float64
+			}{
+				{"canary p50", canary.P50, 500}, {"canary p95", canary.P95, 950}, {"canary p99", canary.P99, 990},
+				{"stable p50", stable.P50, nearestRank(stableLat, 0.5)}, {"stable p95", stable.P95, nearestRank(stableLat, 0.95)}, {"stable p99", stable.P99, nearestRank(stableLat, 0.99)},
+				{"canary p95 by nearest rank", canary.P95, nearestRank(canaryLat, 0.95)},
+			} {
+				if want := ms(c.want * timer.scale); c.got != want {
+					t.Errorf("%s = %s, want %s", c.name, c.got, want)
+				}
+			}
+			if len(queries) != 1 || !strings.Contains(queries[0], backend) || !strings.Contains(queries[0], `method: "exact_selector"`) {
+				t.Errorf("queries %q", queries)
+			}
+		})
 	}
-	if canary.Requests != 1003 || canary.Errors != canaryErrors || stable.Requests != 3000 || stable.Errors != 0 {
-		t.Fatalf("counts: canary %+v, stable %+v", canary, stable)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
 	}
-	if want := 100 * float64(canaryErrors) / 1003; canary.ErrorRate != want {
-		t.Errorf("canary error rate %g, want %g", canary.ErrorRate, want)
+	return s
+}
+
+// TestHostileNames writes points whose server and backend tags hold quotes, backslashes, "${…}" and
+// the like, and asks for each: every name must match exactly its own points, no more, no fewer.
+func TestHostileNames(t *testing.T) {
+	backend := uniqueBackend(t) + ` "${r.backend}\x`
+	start := time.Now().Add(-7 * time.Minute).Truncate(time.Second)
+	names := []string{
+		`canary9" or r.server != "`,
+		`x\" or true or r.a == "\y`,
+		`${r.server}`,
+		`$${"a"}`,
+		`"; drop() //`,
+		`back\slash`,
+		`a b,c=d`,
+		`"`,
+		"ünïcødé-канарейка",
 	}
-	// exact_selector returns observed values: the nearest-rank percentiles, exactly.
-	for _, c := range []struct {
-		name   string
-		got    time.Duration
-		sorted []float64
-		q      float64
-	}{
-		{"canary p50", canary.P50, canaryLat, 0.5}, {"canary p95", canary.P95, canaryLat, 0.95}, {"canary p99", canary.P99, canaryLat, 0.99},
-		{"stable p50", stable.P50, stableLat, 0.5}, {"stable p95", stable.P95, stableLat, 0.95}, {"stable p99", stable.P99, stableLat, 0.99},
-	} {
-		want := ms(nearestRank(c.sorted, c.q))
-		if c.got != want {
-			t.Errorf("%s = %s, want %s", c.name, c.got, want)
+	var lines []string
+	for i, name := range names {
+		for j := range 10 * (i + 1) {
+			lines = append(lines, point(backend, name, 200, 5, start.Add(time.Duration(100*i+j)*time.Millisecond)))
 		}
 	}
-	if canary.P95 != 950*time.Millisecond {
-		t.Errorf("canary p95 of 1..1000 ms = %s, want 950ms", canary.P95)
+	for j := range 500 {
+		lines = append(lines, point(backend, "stable1", 200, 5, start.Add(time.Duration(j)*time.Millisecond)))
 	}
-	if len(queries) != 1 || !strings.Contains(queries[0], backend) {
-		t.Errorf("queries %v", queries)
+	write(t, lines)
+	for i, name := range names {
+		canary, stable, _, err := newFlux(t, testConfig(backend, name)).Metrics(context.Background(), start, start.Add(time.Minute))
+		if err != nil {
+			t.Errorf("%q: %v", name, err)
+			continue
+		}
+		if want := int64(10 * (i + 1)); canary.Requests != want || stable.Requests != 500 {
+			t.Errorf("%q: %d canary and %d stable requests, want %d and 500", name, canary.Requests, stable.Requests, want)
+		}
+	}
+}
+
+// TestWindowBoundaries: a window is [from, to), so that consecutive steps' windows share no request,
+// although InfluxDB 1.8 returns points at exactly range's stop.
+func TestWindowBoundaries(t *testing.T) {
+	backend := uniqueBackend(t)
+	start := time.Now().Add(-4 * time.Minute).Truncate(time.Second)
+	var lines []string
+	for i := range 180 {
+		at := start.Add(time.Duration(i) * time.Second)
+		lines = append(lines, point(backend, "canary1", 200, 1, at), point(backend, "stable1", 200, 1, at))
+	}
+	write(t, lines)
+	f := newFlux(t, testConfig(backend))
+	total := int64(0)
+	for _, w := range [][2]time.Duration{{0, time.Minute}, {time.Minute, 2 * time.Minute}, {2 * time.Minute, 3 * time.Minute}} {
+		canary, stable, _, err := f.Metrics(context.Background(), start.Add(w[0]), start.Add(w[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if canary.Requests != 60 || stable.Requests != 60 {
+			t.Errorf("window %s..%s: %d canary and %d stable requests, want 60 each", w[0], w[1], canary.Requests, stable.Requests)
+		}
+		total += canary.Requests
+	}
+	if total != 180 {
+		t.Errorf("consecutive windows count %d requests, want 180", total)
 	}
 }
 
 func TestFailsClosed(t *testing.T) {
-	backend := fmt.Sprintf("be_closed_%d", time.Now().UnixNano())
+	backend := uniqueBackend(t)
 	start := time.Now().Add(-5 * time.Minute).Truncate(time.Second)
 	var lines []string
-	for i := 0; i < 500; i++ {
+	for i := range 500 {
 		lines = append(lines, point(backend, "stable1", 200, 5, start.Add(time.Duration(i)*time.Millisecond)))
 	}
-	for i := 0; i < 10; i++ {
+	for i := range 10 {
 		lines = append(lines, point(backend, "canary1", 200, 5, start.Add(time.Duration(i)*time.Millisecond)))
 	}
+	// canary2's requests all lack a response time (tr = -1): its latency is unknown, not 0 ms.
+	for i := range 100 {
+		lines = append(lines, fmt.Sprintf("haproxy_request,frontend=fe_demo,backend=%s,server=canary2 status=-1,tr=-1,tt=900,ta=900 %d", backend, start.Add(time.Duration(i)*time.Millisecond).UnixMilli()))
+	}
+	// Points without a backend tag.
+	for i := range 100 {
+		lines = append(lines, fmt.Sprintf("haproxy_request,server=canary3 status=200,tr=1,tt=1,ta=1 %d", start.Add(time.Duration(i)*time.Millisecond).UnixMilli()))
+	}
 	write(t, lines)
-	th := Thresholds{MinRequests: 50, MaxErrorRate: 1}
+	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1}
 	ctx := context.Background()
+	window := func(f *Flux) (Verdict, error) {
+		return NewAnalyzer(f, th).Analyze(ctx, start, start.Add(time.Minute), 10)
+	}
+	notPass := func(t *testing.T, v Verdict, err error, want error, reason ...string) {
+		t.Helper()
+		if v.Result == ResultPass || !errors.Is(err, want) {
+			t.Fatalf("verdict %s (%s), error %v: want no pass and %v", v.Result, v.Reason, err, want)
+		}
+		t.Logf("%s: %s", v.Result, v.Reason)
+		for _, r := range reason {
+			if !strings.Contains(v.Reason, r) || !strings.Contains(err.Error(), r) {
+				t.Errorf("reason %q or error %q lacks %q", v.Reason, err, r)
+			}
+		}
+		if strings.Contains(v.Reason, influxPassword) || strings.Contains(err.Error(), influxPassword) {
+			t.Errorf("the password shows in %q", err)
+		}
+	}
 
 	t.Run("no canary points: inconclusive, ErrNoData", func(t *testing.T) {
-		v, err := NewAnalyzer(newFlux(t, backend, "canary9"), th).Analyze(ctx, start, start.Add(time.Minute), 10)
-		if v.Result != ResultInconclusive || !errors.Is(err, ErrNoData) {
-			t.Fatalf("%s, %v", v.Result, err)
+		v, err := window(newFlux(t, testConfig(backend, "canary9")))
+		notPass(t, v, err, ErrNoData, "no requests of the canary servers canary9")
+		if v.Result != ResultInconclusive || v.Stable.Requests != 500 || len(v.Queries) != 1 {
+			t.Errorf("verdict %+v", v)
 		}
 	})
 	t.Run("empty window: inconclusive, ErrNoData", func(t *testing.T) {
-		v, err := NewAnalyzer(newFlux(t, backend), th).Analyze(ctx, start.Add(-time.Hour), start.Add(-59*time.Minute), 10)
-		if v.Result != ResultInconclusive || !errors.Is(err, ErrNoData) {
-			t.Fatalf("%s, %v", v.Result, err)
-		}
+		v, err := NewAnalyzer(newFlux(t, testConfig(backend)), th).Analyze(ctx, start.Add(-time.Hour), start.Add(-59*time.Minute), 10)
+		notPass(t, v, err, ErrNoData)
+	})
+	t.Run("window ending before it starts: ErrNoData", func(t *testing.T) {
+		v, err := NewAnalyzer(newFlux(t, testConfig(backend)), th).Analyze(ctx, start, start, 10)
+		notPass(t, v, err, ErrNoData, "is empty")
 	})
 	t.Run("too few canary requests: inconclusive", func(t *testing.T) {
-		v, err := NewAnalyzer(newFlux(t, backend), th).Analyze(ctx, start, start.Add(time.Minute), 10)
+		v, err := window(newFlux(t, testConfig(backend)))
 		if v.Result != ResultInconclusive || err != nil || !strings.Contains(v.Reason, "canary has 10 requests") {
 			t.Fatalf("%s (%s), %v", v.Result, v.Reason, err)
 		}
 	})
-	t.Run("missing backend tag: no data", func(t *testing.T) {
-		v, err := NewAnalyzer(newFlux(t, "be_nobody"), th).Analyze(ctx, start, start.Add(time.Minute), 10)
-		if v.Result == ResultPass || !errors.Is(err, ErrNoData) {
-			t.Fatalf("%s, %v", v.Result, err)
-		}
+	t.Run("points without the backend tag are not counted", func(t *testing.T) {
+		v, err := window(newFlux(t, testConfig(backend, "canary3")))
+		notPass(t, v, err, ErrNoData)
 	})
-	t.Run("hostile server name does not widen the query", func(t *testing.T) {
-		f := newFlux(t, backend, `canary9" or r.server != "`)
-		_, _, _, err := f.Metrics(ctx, start, start.Add(time.Minute))
+	t.Run("no latency at all: ErrNoData, not 0ms", func(t *testing.T) {
+		cfg := testConfig(backend, "canary2")
+		cfg.Timer = "tr"
+		v, err := window(newFlux(t, cfg))
+		notPass(t, v, err, ErrNoData, "none of the canary's 100 requests", "has a tr")
+	})
+	t.Run("a server name that tries to match every server matches none", func(t *testing.T) {
+		_, _, _, err := newFlux(t, testConfig(backend, `canary9" or r.server != "`)).Metrics(ctx, start, start.Add(time.Minute))
 		if !errors.Is(err, ErrNoData) {
-			t.Fatalf("a name that tries to match every server matched something: %v", err)
+			t.Fatalf("%v", err)
 		}
 	})
-	t.Run("unreachable InfluxDB: not a pass, names the URL, never the token", func(t *testing.T) {
-		closed := fmt.Sprintf("http://127.0.0.1:%d", freePort())
-		f, err := NewFlux(Config{URL: closed, Token: "admin:topsecret", Bucket: "fridaymorning/autogen", Backend: backend,
-			StableServers: []string{"stable1"}, CanaryServers: []string{"canary1"}, Timeout: 2 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		v, err := NewAnalyzer(f, th).Analyze(ctx, start, start.Add(time.Minute), 10)
-		if v.Result == ResultPass || !errors.Is(err, ErrUnreachable) {
-			t.Fatalf("%s, %v", v.Result, err)
-		}
-		if !strings.Contains(err.Error(), closed) || strings.Contains(err.Error(), "topsecret") || strings.Contains(v.Reason, "topsecret") {
-			t.Fatalf("error %q must name the URL and not the token", err)
-		}
+	t.Run("InfluxDB not running: ErrUnreachable, names the URL, never the token", func(t *testing.T) {
+		cfg := testConfig(backend)
+		cfg.URL = "http://" + freeAddr()
+		f := newFlux(t, cfg)
+		v, err := window(f)
+		notPass(t, v, err, ErrUnreachable, "InfluxDB at "+cfg.URL+": connect: connection refused: check influxdb.url")
 		if err := f.Ping(ctx); !errors.Is(err, ErrUnreachable) {
-			t.Fatalf("Ping = %v", err)
+			t.Errorf("Ping = %v", err)
 		}
+	})
+	t.Run("wrong password: ErrUnreachable, says check the token, never shows it", func(t *testing.T) {
+		cfg := testConfig(backend)
+		cfg.Token = influxUser + ":wrong-" + influxPassword
+		v, err := window(newFlux(t, cfg))
+		notPass(t, v, err, ErrUnreachable, "credentials refused", "FRIDAYMORNING_INFLUXDB_TOKEN")
+		if strings.Contains(err.Error(), "wrong-") {
+			t.Errorf("error %q shows the token", err)
+		}
+	})
+	t.Run("no token while InfluxDB wants one: ErrUnreachable", func(t *testing.T) {
+		cfg := testConfig(backend)
+		cfg.Token = ""
+		v, err := window(newFlux(t, cfg))
+		notPass(t, v, err, ErrUnreachable, "credentials refused")
+	})
+	for _, bucket := range []string{"nodb/autogen", "fridaymorning/norp"} {
+		t.Run("bucket "+bucket+" missing: ErrUnreachable, says check the bucket", func(t *testing.T) {
+			cfg := testConfig(backend)
+			cfg.Bucket = bucket
+			f := newFlux(t, cfg)
+			v, err := window(f)
+			notPass(t, v, err, ErrUnreachable, "influxdb.bucket")
+			if err := f.Ping(ctx); !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "influxdb.bucket") {
+				t.Errorf("Ping = %v", err)
+			}
+		})
+	}
+	t.Run("URL with a wrong path: ErrUnreachable, says check the URL", func(t *testing.T) {
+		cfg := testConfig(backend)
+		cfg.URL = influxURL + "/influx"
+		v, err := window(newFlux(t, cfg))
+		notPass(t, v, err, ErrUnreachable, "influxdb.url")
 	})
 	t.Run("ping", func(t *testing.T) {
-		if err := newFlux(t, backend).Ping(ctx); err != nil {
+		if err := newFlux(t, testConfig(backend)).Ping(ctx); err != nil {
 			t.Fatal(err)
 		}
 	})
 }
 
 func TestAnalyzeJudgesRealData(t *testing.T) {
-	backend := fmt.Sprintf("be_judge_%d", time.Now().UnixNano())
+	backend := uniqueBackend(t)
 	start := time.Now().Add(-3 * time.Minute).Truncate(time.Second)
 	var lines []string
-	for i := 0; i < 900; i++ {
+	for i := range 900 {
 		lines = append(lines, point(backend, "stable1", 200, float64(3+i%5), start.Add(time.Duration(i)*time.Millisecond)))
 	}
-	for i := 0; i < 100; i++ {
-		lines = append(lines, point(backend, "canary1", 200, float64(3+i%5), start.Add(time.Duration(i)*time.Millisecond)))
+	for i := range 100 {
+		at := start.Add(time.Duration(i) * time.Millisecond)
+		lines = append(lines, point(backend, "canary1", 200, float64(3+i%5), at))
 		status := 200.0
 		if i%2 == 0 {
 			status = 500
 		}
-		lines = append(lines, point(backend, "canary2", status, float64(3+i%5), start.Add(time.Duration(i)*time.Millisecond)))
+		lines = append(lines, point(backend, "canary2", status, float64(3+i%5), at))
+		lines = append(lines, point(backend, "canary3", 200, float64(300+i%50), at))
+		lines = append(lines, point(backend+"_alone", "canary1", 200, float64(3+i%5), at))
 	}
 	write(t, lines)
-	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, MaxP95Ratio: 1.25, LatencySlack: ms(5)}
-	ctx := context.Background()
-	v, err := NewAnalyzer(newFlux(t, backend, "canary1"), th).Analyze(ctx, start, start.Add(time.Minute), 10)
-	if err != nil || v.Result != ResultPass {
-		t.Fatalf("healthy canary: %s (%s), %v", v.Result, v.Reason, err)
+	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, MaxP99: ms(500), MaxP95Ratio: 1.25, LatencySlack: ms(5)}
+	for _, tt := range []struct {
+		name, backend, canary string
+		share                 float64
+		want                  Result
+		reason                string
+	}{
+		{"healthy canary passes", backend, "canary1", 10, ResultPass, "checks pass (canary 100 requests, 0% errors, p95 7ms; stable 900 requests, 0% errors, p95 7ms)"},
+		{"half the canary's requests failing fails", backend, "canary2", 10, ResultFail, "canary error rate 50% > 1% (50 of 100 requests)"},
+		{"a slow canary fails against stable", backend, "canary3", 10, ResultFail, "canary p95 347ms > 13.75ms (1.25 × stable p95 7ms + 5ms)"},
+		{"at 100% with no stable traffic the absolute checks decide", backend + "_alone", "canary1", 100, ResultPass, "checks pass (canary 100 requests, 0% errors, p95 7ms)"},
+		{"below 100% with no stable traffic is inconclusive", backend + "_alone", "canary1", 50, ResultInconclusive, "stable has 0 requests"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := NewAnalyzer(newFlux(t, testConfig(tt.backend, tt.canary)), th).Analyze(context.Background(), start, start.Add(time.Minute), tt.share)
+			if err != nil || v.Result != tt.want || !strings.Contains(v.Reason, tt.reason) {
+				t.Fatalf("%s (%s), %v: want %s (%s)\n%s", v.Result, v.Reason, err, tt.want, tt.reason, dumpChecks(v.Checks))
+			}
+			if len(v.Queries) != 1 {
+				t.Errorf("no query as evidence")
+			}
+		})
 	}
-	v, err = NewAnalyzer(newFlux(t, backend, "canary2"), th).Analyze(ctx, start, start.Add(time.Minute), 10)
-	if err != nil || v.Result != ResultFail || !strings.Contains(v.Reason, "canary error rate 50% > 1%") {
-		t.Fatalf("50%% errors: %s (%s), %v", v.Result, v.Reason, err)
+}
+
+// BenchmarkMetrics measures one window's query: 10 minutes of 50 requests a second, a tenth of them on
+// the canary.
+func BenchmarkMetrics(b *testing.B) {
+	backend := uniqueBackend(b)
+	start := time.Now().Add(-20 * time.Minute).Truncate(time.Second)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var lines []string
+	for i := range 30000 {
+		server := []string{"stable1", "stable2"}[i%2]
+		if i%10 == 0 {
+			server = "canary1"
+		}
+		lines = append(lines, point(backend, server, 200, float64(int(rng.ExpFloat64()*20)+1), start.Add(time.Duration(i)*20*time.Millisecond)))
+	}
+	write(b, lines)
+	f := newFlux(b, testConfig(backend))
+	for b.Loop() {
+		if _, _, _, err := f.Metrics(context.Background(), start, start.Add(10*time.Minute)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -1,22 +1,22 @@
-// Package analysis judges a canary against stable from request metrics kept in InfluxDB: it queries
-// request counts, error rates and latency percentiles of both server groups over a step's window and turns
-// them, with thresholds, into a Verdict that carries its evidence. Judging is a pure function (Judge);
-// querying is done by Flux, and Analyzer puts the two together. No data, too little data or an unreachable
-// InfluxDB never counts as healthy.
 package analysis
 
 import (
 	"fmt"
 	"math"
-	"strings"
+	"strconv"
 	"time"
 )
 
+// DefaultMinRequests is the sample size each group needs when Thresholds.MinRequests is not set; it
+// follows Kayenta's guidance of at least 50 data points per metric.
+const DefaultMinRequests = 50
+
 // Thresholds are what a canary must meet at every step.
 type Thresholds struct {
-	// MinRequests is how many requests each group needs in the window to judge at all (default 50).
+	// MinRequests is how many requests each group needs in the window to be judged at all; fewer makes
+	// the verdict inconclusive. 0 or less means DefaultMinRequests.
 	MinRequests int64
-	// MaxErrorRate is the highest acceptable canary error rate, in percent.
+	// MaxErrorRate is the highest acceptable canary error rate, in percent (1.0 = 1%).
 	MaxErrorRate float64
 	// MaxP50, MaxP95 and MaxP99 are absolute limits on canary latency; 0 turns one off.
 	MaxP50, MaxP95, MaxP99 time.Duration
@@ -30,154 +30,167 @@ type Thresholds struct {
 	LatencySlack time.Duration
 }
 
-// Metrics are one group's request statistics over a window.
-type Metrics struct {
-	Requests, Errors int64
-	// ErrorRate is the share of requests that failed, in percent.
-	ErrorRate     float64
-	P50, P95, P99 time.Duration
-}
-
-// Result is the outcome of a check or of a whole verdict.
-type Result string
-
-// The results. Only ResultPass lets a release go on.
+// The names of the checks, in the order a Verdict lists them.
 const (
-	ResultPass         Result = "pass"
-	ResultFail         Result = "fail"
-	ResultInconclusive Result = "inconclusive"
+	checkCanaryRequests    = "canary_requests"
+	checkStableRequests    = "stable_requests"
+	checkErrorRate         = "error_rate"
+	checkErrorRateIncrease = "error_rate_increase"
+	checkP95VsStable       = "p95_vs_stable"
 )
 
-// Check is one criterion with the numbers behind it. Latencies are in milliseconds, rates in percent.
-type Check struct {
-	Name                  string
-	Result                Result
-	Canary, Stable, Limit float64
-	Unit                  string
-	Detail                string
+// Judge judges canary against stable under th, for a window in which the canary was given canaryShare
+// percent of requests. It is pure: no I/O, no logging, the same answer for the same input.
+//
+// Every check is listed, in a fixed order: the sample size of each group, the canary's absolute error
+// rate and latency percentiles (those with a limit), then the canary's error rate and p95 relative to
+// stable's. A check on a group with fewer than MinRequests requests is not judged but inconclusive: a
+// handful of requests proves nothing either way. At a share of 100 or more stable carries no traffic,
+// so the checks relative to stable are skipped (they pass, saying so) and the absolute ones decide.
+//
+// The verdict fails if any check fails, else it is inconclusive if any check is, else it passes; its
+// Reason is the first failing (or inconclusive) check's Detail. A NaN anywhere never makes a check
+// pass: comparisons are written so that NaN fails them.
+func Judge(canary, stable Metrics, th Thresholds, canaryShare float64) Verdict {
+	minReq := th.MinRequests
+	if minReq <= 0 {
+		minReq = DefaultMinRequests
+	}
+	// NaN compares false: an unknown share is treated as one where stable has traffic to compare with.
+	relative := !(canaryShare >= 100)
+	canaryEnough := canary.Requests >= minReq
+	stableEnough := stable.Requests >= minReq
+	v := Verdict{Canary: canary, Stable: stable}
+	add := func(c Check) { v.Checks = append(v.Checks, c) }
+
+	add(sampleCheck(checkCanaryRequests, "canary", canary, canary, stable, minReq))
+	if relative {
+		add(sampleCheck(checkStableRequests, "stable", stable, canary, stable, minReq))
+	} else {
+		add(skipped(Check{Name: checkStableRequests, Canary: float64(canary.Requests), Stable: float64(stable.Requests), Limit: float64(minReq), Unit: "requests"}))
+	}
+
+	// Absolute checks: the canary alone.
+	notJudged := fmt.Sprintf("not judged, canary has %d requests and needs at least %d", canary.Requests, minReq)
+	c := Check{Name: checkErrorRate, Canary: canary.ErrorRate, Stable: stable.ErrorRate, Limit: th.MaxErrorRate, Unit: "%"}
+	switch {
+	case !canaryEnough:
+		c.Result, c.Detail = ResultInconclusive, fmt.Sprintf("canary error rate %s%% (%d of %d requests): %s", fmtNum(canary.ErrorRate), canary.Errors, canary.Requests, notJudged)
+	case canary.ErrorRate <= th.MaxErrorRate:
+		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary error rate %s%% ≤ %s%% (%d of %d requests)", fmtNum(canary.ErrorRate), fmtNum(th.MaxErrorRate), canary.Errors, canary.Requests)
+	default:
+		c.Result, c.Detail = ResultFail, fmt.Sprintf("canary error rate %s%% > %s%% (%d of %d requests)", fmtNum(canary.ErrorRate), fmtNum(th.MaxErrorRate), canary.Errors, canary.Requests)
+	}
+	add(c)
+	for _, l := range []struct {
+		name          string
+		canary, limit time.Duration
+		stable        time.Duration
+	}{
+		{"p50", canary.P50, th.MaxP50, stable.P50},
+		{"p95", canary.P95, th.MaxP95, stable.P95},
+		{"p99", canary.P99, th.MaxP99, stable.P99},
+	} {
+		if l.limit <= 0 {
+			continue
+		}
+		c := Check{Name: "latency_" + l.name, Canary: msOf(l.canary), Stable: msOf(l.stable), Limit: msOf(l.limit), Unit: "ms"}
+		switch {
+		case !canaryEnough:
+			c.Result, c.Detail = ResultInconclusive, fmt.Sprintf("canary %s %sms: %s", l.name, fmtNum(c.Canary), notJudged)
+		case l.canary <= l.limit:
+			c.Result, c.Detail = ResultPass, fmt.Sprintf("canary %s %sms ≤ %sms", l.name, fmtNum(c.Canary), fmtNum(c.Limit))
+		default:
+			c.Result, c.Detail = ResultFail, fmt.Sprintf("canary %s %sms > %sms (%d requests)", l.name, fmtNum(c.Canary), fmtNum(c.Limit), canary.Requests)
+		}
+		add(c)
+	}
+
+	// Relative checks: the canary against stable over the same window.
+	notCompared := ""
+	switch {
+	case !canaryEnough && !stableEnough:
+		notCompared = fmt.Sprintf("not judged, canary has %d and stable %d requests and each needs at least %d", canary.Requests, stable.Requests, minReq)
+	case !canaryEnough:
+		notCompared = notJudged
+	case !stableEnough:
+		notCompared = fmt.Sprintf("not judged, stable has %d requests to compare with and needs at least %d", stable.Requests, minReq)
+	}
+	c = Check{Name: checkErrorRateIncrease, Canary: canary.ErrorRate, Stable: stable.ErrorRate, Limit: stable.ErrorRate + th.MaxErrorRateIncrease, Unit: "%"}
+	switch {
+	case !relative:
+		c = skipped(c)
+	case notCompared != "":
+		c.Result, c.Detail = ResultInconclusive, fmt.Sprintf("canary error rate %s%% vs stable's %s%%: %s", fmtNum(canary.ErrorRate), fmtNum(stable.ErrorRate), notCompared)
+	case canary.ErrorRate <= c.Limit:
+		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary error rate %s%% within %s points of stable's %s%%", fmtNum(canary.ErrorRate), fmtNum(th.MaxErrorRateIncrease), fmtNum(stable.ErrorRate))
+	default:
+		c.Result, c.Detail = ResultFail, fmt.Sprintf("canary error rate %s%% > stable's %s%% + %s points (%d of %d canary requests, %d of %d stable)",
+			fmtNum(canary.ErrorRate), fmtNum(stable.ErrorRate), fmtNum(th.MaxErrorRateIncrease), canary.Errors, canary.Requests, stable.Errors, stable.Requests)
+	}
+	add(c)
+	// NaN compares false: a ratio that is not a number turns the check on, and it cannot pass.
+	if !(th.MaxP95Ratio <= 0) {
+		limit := th.MaxP95Ratio*msOf(stable.P95) + msOf(th.LatencySlack)
+		c := Check{Name: checkP95VsStable, Canary: msOf(canary.P95), Stable: msOf(stable.P95), Limit: limit, Unit: "ms"}
+		formula := fmt.Sprintf("%s × stable p95 %sms + %sms", fmtNum(th.MaxP95Ratio), fmtNum(c.Stable), fmtNum(msOf(th.LatencySlack)))
+		switch {
+		case !relative:
+			c = skipped(c)
+		case notCompared != "":
+			c.Result, c.Detail = ResultInconclusive, fmt.Sprintf("canary p95 %sms vs stable's %sms: %s", fmtNum(c.Canary), fmtNum(c.Stable), notCompared)
+		case c.Canary <= limit:
+			c.Result, c.Detail = ResultPass, fmt.Sprintf("canary p95 %sms ≤ %sms (%s)", fmtNum(c.Canary), fmtNum(limit), formula)
+		default:
+			c.Result, c.Detail = ResultFail, fmt.Sprintf("canary p95 %sms > %sms (%s)", fmtNum(c.Canary), fmtNum(limit), formula)
+		}
+		add(c)
+	}
+
+	for _, want := range []Result{ResultFail, ResultInconclusive} {
+		for _, c := range v.Checks {
+			if c.Result == want {
+				v.Result, v.Reason = want, c.Detail
+				return v
+			}
+		}
+	}
+	v.Result = ResultPass
+	v.Reason = fmt.Sprintf("all %d checks pass (canary %d requests, %s%% errors, p95 %sms", len(v.Checks), canary.Requests, fmtNum(canary.ErrorRate), fmtNum(msOf(canary.P95)))
+	if relative {
+		v.Reason += fmt.Sprintf("; stable %d requests, %s%% errors, p95 %sms", stable.Requests, fmtNum(stable.ErrorRate), fmtNum(msOf(stable.P95)))
+	}
+	v.Reason += ")"
+	return v
 }
 
-// Verdict is the judgement of one window, with its evidence.
-type Verdict struct {
-	Result Result
-	// Reason is one line saying why, with the numbers that decided it.
-	Reason         string
-	Canary, Stable Metrics
-	Checks         []Check
-	// Queries are the queries that produced the numbers.
-	Queries []string
+// sampleCheck says whether group, whose metrics are m, has enough requests to be judged.
+func sampleCheck(name, group string, m, canary, stable Metrics, minReq int64) Check {
+	c := Check{Name: name, Canary: float64(canary.Requests), Stable: float64(stable.Requests), Limit: float64(minReq), Unit: "requests"}
+	if m.Requests < minReq {
+		c.Result = ResultInconclusive
+		c.Detail = fmt.Sprintf("%s has %d requests (%d errors), needs at least %d to judge", group, m.Requests, m.Errors, minReq)
+	} else {
+		c.Result = ResultPass
+		c.Detail = fmt.Sprintf("%s has %d requests (at least %d)", group, m.Requests, minReq)
+	}
+	return c
+}
+
+// skipped marks a check relative to stable as passed without judging, at a step where stable carries
+// no traffic.
+func skipped(c Check) Check {
+	c.Result = ResultPass
+	c.Detail = "skipped: stable carries no traffic at this step, the absolute checks decide"
+	return c
 }
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// fmtNum renders v with at most two decimals and no trailing zeros: 48.58, 1, 0.5.
 func fmtNum(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "n/a"
 	}
-	s := fmt.Sprintf("%.2f", v)
-	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
-}
-
-// Judge judges canary against stable under th while the canary had canaryShare percent of requests. It
-// is pure. The verdict fails if any check fails; otherwise it is inconclusive if any check could not be
-// made (too few requests in either group); otherwise it passes. At a share of 100 stable carries no
-// traffic, so the checks relative to stable are skipped and the absolute ones decide.
-func Judge(canary, stable Metrics, th Thresholds, canaryShare float64) Verdict {
-	if th.MinRequests <= 0 {
-		th.MinRequests = 50
-	}
-	relative := canaryShare < 100
-	v := Verdict{Canary: canary, Stable: stable}
-	add := func(c Check) { v.Checks = append(v.Checks, c) }
-
-	enough := func(name, group string, m Metrics) bool {
-		c := Check{Name: name, Canary: float64(m.Requests), Limit: float64(th.MinRequests), Unit: "requests", Result: ResultPass}
-		if group == "stable" {
-			c.Canary, c.Stable = 0, float64(m.Requests)
-		}
-		if m.Requests < th.MinRequests {
-			c.Result = ResultInconclusive
-			c.Detail = fmt.Sprintf("%s has %d requests, needs at least %d to judge", group, m.Requests, th.MinRequests)
-		} else {
-			c.Detail = fmt.Sprintf("%s has %d requests (at least %d)", group, m.Requests, th.MinRequests)
-		}
-		add(c)
-		return c.Result == ResultPass
-	}
-	canaryOK := enough("canary_requests", "canary", canary)
-	stableOK := true
-	if relative {
-		stableOK = enough("stable_requests", "stable", stable)
-	}
-
-	if canaryOK {
-		c := Check{Name: "error_rate", Canary: canary.ErrorRate, Stable: stable.ErrorRate, Limit: th.MaxErrorRate, Unit: "%", Result: ResultPass}
-		if canary.ErrorRate > th.MaxErrorRate || math.IsNaN(canary.ErrorRate) {
-			c.Result = ResultFail
-			c.Detail = fmt.Sprintf("canary error rate %s%% > %s%% (%d of %d requests)", fmtNum(canary.ErrorRate), fmtNum(th.MaxErrorRate), canary.Errors, canary.Requests)
-		} else {
-			c.Detail = fmt.Sprintf("canary error rate %s%% ≤ %s%%", fmtNum(canary.ErrorRate), fmtNum(th.MaxErrorRate))
-		}
-		add(c)
-		for _, l := range []struct {
-			name  string
-			got   time.Duration
-			limit time.Duration
-			other time.Duration
-		}{{"p50", canary.P50, th.MaxP50, stable.P50}, {"p95", canary.P95, th.MaxP95, stable.P95}, {"p99", canary.P99, th.MaxP99, stable.P99}} {
-			if l.limit <= 0 {
-				continue
-			}
-			c := Check{Name: "latency_" + l.name, Canary: msOf(l.got), Stable: msOf(l.other), Limit: msOf(l.limit), Unit: "ms", Result: ResultPass}
-			if l.got > l.limit {
-				c.Result = ResultFail
-				c.Detail = fmt.Sprintf("canary %s %sms > %sms", l.name, fmtNum(c.Canary), fmtNum(c.Limit))
-			} else {
-				c.Detail = fmt.Sprintf("canary %s %sms ≤ %sms", l.name, fmtNum(c.Canary), fmtNum(c.Limit))
-			}
-			add(c)
-		}
-	}
-
-	switch {
-	case !relative:
-		add(Check{Name: "relative_to_stable", Result: ResultPass, Detail: "skipped: stable carries no traffic at this step, the absolute checks decide"})
-	case canaryOK && stableOK:
-		c := Check{Name: "error_rate_increase", Canary: canary.ErrorRate, Stable: stable.ErrorRate,
-			Limit: stable.ErrorRate + th.MaxErrorRateIncrease, Unit: "%", Result: ResultPass}
-		if canary.ErrorRate > c.Limit {
-			c.Result = ResultFail
-			c.Detail = fmt.Sprintf("canary error rate %s%% exceeds stable's %s%% by more than %s points", fmtNum(canary.ErrorRate), fmtNum(stable.ErrorRate), fmtNum(th.MaxErrorRateIncrease))
-		} else {
-			c.Detail = fmt.Sprintf("canary error rate %s%% within %s points of stable's %s%%", fmtNum(canary.ErrorRate), fmtNum(th.MaxErrorRateIncrease), fmtNum(stable.ErrorRate))
-		}
-		add(c)
-		if th.MaxP95Ratio > 0 {
-			limit := th.MaxP95Ratio*msOf(stable.P95) + msOf(th.LatencySlack)
-			c := Check{Name: "p95_vs_stable", Canary: msOf(canary.P95), Stable: msOf(stable.P95), Limit: limit, Unit: "ms", Result: ResultPass}
-			if c.Canary > limit {
-				c.Result = ResultFail
-				c.Detail = fmt.Sprintf("canary p95 %sms > %s × stable p95 %sms + %sms = %sms", fmtNum(c.Canary), fmtNum(th.MaxP95Ratio), fmtNum(c.Stable), fmtNum(msOf(th.LatencySlack)), fmtNum(limit))
-			} else {
-				c.Detail = fmt.Sprintf("canary p95 %sms ≤ %sms (%s × stable p95 %sms + %sms)", fmtNum(c.Canary), fmtNum(limit), fmtNum(th.MaxP95Ratio), fmtNum(c.Stable), fmtNum(msOf(th.LatencySlack)))
-			}
-			add(c)
-		}
-	}
-
-	v.Result = ResultPass
-	for _, c := range v.Checks {
-		if c.Result == ResultFail {
-			v.Result, v.Reason = ResultFail, c.Detail
-			return v
-		}
-	}
-	for _, c := range v.Checks {
-		if c.Result == ResultInconclusive {
-			v.Result, v.Reason = ResultInconclusive, c.Detail
-			return v
-		}
-	}
-	v.Reason = fmt.Sprintf("all %d checks pass (canary %d requests, %s%% errors, p95 %sms)", len(v.Checks), canary.Requests, fmtNum(canary.ErrorRate), fmtNum(msOf(canary.P95)))
-	return v
+	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64)
 }

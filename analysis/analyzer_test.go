@@ -1,0 +1,67 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stubQuerier stands in for InfluxDB in the tests of Analyze's own logic.
+type stubQuerier struct {
+	canary, stable Metrics
+	err            error
+}
+
+func (s stubQuerier) Metrics(context.Context, time.Time, time.Time) (Metrics, Metrics, []string, error) {
+	return s.canary, s.stable, []string{"the query"}, s.err
+}
+
+func TestAnalyze(t *testing.T) {
+	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1}
+	good := Metrics{Requests: 500, P95: ms(5)}
+	noData := fmt.Errorf("analysis: %w: no requests of the canary servers canary1", ErrNoData)
+	unreachable := fmt.Errorf("analysis: InfluxDB at http://127.0.0.1:1: connect: connection refused: check influxdb.url: %w", ErrUnreachable)
+	tests := []struct {
+		name   string
+		q      stubQuerier
+		want   Result
+		reason string
+		checks bool
+	}{
+		{name: "good numbers pass", q: stubQuerier{canary: good, stable: good}, want: ResultPass, checks: true},
+		{name: "bad numbers fail", q: stubQuerier{canary: Metrics{Requests: 500, Errors: 250, ErrorRate: 50}, stable: good}, want: ResultFail, reason: "canary error rate 50% > 1%", checks: true},
+		{name: "unreachable is inconclusive", q: stubQuerier{err: unreachable}, want: ResultInconclusive, reason: "InfluxDB at http://127.0.0.1:1: connect: connection refused"},
+		{name: "good numbers with an error are no pass", q: stubQuerier{canary: good, stable: good, err: unreachable}, want: ResultInconclusive},
+		{name: "no data is inconclusive and says why", q: stubQuerier{stable: good, err: noData}, want: ResultInconclusive, reason: "no data: no requests of the canary servers canary1", checks: true},
+		{name: "no data with good numbers is no pass", q: stubQuerier{canary: good, stable: good, err: noData}, want: ResultInconclusive, checks: true},
+		{name: "no latency but every request failed is a fail", q: stubQuerier{canary: Metrics{Requests: 500, Errors: 500, ErrorRate: 100}, stable: good, err: noData}, want: ResultFail, checks: true},
+		{name: "caller gone is inconclusive", q: stubQuerier{err: fmt.Errorf("analysis: query stopped: %w", context.Canceled)}, want: ResultInconclusive},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Now()
+			v, err := NewAnalyzer(tt.q, th).Analyze(context.Background(), now.Add(-time.Minute), now, 10)
+			if v.Result != tt.want {
+				t.Fatalf("result %s (%s), want %s", v.Result, v.Reason, tt.want)
+			}
+			if !errors.Is(err, tt.q.err) || (tt.q.err == nil) != (err == nil) {
+				t.Fatalf("error %v, want %v", err, tt.q.err)
+			}
+			if v.Reason == "" || strings.HasPrefix(v.Reason, "analysis: ") {
+				t.Errorf("reason %q", v.Reason)
+			}
+			if tt.reason != "" && !strings.Contains(v.Reason, tt.reason) {
+				t.Errorf("reason %q lacks %q", v.Reason, tt.reason)
+			}
+			if (len(v.Checks) > 0) != tt.checks {
+				t.Errorf("%d checks, want some: %v", len(v.Checks), tt.checks)
+			}
+			if len(v.Queries) != 1 {
+				t.Errorf("queries %q: the evidence is lost", v.Queries)
+			}
+		})
+	}
+}
