@@ -3,6 +3,7 @@ package haproxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 type stubAPI struct {
 	mu      sync.Mutex
 	weights map[string]int64
+	status  map[string]string // default UP
 	version int64
 	puts    []string
 	failPut map[string]bool
@@ -58,7 +60,11 @@ func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var stats []*models.NativeStat
 		for _, n := range []string{"s1", "s2", "c1"} {
 			wt := s.weights[n]
-			stats = append(stats, &models.NativeStat{Name: n, Type: "server", BackendName: "be", Stats: &models.NativeStatStats{Weight: &wt, Status: "UP", CheckStatus: "L7OK"}})
+			status := "UP"
+			if st, ok := s.status[n]; ok {
+				status = st
+			}
+			stats = append(stats, &models.NativeStat{Name: n, Type: "server", BackendName: "be", Stats: &models.NativeStatStats{Weight: &wt, Status: status, CheckStatus: "L7OK"}})
 		}
 		json.NewEncoder(w).Encode(models.NativeStats{{RuntimeAPI: "stub", Stats: stats}})
 	default:
@@ -68,7 +74,7 @@ func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func newStub(t *testing.T, weights map[string]int64) (*stubAPI, *Client) {
 	t.Helper()
-	stub := &stubAPI{weights: weights, version: 1, failPut: map[string]bool{}}
+	stub := &stubAPI{weights: weights, version: 1, failPut: map[string]bool{}, status: map[string]string{}}
 	srv := httptest.NewServer(stub)
 	t.Cleanup(srv.Close)
 	c, err := New(Config{URL: srv.URL + "/v2", User: "u", Password: "p", Backend: "be",
@@ -88,8 +94,8 @@ func TestShiftWriteOrder(t *testing.T) {
 	}{
 		// Going to 0 takes the canary out before stable is touched: an abort is immediate.
 		{"abort: canary first", map[string]int64{"s1": 192, "s2": 192, "c1": 128}, 0, "c1=0,s1=100,s2=100"},
-		// From 0 to 25%: raising the canary first would overshoot (170 against 2×100 is 46%), so stable
-		// is raised first and the share never leaves 0..25%.
+		// From 0 to 25%: raising the canary first would overshoot (170 against 2×100), so stable goes
+		// first and the share never leaves 0..25%.
 		{"raise from zero: no overshoot", map[string]int64{"s1": 100, "s2": 100, "c1": 0}, 25, "s1=255,s2=255,c1=170"},
 		// Lowering 50% → 25%: canary down first keeps the share between the two.
 		{"lower: canary first", map[string]int64{"s1": 128, "s2": 128, "c1": 256}, 25, "c1=170,s1=255,s2=255"},
@@ -112,6 +118,27 @@ func TestShiftWriteOrder(t *testing.T) {
 				t.Fatalf("achieved %g", achieved)
 			}
 		})
+	}
+}
+
+func TestShiftLeavesOutServersThatTakeNoTraffic(t *testing.T) {
+	stub, c := newStub(t, map[string]int64{"s1": 100, "s2": 100, "c1": 0})
+	stub.status["s2"] = "DOWN"
+	w, achieved, err := c.Shift(context.Background(), 25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One usable stable server: 25% is s1 against c1 alone; s2 gets stable's weight, to rejoin in step.
+	if achieved != 25 || w["s2"] != w["s1"] || 100*float64(w["c1"])/float64(w["c1"]+w["s1"]) != 25 {
+		t.Fatalf("weights %v, achieved %g", w, achieved)
+	}
+	stub.status["c1"] = "MAINT"
+	if _, _, err := c.Shift(context.Background(), 50); !errors.Is(err, ErrNoServer) || !strings.Contains(err.Error(), "c1 (MAINT") {
+		t.Fatalf("err = %v, want ErrNoServer naming c1", err)
+	}
+	// Going back to 0 needs no canary server and works.
+	if w, _, err := c.Shift(context.Background(), 0); err != nil || w["c1"] != 0 {
+		t.Fatalf("weights %v, err %v", w, err)
 	}
 }
 
@@ -142,6 +169,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no backend", func(c *Config) { c.Backend = "" }, "haproxy.backend"},
 		{"no canary servers", func(c *Config) { c.CanaryServers = nil }, "canary_servers"},
 		{"server in both groups", func(c *Config) { c.CanaryServers = []string{"s"} }, "listed twice"},
+		{"unknown mode", func(c *Config) { c.Mode = "ssh" }, `haproxy.mode "ssh"`},
+		{"runtime mode without a socket", func(c *Config) { c.Mode = ModeRuntime }, "haproxy.runtime_socket"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

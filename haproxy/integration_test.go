@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -400,6 +401,11 @@ func TestClientRetriesVersionConflicts(t *testing.T) {
 	}))
 	defer proxy.Close()
 	c := b.client(t, func(c *haproxy.Config) { c.URL = proxy.URL + "/v2" })
+	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitUp(wctx, "canary"); err != nil {
+		t.Fatal(err)
+	}
 	weights, _, err := c.Shift(context.Background(), 50)
 	if err != nil {
 		t.Fatalf("Shift across a version conflict: %v", err)
@@ -434,17 +440,60 @@ func TestClientWaitUpAndDrain(t *testing.T) {
 	}
 }
 
-func TestClientWhenHAProxyStops(t *testing.T) {
+// TestNoPartialSplitWhenHAProxyStops: with HAProxy gone, a shift fails with a clear error and every
+// server keeps its old weight (in the configuration the Data Plane API writes).
+func TestNoPartialSplitWhenHAProxyStops(t *testing.T) {
 	b := newBed(t)
 	c := b.client(t, nil)
-	b.hap.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, _, err := c.Shift(ctx, 10); err == nil {
-		t.Fatal("Shift succeeded with HAProxy stopped")
+	ctx := context.Background()
+	before, err := c.ConfigWeights(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := c.WaitUp(ctx, "canary"); err == nil {
+	b.hap.Stop()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, _, err = c.Shift(sctx, 10)
+	if err == nil || !strings.Contains(err.Error(), "be_app") {
+		t.Fatalf("Shift with HAProxy stopped = %v, want an error naming the backend", err)
+	}
+	after, err := c.ConfigWeights(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, w := range before {
+		if after[n] != w {
+			t.Errorf("%s: weight %d after the failed shift, was %d: a partial split was left behind", n, after[n], w)
+		}
+	}
+	wctx, cancel2 := context.WithTimeout(ctx, time.Second)
+	defer cancel2()
+	if err := c.WaitUp(wctx, "canary"); err == nil {
 		t.Fatal("WaitUp succeeded with HAProxy stopped")
 	}
-	_ = filepath.Join
+	rt := b.client(t, func(c *haproxy.Config) { c.Mode = haproxy.ModeRuntime; c.RuntimeSocket = b.hap.AdminSocket })
+	if err := rt.Check(ctx); err == nil || !errors.Is(err, haproxy.ErrUnreachable) || !strings.Contains(err.Error(), "admin.sock") {
+		t.Fatalf("runtime Check with HAProxy stopped = %v", err)
+	}
+}
+
+// TestDataPlaneAPIOverTLS: the client trusts the API's certificate through haproxy.ca_file, and refuses
+// it without.
+func TestDataPlaneAPIOverTLS(t *testing.T) {
+	b := newBed(t)
+	tlsAPI := httptest.NewTLSServer(b.dp)
+	defer tlsAPI.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsAPI.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ok := b.client(t, func(c *haproxy.Config) { c.URL = tlsAPI.URL + "/v2"; c.CAFile = caFile })
+	if err := ok.Check(ctx); err != nil {
+		t.Fatalf("Check over TLS with the CA: %v", err)
+	}
+	untrusted := b.client(t, func(c *haproxy.Config) { c.URL = tlsAPI.URL + "/v2" })
+	if err := untrusted.Check(ctx); err == nil || !strings.Contains(err.Error(), "certificate") || !strings.Contains(err.Error(), "haproxy.ca_file") {
+		t.Fatalf("Check over TLS without the CA = %v", err)
+	}
 }

@@ -5,52 +5,59 @@ import "math"
 // MaxWeight is the largest server weight HAProxy accepts.
 const MaxWeight = 256
 
-// Split returns the weight each stable and each canary server gets so that the canary group receives as
-// close to percent of new requests as HAProxy's integer weights allow, and the share those weights give.
-// Every server of a group gets the same weight. At 0 the canary servers get weight 0 and the stable ones
-// base; at 100 the reverse. In between, every canary weight in 1..MaxWeight is tried with the stable weights closest
-// to the exact ratio, and among equally close pairs the largest (finest-grained) one is kept.
-func Split(nStable, nCanary int, percent float64, base int) (stableWeight, canaryWeight int, achieved float64) {
+// SplitWeights returns a weight for each of nStable stable and nCanary canary servers so that the canary
+// group receives as close to percent of new requests as HAProxy's integer weights in 0..MaxWeight allow,
+// and the share they give.
+//
+// At 0 the canary servers get 0 and the stable ones base; at 100 the reverse. In between, every stable
+// server keeps a weight of at least 1 (stable capacity is never starved), and the two groups' totals S
+// and C are chosen to minimise |100·C/(C+S) − percent|, finest-grained (largest) first among equals; each
+// total is then spread evenly over its group's servers (weights differ by at most 1). A share below what
+// one canary weight point against all stable servers at MaxWeight gives (tiny shares with many servers)
+// leaves some canary servers at 0: the closest HAProxy allows.
+func SplitWeights(nStable, nCanary int, percent float64, base int) (stable, canary []int, achieved float64) {
 	if base <= 0 || base > MaxWeight {
 		base = 100
 	}
 	switch {
 	case nCanary <= 0 || percent <= 0 || math.IsNaN(percent):
-		return base, 0, 0
+		return fill(nStable, base), fill(nCanary, 0), 0
 	case nStable <= 0 || percent >= 100:
-		return 0, base, 100
+		return fill(nStable, 0), fill(nCanary, base), 100
 	}
-	best := math.Inf(1)
-	for wc := 1; wc <= MaxWeight; wc++ {
-		c := float64(nCanary * wc)
-		// For this canary weight the exact stable weight is c·(100−p)/(p·nStable); only its two integer
-		// neighbours can be the closest.
-		ideal := c * (100 - percent) / (percent * float64(nStable))
-		for _, ws := range [2]int{int(math.Floor(ideal)), int(math.Ceil(ideal))} {
-			ws = min(max(ws, 1), MaxWeight)
-			share := 100 * c / (c + float64(nStable*ws))
-			// Ties go to the later, larger pair: the finest steps for the next change.
-			if d := math.Abs(share - percent); d <= best {
-				best, stableWeight, canaryWeight, achieved = d, ws, wc, share
+	bestS, bestC, best := 0, 0, math.Inf(1)
+	maxC := nCanary * MaxWeight
+	for s := nStable; s <= nStable*MaxWeight; s++ {
+		// For this stable total the exact canary total is s·p/(100−p); only its integer neighbours can
+		// be the closest.
+		ideal := float64(s) * percent / (100 - percent)
+		for _, c := range [2]int{int(math.Floor(ideal)), int(math.Ceil(ideal))} {
+			c = min(max(c, 1), maxC)
+			d := math.Abs(100*float64(c)/float64(c+s) - percent)
+			if d < best-1e-12 || (math.Abs(d-best) <= 1e-12 && s+c > bestS+bestC) {
+				bestS, bestC, best = s, c, d
 			}
 		}
 	}
-	return stableWeight, canaryWeight, achieved
+	return spread(bestS, nStable), spread(bestC, nCanary), 100 * float64(bestC) / float64(bestC+bestS)
 }
 
-// share is the canary group's share, in percent, of the total weight.
-func share(weights map[string]int, canary []string) float64 {
-	var c, total int
-	for name, w := range weights {
-		total += w
-		for _, n := range canary {
-			if n == name {
-				c += w
-			}
+// spread divides total over n servers as evenly as integers allow, larger weights first.
+func spread(total, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = total / n
+		if i < total%n {
+			out[i]++
 		}
 	}
-	if total == 0 {
-		return 0
+	return out
+}
+
+func fill(n, w int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = w
 	}
-	return 100 * float64(c) / float64(total)
+	return out
 }

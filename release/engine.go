@@ -55,12 +55,14 @@ type Config struct {
 
 // Deps are the adapters a release works through.
 type Deps struct {
-	Canaries  Canaries
-	Rollout   Rollout
-	Router    Router
-	Analyzer  Analyzer
-	Journal   Journal
-	Pulse     Pulse
+	Canaries Canaries
+	Rollout  Rollout
+	Router   Router
+	Analyzer Analyzer
+	Journal  Journal
+	Pulse    Pulse
+	// Counter, if set, gives each step's observed split from the load balancer's counters.
+	Counter   Counter
 	Preflight []Preflight
 }
 
@@ -204,8 +206,10 @@ type state struct {
 	// step is the 0-based index of the step being baked.
 	step       int
 	extensions int
-	// windowStart is when the current step's traffic split took effect.
-	windowStart time.Time
+	// windowStart is when the current step's traffic split took effect; countsAtStart the load
+	// balancer's counters then (nil if unknown).
+	windowStart   time.Time
+	countsAtStart map[string]int64
 	// promoteWhenReady: a promotion was asked for while the canary was starting.
 	promoteWhenReady bool
 	// standbyUntil is when the warm standby goes; endStandby: an operator ended it early.
@@ -662,6 +666,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 			return
 		}
 		st.windowStart = time.Now()
+		st.countsAtStart = e.counts(ctx)
 		st.canaryPercent, st.weights = achieved, weights
 		e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights,
 			Message: fmt.Sprintf("canary gets %s%% of requests (requested %s%%)", fmtPct(achieved), fmtPct(pct))})
@@ -694,7 +699,14 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		v.Reason = err.Error()
 	}
 	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
-	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, Verdict: &v, Message: string(v.Result) + ": " + v.Reason})
+	ev := Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Message: string(v.Result) + ": " + v.Reason}
+	if now := e.counts(ctx); now != nil && st.countsAtStart != nil {
+		ev.Observed = &Observed{
+			Canary: now[GroupCanary] - st.countsAtStart[GroupCanary],
+			Stable: now[GroupStable] - st.countsAtStart[GroupStable],
+		}
+	}
+	e.send(st, ev)
 
 	switch v.Result {
 	case ResultPass:
@@ -715,6 +727,19 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		}
 		e.startAbort(st, causeInconclusive, fmt.Sprintf("step %d stayed inconclusive after %d extensions: %s", st.step+1, st.extensions, v.Reason))
 	}
+}
+
+// counts reads the load balancer's counters, or nil when there is no Counter or it fails (the observed
+// split is information, not a judgement).
+func (e *Engine) counts(ctx context.Context) map[string]int64 {
+	if e.deps.Counter == nil {
+		return nil
+	}
+	c, err := e.deps.Counter.Requests(ctx)
+	if err != nil {
+		return nil
+	}
+	return c
 }
 
 // sleep waits until the bake ends, reporting progress on long bakes. It returns false if ctx ended.

@@ -81,6 +81,19 @@ const (
 	OutcomeFailed Outcome = "failed"
 )
 
+// Observed is a step's split as the load balancer counted it: responses by group during the step.
+type Observed struct {
+	Canary, Stable int64
+}
+
+// Percent is the canary's observed share, in percent; 0 when nothing was counted.
+func (o Observed) Percent() float64 {
+	if o.Canary+o.Stable == 0 {
+		return 0
+	}
+	return 100 * float64(o.Canary) / float64(o.Canary+o.Stable)
+}
+
 // Event is one thing that happened in a release. Fields that do not apply to its Kind are zero.
 type Event struct {
 	Time      time.Time
@@ -96,6 +109,8 @@ type Event struct {
 	Weights         map[string]int
 	Until           time.Time
 	Verdict         *Verdict
-	Outcome         Outcome
-	Message         string
+	// Observed is a step's split counted by the load balancer, on analysis events.
+	Observed *Observed
+	Outcome  Outcome
+	Message  string
 }

@@ -55,6 +55,12 @@ type Router interface {
 	Drain(ctx context.Context, group string) error
 }
 
+// Counter reads the load balancer's own request counters, by group (GroupStable, GroupCanary), counted
+// since it started: the difference of two readings is a step's observed split.
+type Counter interface {
+	Requests(ctx context.Context) (map[string]int64, error)
+}
+
 // Analyzer judges the canary against stable over a window of time.
 type Analyzer interface {
 	// Analyze judges the requests served between from and to, while the canary was given canaryShare

@@ -70,6 +70,11 @@ type fileConfig struct {
 	} `yaml:"state"`
 
 	HAProxy struct {
+		// Mode is how fridaymorning reaches HAProxy: dataplane (the Data Plane API v2, default) or
+		// runtime (the admin socket; weights do not survive a reload).
+		Mode          string   `yaml:"mode"`
+		RuntimeSocket string   `yaml:"runtime_socket"`
+		CAFile        string   `yaml:"ca_file"`
 		URL           string   `yaml:"url"`
 		User          string   `yaml:"user"`
 		PasswordFile  string   `yaml:"password_file"`

@@ -299,7 +299,7 @@ func TestReleasePromotesHealthyVersionWithoutFailedRequests(t *testing.T) {
 	if code != exitPromoted {
 		t.Fatalf("exit %d, want %d (promoted)", code, exitPromoted)
 	}
-	for _, want := range []string{"event=canary-ready", "event=traffic", "step=1/2 canary=10%", "event=analysis", "result=pass", "outcome=promoted"} {
+	for _, want := range []string{"event=canary-ready", "event=traffic", "step=1/2 canary=10%", "event=analysis", "observed=", "result=pass", "outcome=promoted"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}

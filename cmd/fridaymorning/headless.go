@@ -23,6 +23,7 @@ const (
 	keyResult   = "result"
 	keyOutcome  = "outcome"
 	keyCheck    = "check"
+	keyObserved = "observed"
 )
 
 // headless renders release events as one logfmt line each, for CI logs and other terminals without a
@@ -65,7 +66,11 @@ func (h *headless) Event(ev release.Event) {
 		attrs = append(attrs, keyCanary, pct(ev.CanaryPercent), keyUntil, ev.Until.UTC().Format(time.RFC3339))
 	case release.KindAnalysis:
 		v := ev.Verdict
-		attrs = append(attrs, keyCanary, pct(ev.CanaryPercent), keyResult, string(v.Result),
+		attrs = append(attrs, keyCanary, pct(ev.CanaryPercent))
+		if o := ev.Observed; o != nil {
+			attrs = append(attrs, keyObserved, pct(roundTo(o.Percent(), 2)), "observed.canary", o.Canary, "observed.stable", o.Stable)
+		}
+		attrs = append(attrs, keyResult, string(v.Result),
 			"canary.requests", v.Canary.Requests, "canary.error_rate", pct(roundTo(v.Canary.ErrorRate, 2)),
 			"canary.p50", ms(v.Canary.P50), "canary.p95", ms(v.Canary.P95), "canary.p99", ms(v.Canary.P99),
 			"stable.requests", v.Stable.Requests, "stable.error_rate", pct(roundTo(v.Stable.ErrorRate, 2)),

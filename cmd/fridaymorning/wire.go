@@ -22,6 +22,7 @@ var (
 	_ release.Analyzer = analyzer{}
 	_ release.Journal  = (*swarm.Client)(nil)
 	_ release.Pulse    = (*swarm.Client)(nil)
+	_ release.Counter  = (*haproxy.Client)(nil)
 )
 
 // Defaults for what fridaymorning.yaml leaves out.
@@ -58,7 +59,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	var missing []string
 	for _, m := range []struct{ key, val string }{
 		{"service (or --service)", fc.Service},
-		{"haproxy.url", fc.HAProxy.URL},
+		{"haproxy.url (or haproxy.mode: runtime with haproxy.runtime_socket)", haproxyEndpoint(fc)},
 		{"haproxy.backend", fc.HAProxy.Backend},
 		{"influxdb.url", fc.InfluxDB.URL},
 		{"influxdb.bucket", fc.InfluxDB.Bucket},
@@ -103,6 +104,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	}
 	w := &wired{sw: sw, closers: []func(){func() { _ = sw.Close() }}}
 	hp, err := haproxy.New(haproxy.Config{
+		Mode: fc.HAProxy.Mode, RuntimeSocket: fc.HAProxy.RuntimeSocket, CAFile: fc.HAProxy.CAFile,
 		URL: fc.HAProxy.URL, User: fc.HAProxy.User, Password: password, Backend: fc.HAProxy.Backend,
 		StableServers: fc.HAProxy.StableServers, CanaryServers: fc.HAProxy.CanaryServers,
 		BaseWeight: fc.HAProxy.BaseWeight, Timeout: fc.HAProxy.Timeout.D(),
@@ -144,6 +146,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Router:   hp,
 		Journal:  sw,
 		Pulse:    sw,
+		Counter:  hp,
 		Analyzer: analyzer{analysis.NewAnalyzer(flux, thresholds(fc))},
 		Preflight: []release.Preflight{
 			{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
@@ -178,6 +181,13 @@ func startedBy() string {
 	}
 	host, _ := os.Hostname()
 	return name + "@" + host
+}
+
+func haproxyEndpoint(fc *fileConfig) string {
+	if fc.HAProxy.Mode == haproxy.ModeRuntime {
+		return fc.HAProxy.RuntimeSocket
+	}
+	return fc.HAProxy.URL
 }
 
 func orDefault[T any](p *T, def T) T {

@@ -1,0 +1,580 @@
+// Package haproxy is fridaymorning's adapter to HAProxy: it moves traffic between the stable and canary
+// server groups of one backend by setting server weights, waits for servers to pass their health checks,
+// drains them, and reads their request counters. It reaches HAProxy through the Data Plane API v2 (the
+// default: changes survive reloads) or straight through the admin socket with client-native's runtime
+// client (for HAProxy without the Data Plane API).
+package haproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/haproxytech/client-native/v5/models"
+)
+
+// Groups of servers, as named by the release engine.
+const (
+	GroupStable = "stable"
+	GroupCanary = "canary"
+)
+
+// Modes of reaching HAProxy.
+const (
+	ModeDataplane = "dataplane"
+	ModeRuntime   = "runtime"
+)
+
+// Sentinel errors, wrapped by the client's errors where a caller may branch on them.
+var (
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("version conflict")
+	ErrUnreachable  = errors.New("unreachable")
+	// ErrNoServer: a group has no server that can take traffic.
+	ErrNoServer = errors.New("no server up")
+)
+
+// Config configures a Client; main builds it from fridaymorning.yaml.
+type Config struct {
+	// Mode is how HAProxy is reached: ModeDataplane (default) or ModeRuntime.
+	Mode string
+	// URL is the Data Plane API's base, e.g. http://127.0.0.1:5555/v2.
+	URL string
+	// User and Password are the API's basic-auth credentials. The password never appears in errors.
+	User, Password string
+	// CAFile, if set, is the PEM file of the CA that signed the API's TLS certificate.
+	CAFile string
+	// RuntimeSocket is HAProxy's admin socket, for ModeRuntime.
+	RuntimeSocket string
+	// Backend is the HAProxy backend whose servers carry the service.
+	Backend string
+	// StableServers and CanaryServers name the backend's servers of each group: a server's name, or a
+	// prefix ending in "*" for the servers of a server-template ("stable*" for stable1..stableN).
+	StableServers, CanaryServers []string
+	// BaseWeight is the weight of a group's servers when the group carries all traffic (default 100).
+	BaseWeight int
+	// Timeout bounds each request to HAProxy (default 5s).
+	Timeout time.Duration
+	// PollInterval is how often waits look at HAProxy's state (default 250ms).
+	PollInterval time.Duration
+	// HTTPClient, if set, is used instead of a default client (ModeDataplane).
+	HTTPClient *http.Client
+}
+
+// ServerState is one server as HAProxy runs it, from its statistics.
+type ServerState struct {
+	Name   string
+	Weight int
+	// Status is HAProxy's: "UP", "DOWN", "MAINT", "DRAIN", "NOLB", "no check", or a transition such as
+	// "UP 1/2"; CheckStatus the last health check's result ("L7OK", "L4CON", "INI"…).
+	Status, CheckStatus string
+	// Sessions are the current sessions; Responses and Errors5xx count responses since HAProxy started.
+	Sessions, Responses, Errors5xx int64
+}
+
+// Usable reports whether the server takes new traffic: up with its first check done, or not checked.
+// Servers that are down, draining or in maintenance are left out of the share.
+func (s ServerState) Usable() bool {
+	if s.Status == "no check" {
+		return true
+	}
+	check := strings.TrimPrefix(s.CheckStatus, "* ")
+	return strings.HasPrefix(s.Status, "UP") && check != "INI" && check != ""
+}
+
+// ready reports whether the server is done changing: usable, or deliberately out of rotation.
+func (s ServerState) leftOut() bool { return strings.HasPrefix(s.Status, "MAINT") }
+
+func (s ServerState) describe() string {
+	return fmt.Sprintf("%s (%s, check %s)", s.Name, s.Status, s.CheckStatus)
+}
+
+func stateOf(name string, st *models.NativeStatStats) ServerState {
+	v := func(p *int64) int64 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	}
+	return ServerState{
+		Name: name, Weight: int(v(st.Weight)), Status: st.Status, CheckStatus: st.CheckStatus,
+		Sessions:  v(st.Scur),
+		Responses: v(st.Hrsp1xx) + v(st.Hrsp2xx) + v(st.Hrsp3xx) + v(st.Hrsp4xx) + v(st.Hrsp5xx) + v(st.HrspOther),
+		Errors5xx: v(st.Hrsp5xx),
+	}
+}
+
+// backend is a way of reaching HAProxy.
+type backend interface {
+	// check verifies reachability, credentials and that the backend exists.
+	check(ctx context.Context) error
+	// servers returns the backend's servers as HAProxy runs them now.
+	servers(ctx context.Context) (map[string]ServerState, error)
+	// setWeight sets one server's weight.
+	setWeight(ctx context.Context, name string, weight int) error
+	String() string
+}
+
+// Client moves traffic between the stable and canary servers of one backend.
+type Client struct {
+	cfg Config
+	be  backend
+	// dp is the Data Plane API backend, when that is the mode.
+	dp *dataplane
+}
+
+// New checks cfg and returns a client. It does no I/O: Check does.
+func New(cfg Config) (*Client, error) {
+	if cfg.Backend == "" {
+		return nil, errors.New("haproxy: no backend: set haproxy.backend")
+	}
+	if len(cfg.StableServers) == 0 || len(cfg.CanaryServers) == 0 {
+		return nil, errors.New("haproxy: set haproxy.stable_servers and haproxy.canary_servers: the backend's servers of each group")
+	}
+	seen := map[string]bool{}
+	for _, n := range append(append([]string{}, cfg.StableServers...), cfg.CanaryServers...) {
+		if n == "" || n == "*" || seen[n] {
+			return nil, fmt.Errorf("haproxy: server %q is empty, a bare *, or listed twice in haproxy.stable_servers/canary_servers", n)
+		}
+		seen[n] = true
+	}
+	if cfg.BaseWeight <= 0 || cfg.BaseWeight > MaxWeight {
+		cfg.BaseWeight = 100
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 250 * time.Millisecond
+	}
+	c := &Client{cfg: cfg}
+	switch cfg.Mode {
+	case "", ModeDataplane:
+		dp, err := newDataplane(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.be, c.dp = dp, dp
+	case ModeRuntime:
+		rt, err := newRuntimeSocket(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.be = rt
+	default:
+		return nil, fmt.Errorf("haproxy: haproxy.mode %q: want %q or %q", cfg.Mode, ModeDataplane, ModeRuntime)
+	}
+	return c, nil
+}
+
+// member reports whether server name belongs to a group given by names and prefix patterns.
+func member(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			if strings.HasPrefix(name, prefix) {
+				return true
+			}
+		} else if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// groups resolves the configured names and patterns against the backend's servers.
+func (c *Client) groups(states map[string]ServerState) (stable, canary []string, err error) {
+	for name := range states {
+		s, k := member(c.cfg.StableServers, name), member(c.cfg.CanaryServers, name)
+		switch {
+		case s && k:
+			return nil, nil, fmt.Errorf("haproxy: server %q of backend %q matches both haproxy.stable_servers and haproxy.canary_servers", name, c.cfg.Backend)
+		case s:
+			stable = append(stable, name)
+		case k:
+			canary = append(canary, name)
+		}
+	}
+	sort.Strings(stable)
+	sort.Strings(canary)
+	return stable, canary, nil
+}
+
+func (c *Client) group(states map[string]ServerState, name string) ([]string, error) {
+	stable, canary, err := c.groups(states)
+	if err != nil {
+		return nil, err
+	}
+	switch name {
+	case GroupStable:
+		return stable, nil
+	case GroupCanary:
+		return canary, nil
+	}
+	return nil, fmt.Errorf("haproxy: unknown server group %q: want %q or %q", name, GroupStable, GroupCanary)
+}
+
+// Check verifies, without changing anything, that HAProxy answers (and accepts the credentials), has
+// the backend, and that every configured server or pattern names servers of it.
+func (c *Client) Check(ctx context.Context) error {
+	if err := c.be.check(ctx); err != nil {
+		return err
+	}
+	states, err := c.be.servers(ctx)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, p := range append(append([]string{}, c.cfg.StableServers...), c.cfg.CanaryServers...) {
+		found := false
+		for name := range states {
+			found = found || member([]string{p}, name)
+		}
+		if !found {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("haproxy: backend %q has no server %s (%w): check haproxy.stable_servers/canary_servers in fridaymorning.yaml", c.cfg.Backend, strings.Join(missing, ", "), ErrNotFound)
+	}
+	_, _, err = c.groups(states)
+	return err
+}
+
+// Weights reads the live weights of the group servers, by name.
+func (c *Client) Weights(ctx context.Context) (map[string]int, error) {
+	states, err := c.be.servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stable, canary, err := c.groups(states)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, n := range append(stable, canary...) {
+		out[n] = states[n].Weight
+	}
+	return out, nil
+}
+
+// ConfigWeights reads the weights written in HAProxy's configuration (ModeDataplane only), by name:
+// what HAProxy would run after a reload.
+func (c *Client) ConfigWeights(ctx context.Context) (map[string]int, error) {
+	if c.dp == nil {
+		return nil, errors.New("haproxy: the runtime socket has no configuration to read")
+	}
+	return c.dp.configWeights(ctx)
+}
+
+// Shift sends canaryPercent (0–100) of new requests to the canary group, counting only servers that
+// take traffic (down, draining or maintenance ones are left out of the share, and get their group's
+// weight so that they rejoin at about the right share). Servers are written one at a time, in the order
+// that keeps the live share closest to the range between the old and the new one: going to 0 takes the
+// canary out first. If a write fails, the servers already changed get their old weights back, so HAProxy
+// is left with the old split. The weights returned are read back from HAProxy's runtime, and the share
+// is what they give.
+func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]int, float64, error) {
+	states, err := c.be.servers(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	stable, canary, err := c.groups(states)
+	if err != nil {
+		return nil, 0, err
+	}
+	usable := func(names []string) (up, out []string) {
+		for _, n := range names {
+			if states[n].Usable() {
+				up = append(up, n)
+			} else {
+				out = append(out, n)
+			}
+		}
+		return up, out
+	}
+	us, sOut := usable(stable)
+	uc, cOut := usable(canary)
+	describe := func(names []string) string {
+		d := make([]string, len(names))
+		for i, n := range names {
+			d[i] = states[n].describe()
+		}
+		return strings.Join(d, ", ")
+	}
+	if canaryPercent > 0 && len(uc) == 0 {
+		return nil, 0, fmt.Errorf("haproxy: %w: no canary server of backend %q takes traffic (%s)", ErrNoServer, c.cfg.Backend, describe(canary))
+	}
+	if canaryPercent < 100 && len(us) == 0 {
+		return nil, 0, fmt.Errorf("haproxy: %w: no stable server of backend %q takes traffic (%s): moving traffic to them would leave no server", ErrNoServer, c.cfg.Backend, describe(stable))
+	}
+
+	sw, cw, _ := SplitWeights(len(us), len(uc), canaryPercent, c.cfg.BaseWeight)
+	target := map[string]int{}
+	for i, n := range us {
+		target[n] = sw[i]
+	}
+	for i, n := range uc {
+		target[n] = cw[i]
+	}
+	for _, n := range sOut {
+		target[n] = maxOf(sw, c.cfg.BaseWeight)
+		if canaryPercent >= 100 {
+			target[n] = 0
+		}
+	}
+	for _, n := range cOut {
+		target[n] = maxOf(cw, c.cfg.BaseWeight)
+		if canaryPercent <= 0 {
+			target[n] = 0
+		}
+	}
+	old := map[string]int{}
+	for n := range target {
+		old[n] = states[n].Weight
+	}
+
+	var done []string
+	for _, n := range writeOrder(old, target, us, uc, stable, canary) {
+		if old[n] == target[n] {
+			continue
+		}
+		if err := c.be.setWeight(ctx, n, target[n]); err != nil {
+			return nil, 0, c.rollback(ctx, old, done, err)
+		}
+		done = append(done, n)
+	}
+	got, err := c.waitLive(ctx, target)
+	if err != nil {
+		return nil, 0, c.rollback(ctx, old, done, err)
+	}
+	return got, share(got, us, uc), nil
+}
+
+func maxOf(ws []int, def int) int {
+	if len(ws) == 0 {
+		return def
+	}
+	m := ws[0]
+	for _, w := range ws[1:] {
+		m = max(m, w)
+	}
+	return m
+}
+
+// share is the canary servers' share, in percent, of the weight of the usable servers.
+func share(weights map[string]int, stable, canary []string) float64 {
+	var s, c int
+	for _, n := range stable {
+		s += weights[n]
+	}
+	for _, n := range canary {
+		c += weights[n]
+	}
+	if s+c == 0 {
+		return 0
+	}
+	return 100 * float64(c) / float64(s+c)
+}
+
+// writeOrder returns the servers in the order to write them: the canary group first unless writing the
+// stable group first keeps the intermediate share (over usable servers) closer to the range between the
+// old and the new share, and never an order whose intermediate state gives no usable server any weight.
+func writeOrder(old, target map[string]int, us, uc, stable, canary []string) []string {
+	canaryFirst := append(append([]string{}, canary...), stable...)
+	stableFirst := append(append([]string{}, stable...), canary...)
+	mid := func(first []string) map[string]int {
+		m := map[string]int{}
+		for k, v := range old {
+			m[k] = v
+		}
+		for _, n := range first {
+			m[n] = target[n]
+		}
+		return m
+	}
+	from, to := share(old, us, uc), share(target, us, uc)
+	lo, hi := min(from, to), max(from, to)
+	outside := func(s float64) float64 { return max(lo-s, s-hi, 0) }
+	total := func(w map[string]int) int {
+		t := 0
+		for _, n := range append(append([]string{}, us...), uc...) {
+			t += w[n]
+		}
+		return t
+	}
+	viaCanary, viaStable := mid(canary), mid(stable)
+	if total(viaCanary) == 0 {
+		return stableFirst
+	}
+	if total(viaStable) != 0 && outside(share(viaStable, us, uc)) < outside(share(viaCanary, us, uc)) {
+		return stableFirst
+	}
+	return canaryFirst
+}
+
+// liveWaitLimit bounds how long Shift waits for HAProxy's runtime to show the weights it wrote: at once
+// when they went through the runtime socket, after a reload otherwise.
+const liveWaitLimit = 5 * time.Second
+
+// waitLive reads the weights HAProxy runs until they are target, and returns them. Servers in
+// maintenance are not checked: HAProxy reports their effective weight, 0.
+func (c *Client) waitLive(ctx context.Context, target map[string]int) (map[string]int, error) {
+	deadline := time.Now().Add(liveWaitLimit)
+	for {
+		states, err := c.be.servers(ctx)
+		got := map[string]int{}
+		same := err == nil
+		if err == nil {
+			for n, w := range target {
+				st, ok := states[n]
+				got[n] = st.Weight
+				// A server in maintenance reports an effective weight of 0, whatever is set.
+				same = same && ok && (st.Weight == w || st.leftOut())
+			}
+			if same {
+				return got, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil {
+				return nil, fmt.Errorf("haproxy: reading back the live weights of backend %q: %w", c.cfg.Backend, err)
+			}
+			return nil, fmt.Errorf("haproxy: HAProxy does not run the weights written to backend %q: live %s, written %s: check that HAProxy runs and that %s reaches its runtime socket",
+				c.cfg.Backend, formatWeights(got), formatWeights(target), c.be)
+		}
+		time.Sleep(max(c.cfg.PollInterval/5, 10*time.Millisecond))
+	}
+}
+
+func formatWeights(w map[string]int) string {
+	names := make([]string, 0, len(w))
+	for n := range w {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s=%d", n, w[n])
+	}
+	return strings.Join(parts, ",")
+}
+
+// rollback puts back the old weights of the servers in done after cause stopped a shift.
+func (c *Client) rollback(ctx context.Context, old map[string]int, done []string, cause error) error {
+	if len(done) == 0 {
+		return fmt.Errorf("%w (no weight was changed)", cause)
+	}
+	var failed []string
+	for i := len(done) - 1; i >= 0; i-- {
+		n := done[i]
+		if err := c.be.setWeight(context.WithoutCancel(ctx), n, old[n]); err != nil {
+			failed = append(failed, n)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%w; putting back the old weights failed for %s: HAProxy is left with a partial split, check backend %q", cause, strings.Join(failed, ", "), c.cfg.Backend)
+	}
+	return fmt.Errorf("%w (the old weights were put back)", cause)
+}
+
+// WaitUp blocks until the group has a server that takes traffic and every other server of it does too
+// or is in maintenance (a server-template slot with no address). ctx bounds the wait; its error names
+// the servers not ready and their state.
+func (c *Client) WaitUp(ctx context.Context, group string) error {
+	var waiting []string // as of the last successful look
+	for {
+		states, err := c.be.servers(ctx)
+		if err == nil {
+			var names []string
+			names, err = c.group(states, group)
+			if err != nil {
+				return err
+			}
+			waiting = waiting[:0]
+			up := 0
+			for _, n := range names {
+				switch st := states[n]; {
+				case st.Usable():
+					up++
+				case st.leftOut():
+				default:
+					waiting = append(waiting, st.describe())
+				}
+			}
+			if up > 0 && len(waiting) == 0 {
+				return nil
+			}
+			if up == 0 && len(waiting) == 0 {
+				waiting = append(waiting, "no server of the group is up")
+			}
+		} else if errors.Is(err, ErrUnauthorized) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			if len(waiting) > 0 {
+				return fmt.Errorf("haproxy: %s servers of backend %q not up: %s: %w", group, c.cfg.Backend, strings.Join(waiting, ", "), ctx.Err())
+			}
+			return fmt.Errorf("haproxy: waiting for the %s servers of backend %q: %w (last error: %v)", group, c.cfg.Backend, ctx.Err(), err)
+		case <-time.After(c.cfg.PollInterval):
+		}
+	}
+}
+
+// Drain blocks until the servers of group have no current sessions. ctx bounds the wait; its error names
+// the servers with sessions left.
+func (c *Client) Drain(ctx context.Context, group string) error {
+	for {
+		states, err := c.be.servers(ctx)
+		var open []string
+		if err == nil {
+			var names []string
+			names, err = c.group(states, group)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				if s := states[n].Sessions; s > 0 {
+					open = append(open, fmt.Sprintf("%s (%d sessions)", n, s))
+				}
+			}
+			if len(open) == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("haproxy: draining the %s servers of backend %q: %w (last error: %v)", group, c.cfg.Backend, ctx.Err(), err)
+			}
+			return fmt.Errorf("haproxy: %s servers of backend %q still have sessions: %s: %w", group, c.cfg.Backend, strings.Join(open, ", "), ctx.Err())
+		case <-time.After(c.cfg.PollInterval):
+		}
+	}
+}
+
+// Requests returns, by group, how many responses the group's servers have sent since HAProxy started:
+// the difference of two readings is the observed split of a step.
+func (c *Client) Requests(ctx context.Context) (map[string]int64, error) {
+	states, err := c.be.servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stable, canary, err := c.groups(states)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{GroupStable: 0, GroupCanary: 0}
+	for _, n := range stable {
+		out[GroupStable] += states[n].Responses
+	}
+	for _, n := range canary {
+		out[GroupCanary] += states[n].Responses
+	}
+	return out, nil
+}

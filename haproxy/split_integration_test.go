@@ -1,0 +1,265 @@
+//go:build integration
+
+package haproxy_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fridaymorning/fridaymorning/haproxy"
+	"github.com/fridaymorning/fridaymorning/haproxy/dataplanetest"
+	"github.com/fridaymorning/fridaymorning/haproxy/haproxytest"
+)
+
+// topology is a real HAProxy whose backend be_app has nStable stable and nCanary canary servers, each a
+// tiny Go server that answers with its name, reachable through the Data Plane API test server and the
+// admin socket.
+type topology struct {
+	*bed
+	stable, canary []string
+}
+
+// servers renders the server lines; template uses server-template lines (stable1..N, canary1..M).
+func newTopology(t testing.TB, nStable, nCanary int, template bool) *topology {
+	t.Helper()
+	tp := &topology{bed: &bed{backends: map[string]*httptest.Server{}}}
+	var lines strings.Builder
+	add := func(group string, n, weight int) {
+		for i := 1; i <= n; i++ {
+			name := fmt.Sprintf("%s%d", group, i)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+			t.Cleanup(srv.Close)
+			tp.backends[name] = srv
+			if group == "stable" {
+				tp.stable = append(tp.stable, name)
+			} else {
+				tp.canary = append(tp.canary, name)
+			}
+			if !template {
+				fmt.Fprintf(&lines, "    server %s 127.0.0.1:%s weight %d\n", name, port(srv), weight)
+			}
+		}
+		if template {
+			// A template gives every slot one address; real ones resolve tasks.<service> through DNS.
+			fmt.Fprintf(&lines, "    server-template %s 1-%d 127.0.0.1:%s weight %d\n", group, n, port(tp.backends[group+"1"]), weight)
+		}
+	}
+	add("stable", nStable, 100)
+	add("canary", nCanary, 0)
+	dir := haproxyDir(t)
+	fe := haproxytest.FreePort(t)
+	cfg := fmt.Sprintf(`global
+    stats socket %[1]s/admin.sock mode 600 level admin expose-fd listeners
+    pidfile %[1]s/haproxy.pid
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+
+frontend fe_app
+    bind 127.0.0.1:%[2]d
+    default_backend be_app
+
+backend be_app
+    balance roundrobin
+    option httpchk GET /
+    default-server check inter 200ms fall 1 rise 1
+%[3]s`, dir, fe, lines.String())
+	tp.hap = haproxytest.Start(t, dir, cfg)
+	var err error
+	tp.dp, err = dataplanetest.New(context.Background(), dataplanetest.Config{
+		ConfigFile: tp.hap.ConfigPath, RuntimeSocket: tp.hap.AdminSocket, MasterSocket: tp.hap.MasterSocket,
+		User: "admin", Password: password,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.api = httptest.NewServer(tp.dp)
+	t.Cleanup(tp.api.Close)
+	tp.frontend = fmt.Sprintf("http://127.0.0.1:%d/", fe)
+	return tp
+}
+
+// haproxyDir is a short directory for HAProxy's sockets: unix socket paths are limited to 108 bytes,
+// and subtest names make t.TempDir long.
+func haproxyDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "fmhap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// client returns a client for the topology in mode, waiting until both groups are up.
+func (tp *topology) client(t testing.TB, mode string) *haproxy.Client {
+	t.Helper()
+	cfg := haproxy.Config{Mode: mode, URL: tp.api.URL + "/v2", User: "admin", Password: password,
+		RuntimeSocket: tp.hap.AdminSocket, Backend: "be_app",
+		StableServers: []string{"stable*"}, CanaryServers: []string{"canary*"}, PollInterval: 50 * time.Millisecond}
+	c, err := haproxy.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"stable", "canary"} {
+		if err := c.WaitUp(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// load sends n requests through HAProxy with a few concurrent keep-alive clients and counts the answers
+// by server name.
+func (tp *topology) load(t testing.TB, n int) map[string]int {
+	t.Helper()
+	const workers = 8
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	jobs := make(chan struct{}, n)
+	for range n {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	var failed error
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := &http.Client{Timeout: 5 * time.Second}
+			for range jobs {
+				resp, err := hc.Get(tp.frontend)
+				if err != nil {
+					mu.Lock()
+					failed = err
+					mu.Unlock()
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				counts[string(body)]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	return counts
+}
+
+// TestTrafficSplitsExactly: for 1/1, 3/1 and 2/2 stable/canary servers and shares of 5, 25 and 50%,
+// 10,000 requests through a real HAProxy split within a percentage point of the requested share,
+// counted from HAProxy's own statistics, through the Data Plane API and through the runtime socket.
+func TestTrafficSplitsExactly(t *testing.T) {
+	const requests = 10000
+	for _, mode := range []string{haproxy.ModeDataplane, haproxy.ModeRuntime} {
+		for _, topo := range [][2]int{{1, 1}, {3, 1}, {2, 2}} {
+			t.Run(fmt.Sprintf("%s %d-%d", mode, topo[0], topo[1]), func(t *testing.T) {
+				tp := newTopology(t, topo[0], topo[1], false)
+				c := tp.client(t, mode)
+				ctx := context.Background()
+				for _, pct := range []float64{5, 25, 50} {
+					weights, achieved, err := c.Shift(ctx, pct)
+					if err != nil {
+						t.Fatal(err)
+					}
+					before, err := c.Requests(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					counts := tp.load(t, requests)
+					after, err := c.Requests(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					dc, ds := after["canary"]-before["canary"], after["stable"]-before["stable"]
+					observed := 100 * float64(dc) / float64(dc+ds)
+					// The client's own count must agree with HAProxy's.
+					client := 0
+					for _, n := range tp.canary {
+						client += counts[n]
+					}
+					t.Logf("%g%%: weights %v, achieved %.2f%%, observed %.2f%% (HAProxy: %d canary of %d; client: %d)", pct, weights, achieved, observed, dc, dc+ds, client)
+					if dc+ds != requests || int64(client) != dc {
+						t.Errorf("HAProxy counted %d responses (%d canary), the client %d (%d canary)", dc+ds, dc, requests, client)
+					}
+					if d := observed - pct; d > 1 || d < -1 {
+						t.Errorf("requested %g%%, HAProxy served %.2f%% to the canary", pct, observed)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestServerTemplateGroups: groups given as patterns over server-template slots; slots in maintenance
+// (no address, as when DNS has fewer tasks than slots) are left out of the share. Through the runtime
+// socket: the Data Plane API v2 has no per-slot weights (see dataplane.setWeight).
+func TestServerTemplateGroups(t *testing.T) {
+	tp := newTopology(t, 3, 3, true)
+	// canary2 and canary3 have no task behind them: HAProxy puts such slots in maintenance.
+	for _, s := range []string{"canary2", "canary3"} {
+		runtime(t, tp.hap.AdminSocket, "set server be_app/"+s+" state maint")
+	}
+	c := tp.client(t, haproxy.ModeRuntime)
+	weights, achieved, err := c.Shift(context.Background(), 25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if achieved != 25 || len(weights) != 6 {
+		t.Fatalf("weights %v, achieved %g: want 25%% over stable1..3 against canary1 alone", weights, achieved)
+	}
+	// All slots point at the same address, so HAProxy's statistics count, not the answers.
+	tp.load(t, 4000)
+	req, err := c.Requests(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := tp.client(t, haproxy.ModeDataplane)
+	if _, _, err := dp.Shift(context.Background(), 10); err == nil || !strings.Contains(err.Error(), "server-template") || !strings.Contains(err.Error(), "haproxy.mode runtime") {
+		t.Errorf("a template slot's weight through the Data Plane API: %v, want an error saying to use the runtime socket", err)
+	}
+	if got := 100 * float64(req["canary"]) / float64(req["canary"]+req["stable"]); got < 24 || got > 26 {
+		t.Fatalf("canary served %.2f%% of requests, want 25±1 (%v)", got, req)
+	}
+}
+
+// BenchmarkShiftLive measures a traffic decision until HAProxy runs it: Shift writes the weights and reads
+// them back from HAProxy's runtime, through either backend.
+func BenchmarkShiftLive(b *testing.B) {
+	for _, mode := range []string{haproxy.ModeDataplane, haproxy.ModeRuntime} {
+		b.Run(mode, func(b *testing.B) {
+			tp := newTopology(b, 2, 1, false)
+			c := tp.client(b, mode)
+			ctx := context.Background()
+			shares := []float64{10, 25, 50}
+			i := 0
+			for b.Loop() {
+				if _, _, err := c.Shift(ctx, shares[i%len(shares)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
