@@ -111,6 +111,7 @@ func TestAssess(t *testing.T) {
 		name      string
 		svc       swarm.Service
 		tasks     []swarm.Task
+		health    map[string]string
 		ready     bool
 		errSubstr string
 		progress  string
@@ -121,6 +122,13 @@ func TestAssess(t *testing.T) {
 			tasks:    []swarm.Task{task("t1", "a:v2", run, run, t0, ""), task("t2", "a:v2", run, run, t0, "")},
 			ready:    true,
 			progress: "2/2 tasks running",
+		},
+		{
+			name:     "running but not healthy yet is not ready",
+			svc:      svc("a:v2", 1, nil),
+			tasks:    []swarm.Task{task("t1", "a:v2", run, run, t0, "")},
+			health:   map[string]string{"t1": "starting"},
+			progress: "0/1 tasks running, 1 starting",
 		},
 		{
 			name:     "old image tasks do not count",
@@ -180,7 +188,7 @@ func TestAssess(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := assess(tt.svc, tt.tasks, nil, 1, t0, 2, 15*time.Second, now)
+			r := assess(tt.svc, tt.tasks, nil, tt.health, 1, t0, 2, 15*time.Second, now)
 			if r.ready != tt.ready {
 				t.Errorf("ready = %v, want %v (%s, err %v)", r.ready, tt.ready, r.progress, r.err)
 			}

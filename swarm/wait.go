@@ -131,8 +131,9 @@ type readiness struct {
 // spec's image (with a healthcheck, Swarm reports "running" only once it passes) and no update is in
 // flight; failed when tasks of that image fail, are rejected, or stay unschedulable past pendingLimit.
 // Only tasks updated at or after since count as failures, so history from earlier releases is ignored.
-// details adds, by task ID, what the task's container says about its end (its healthcheck's output).
-func assess(svc swarm.Service, tasks []swarm.Task, details map[string]string, nodes int, since time.Time, failureLimit int, pendingLimit time.Duration, now time.Time) readiness {
+// details adds, by task ID, what the task's container says about its end (its healthcheck's output);
+// health, by task ID, the healthcheck status of running tasks whose container is not healthy yet.
+func assess(svc swarm.Service, tasks []swarm.Task, details, health map[string]string, nodes int, since time.Time, failureLimit int, pendingLimit time.Duration, now time.Time) readiness {
 	image := specImage(svc.Spec)
 	desired := nodes
 	if svc.Spec.Mode.Replicated != nil && svc.Spec.Mode.Replicated.Replicas != nil {
@@ -148,8 +149,11 @@ func assess(svc swarm.Service, tasks []swarm.Task, details map[string]string, no
 		}
 		st := t.Status
 		switch {
-		case st.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning:
+		case st.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning && health[t.ID] == "":
 			running++
+		case st.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning:
+			// Swarm may call a task running before its healthcheck passed: not ready yet.
+			starting++
 		case stoppedEarly(st.State) && !st.Timestamp.Before(since):
 			// A task of the awaited image that ended while the service wants it running: it crashed,
 			// was rejected, or was killed for failing its healthcheck (and then exited cleanly).
@@ -209,13 +213,18 @@ func taskError(t swarm.Task, detail string) string {
 	return fmt.Sprintf("task %s: %s", shortID(t.ID), msg)
 }
 
-// containerDetails asks the engine, for tasks that ended, what their containers' healthchecks said:
-// a task killed for being unhealthy carries no error of its own (one that crashed does, and is left be). Containers on other nodes, or
-// already removed, are skipped.
-func (c *Client) containerDetails(ctx context.Context, tasks []swarm.Task, since time.Time) map[string]string {
-	out := map[string]string{}
+// containerDetails asks the engine about the containers of tasks on this node (others, and removed
+// containers, are skipped): for tasks that ended without an error of their own (killed for being
+// unhealthy), what their healthcheck said; for running tasks, the healthcheck status unless healthy.
+func (c *Client) containerDetails(ctx context.Context, tasks []swarm.Task, since time.Time) (details, health map[string]string) {
+	details, health = map[string]string{}, map[string]string{}
 	for _, t := range tasks {
-		if !stoppedEarly(t.Status.State) || t.Status.Err != "" || t.Status.Timestamp.Before(since) || t.Status.ContainerStatus == nil || t.Status.ContainerStatus.ContainerID == "" {
+		if t.Status.ContainerStatus == nil || t.Status.ContainerStatus.ContainerID == "" {
+			continue
+		}
+		running := t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning
+		ended := stoppedEarly(t.Status.State) && t.Status.Err == "" && !t.Status.Timestamp.Before(since)
+		if !running && !ended {
 			continue
 		}
 		ct, err := c.api.ContainerInspect(ctx, t.Status.ContainerStatus.ContainerID)
@@ -223,14 +232,20 @@ func (c *Client) containerDetails(ctx context.Context, tasks []swarm.Task, since
 			continue
 		}
 		h := ct.State.Health
+		if running {
+			if h.Status != "healthy" {
+				health[t.ID] = h.Status
+			}
+			continue
+		}
 		detail := "healthcheck " + h.Status
 		if n := len(h.Log); n > 0 {
 			last := h.Log[n-1]
 			detail += fmt.Sprintf(" (%d failing in a row; last exit %d: %s)", h.FailingStreak, last.ExitCode, strings.TrimSpace(last.Output))
 		}
-		out[t.ID] = detail
+		details[t.ID] = detail
 	}
-	return out
+	return details, health
 }
 
 func shortID(id string) string {
@@ -279,7 +294,8 @@ func (c *Client) WaitReady(ctx context.Context, service string, progress func(st
 				nodes = n
 			}
 		}
-		r := assess(svc, tasks, c.containerDetails(ctx, tasks, since), nodes, since, c.cfg.FailureLimit, c.cfg.PendingLimit, time.Now())
+		details, health := c.containerDetails(ctx, tasks, since)
+		r := assess(svc, tasks, details, health, nodes, since, c.cfg.FailureLimit, c.cfg.PendingLimit, time.Now())
 		if r.progress != last && progress != nil {
 			progress(r.progress)
 			last = r.progress
