@@ -194,6 +194,22 @@ func (d *dataplane) servers(ctx context.Context) (map[string]ServerState, error)
 // setWeight writes one server's weight, retrying version conflicts after reading the version and the
 // server again.
 func (d *dataplane) setWeight(ctx context.Context, name string, weight int) error {
+	w := int64(weight)
+	return d.editServer(ctx, name, "the weight", func(s *models.Server) { s.Weight = &w })
+}
+
+// setMaint puts one server in maintenance or takes it out: a runtime-supported change too.
+func (d *dataplane) setMaint(ctx context.Context, name string, maint bool) error {
+	state := "disabled"
+	if maint {
+		state = "enabled"
+	}
+	return d.editServer(ctx, name, "maintenance", func(s *models.Server) { s.Maintenance = state })
+}
+
+// editServer changes one server's configuration with change, retrying version conflicts after reading
+// the version and the server again.
+func (d *dataplane) editServer(ctx context.Context, name, what string, change func(*models.Server)) error {
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		var env envelope[*models.Server]
@@ -209,8 +225,7 @@ func (d *dataplane) setWeight(ctx context.Context, name string, weight int) erro
 		if srv == nil {
 			return fmt.Errorf("haproxy: server %q in backend %q: the API answered no server", name, d.cfg.Backend)
 		}
-		w := int64(weight)
-		srv.Weight = &w
+		change(srv)
 		q := d.backendQuery()
 		q.Set("version", strconv.FormatInt(env.Version, 10))
 		err := d.do(ctx, http.MethodPut, "/services/haproxy/configuration/servers/"+url.PathEscape(name), q, srv, nil)
@@ -218,11 +233,11 @@ func (d *dataplane) setWeight(ctx context.Context, name string, weight int) erro
 			return nil
 		}
 		if !errors.Is(err, ErrConflict) {
-			return d.explain(err, fmt.Sprintf("setting the weight of server %q in backend %q", name, d.cfg.Backend))
+			return d.explain(err, fmt.Sprintf("setting %s of server %q in backend %q", what, name, d.cfg.Backend))
 		}
 		lastErr = err
 	}
-	return d.explain(lastErr, fmt.Sprintf("setting the weight of server %q in backend %q (the configuration kept changing under us)", name, d.cfg.Backend))
+	return d.explain(lastErr, fmt.Sprintf("setting %s of server %q in backend %q (the configuration kept changing under us)", what, name, d.cfg.Backend))
 }
 
 // configWeights reads the weights written in HAProxy's configuration, by server name.

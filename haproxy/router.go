@@ -64,6 +64,11 @@ type Config struct {
 	PollInterval time.Duration
 	// HTTPClient, if set, is used instead of a default client (ModeDataplane).
 	HTTPClient *http.Client
+	// Cohorts says the backend keeps clients on one server with a persistence cookie. HAProxy honours
+	// persistence on servers at weight 0, so a group that gets no traffic is also put in maintenance,
+	// which sends its sticky clients to the other group at once, and taken out of it before it gets
+	// traffic again. fridaymorning then owns the admin state of the group servers.
+	Cohorts bool
 }
 
 // ServerState is one server as HAProxy runs it, from its statistics.
@@ -87,8 +92,13 @@ func (s ServerState) Usable() bool {
 	return strings.HasPrefix(s.Status, "UP") && check != "INI" && check != ""
 }
 
-// ready reports whether the server is done changing: usable, or deliberately out of rotation.
+// leftOut reports whether the server is out of rotation on purpose: in maintenance (set by an operator,
+// by fridaymorning for cohorts, or by HAProxy for a template slot without an address).
 func (s ServerState) leftOut() bool { return strings.HasPrefix(s.Status, "MAINT") }
+
+// adminMaint reports whether the server is in maintenance by an admin command ("MAINT"), rather than
+// for want of an address ("MAINT (resolution)") or through a tracked server ("MAINT (via …)").
+func (s ServerState) adminMaint() bool { return s.Status == "MAINT" }
 
 func (s ServerState) describe() string {
 	return fmt.Sprintf("%s (%s, check %s)", s.Name, s.Status, s.CheckStatus)
@@ -117,6 +127,8 @@ type backend interface {
 	servers(ctx context.Context) (map[string]ServerState, error)
 	// setWeight sets one server's weight.
 	setWeight(ctx context.Context, name string, weight int) error
+	// setMaint puts one server in maintenance, or takes it out.
+	setMaint(ctx context.Context, name string, maint bool) error
 	String() string
 }
 
@@ -287,6 +299,19 @@ func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]i
 	if err != nil {
 		return nil, 0, err
 	}
+	if c.cfg.Cohorts {
+		// A group about to get traffic comes out of the maintenance cohorts put it in.
+		var carry []string
+		if canaryPercent < 100 {
+			carry = append(carry, stable...)
+		}
+		if canaryPercent > 0 {
+			carry = append(carry, canary...)
+		}
+		if states, err = c.unmaint(ctx, states, carry); err != nil {
+			return nil, 0, err
+		}
+	}
 	usable := func(names []string) (up, out []string) {
 		for _, n := range names {
 			if states[n].Usable() {
@@ -352,7 +377,61 @@ func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]i
 	if err != nil {
 		return nil, 0, c.rollback(ctx, old, done, err)
 	}
+	if c.cfg.Cohorts {
+		// A group that gets no traffic goes into maintenance, so that its sticky clients leave it now.
+		var idle []string
+		if canaryPercent >= 100 {
+			idle = append(idle, stable...)
+		}
+		if canaryPercent <= 0 {
+			idle = append(idle, canary...)
+		}
+		for _, n := range idle {
+			if !states[n].leftOut() {
+				if err := c.be.setMaint(ctx, n, true); err != nil {
+					return got, share(got, us, uc), fmt.Errorf("haproxy: weights set, but putting %s in maintenance (to move its sticky clients) failed: %w", n, err)
+				}
+			}
+		}
+	}
 	return got, share(got, us, uc), nil
+}
+
+// unmaintWait bounds how long a server taken out of maintenance may take to finish its first check.
+const unmaintWait = 15 * time.Second
+
+// unmaint takes the servers of names that are in admin maintenance out of it, waits until HAProxy has
+// checked them again, and returns the backend's servers as they are then.
+func (c *Client) unmaint(ctx context.Context, states map[string]ServerState, names []string) (map[string]ServerState, error) {
+	var back []string
+	for _, n := range names {
+		if states[n].adminMaint() {
+			if err := c.be.setMaint(ctx, n, false); err != nil {
+				return nil, err
+			}
+			back = append(back, n)
+		}
+	}
+	if len(back) == 0 {
+		return states, nil
+	}
+	deadline := time.Now().Add(unmaintWait)
+	for {
+		fresh, err := c.be.servers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		checked := true
+		for _, n := range back {
+			st := fresh[n]
+			check := strings.TrimPrefix(st.CheckStatus, "* ")
+			checked = checked && !st.leftOut() && check != "INI" && check != ""
+		}
+		if checked || time.Now().After(deadline) || ctx.Err() != nil {
+			return fresh, nil
+		}
+		time.Sleep(c.cfg.PollInterval)
+	}
 }
 
 func maxOf(ws []int, def int) int {
@@ -486,6 +565,20 @@ func (c *Client) rollback(ctx context.Context, old map[string]int, done []string
 // or is in maintenance (a server-template slot with no address). ctx bounds the wait; its error names
 // the servers not ready and their state.
 func (c *Client) WaitUp(ctx context.Context, group string) error {
+	if c.cfg.Cohorts {
+		// The group is about to be used: out of the maintenance cohorts put it in.
+		states, err := c.be.servers(ctx)
+		if err != nil {
+			return err
+		}
+		names, err := c.group(states, group)
+		if err != nil {
+			return err
+		}
+		if _, err := c.unmaint(ctx, states, names); err != nil {
+			return err
+		}
+	}
 	var waiting []string // as of the last successful look
 	for {
 		states, err := c.be.servers(ctx)

@@ -92,3 +92,18 @@ func (r *runtimeSocket) setWeight(ctx context.Context, name string, weight int) 
 	}
 	return nil
 }
+
+func (r *runtimeSocket) setMaint(ctx context.Context, name string, maint bool) error {
+	rt, err := r.client(ctx)
+	if err != nil {
+		return err
+	}
+	state := "ready"
+	if maint {
+		state = "maint"
+	}
+	if err := rt.SetServerState(r.cfg.Backend, name, state); err != nil {
+		return fmt.Errorf("haproxy: setting server %q of backend %q to %s through runtime socket %s: %w", name, r.cfg.Backend, state, r.cfg.RuntimeSocket, err)
+	}
+	return nil
+}

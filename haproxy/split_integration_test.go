@@ -27,8 +27,9 @@ type topology struct {
 	stable, canary []string
 }
 
-// servers renders the server lines; template uses server-template lines (stable1..N, canary1..M).
-func newTopology(t testing.TB, nStable, nCanary int, template bool) *topology {
+// newTopology starts the topology; template uses server-template lines (stable1..N, canary1..M), cohorts
+// adds stacks/haproxy/cohorts.cfg to the backend and a cookie value to every server.
+func newTopology(t testing.TB, nStable, nCanary int, template bool, cohorts ...bool) *topology {
 	t.Helper()
 	tp := &topology{bed: &bed{backends: map[string]*httptest.Server{}}}
 	var lines strings.Builder
@@ -44,13 +45,24 @@ func newTopology(t testing.TB, nStable, nCanary int, template bool) *topology {
 				tp.canary = append(tp.canary, name)
 			}
 			if !template {
-				fmt.Fprintf(&lines, "    server %s 127.0.0.1:%s weight %d\n", name, port(srv), weight)
+				cookie := ""
+				if len(cohorts) > 0 && cohorts[0] {
+					cookie = " cookie " + name
+				}
+				fmt.Fprintf(&lines, "    server %s 127.0.0.1:%s weight %d%s\n", name, port(srv), weight, cookie)
 			}
 		}
 		if template {
 			// A template gives every slot one address; real ones resolve tasks.<service> through DNS.
 			fmt.Fprintf(&lines, "    server-template %s 1-%d 127.0.0.1:%s weight %d\n", group, n, port(tp.backends[group+"1"]), weight)
 		}
+	}
+	if len(cohorts) > 0 && cohorts[0] {
+		snippet, err := os.ReadFile("../stacks/haproxy/cohorts.cfg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines.Write(snippet)
 	}
 	add("stable", nStable, 100)
 	add("canary", nCanary, 0)

@@ -75,7 +75,25 @@ type stack struct {
 	docker     *client.Client
 }
 
-func newStack(t *testing.T) *stack {
+// stackOption changes how newStack builds a stack.
+type stackOption func(cfgText, yaml *string)
+
+// withCohorts adds stacks/haproxy/cohorts.cfg to the stack's backend, cookie values to its servers, and
+// haproxy.cohorts to its fridaymorning.yaml.
+func withCohorts(t *testing.T) stackOption {
+	snippet, err := os.ReadFile("../../stacks/haproxy/cohorts.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(cfgText, yaml *string) {
+		*cfgText = strings.Replace(*cfgText, "    balance roundrobin\n", "    balance roundrobin\n"+string(snippet), 1)
+		*cfgText = strings.Replace(*cfgText, " weight 100\n", " weight 100 cookie stable1\n", 1)
+		*cfgText = strings.Replace(*cfgText, " weight 0\n", " weight 0 cookie canary1\n", 1)
+		*yaml = strings.Replace(*yaml, "  drain_timeout: 10s\n", "  drain_timeout: 10s\n  cohorts: true\n", 1)
+	}
+}
+
+func newStack(t *testing.T, opts ...stackOption) *stack {
 	t.Helper()
 	ctx := context.Background()
 	s := &stack{t: t, image: bedEnv(t, "FM_IMAGE_REPO")}
@@ -140,6 +158,10 @@ func newStack(t *testing.T) *stack {
 		}
 		return v
 	})
+	yamlMods := ""
+	for _, o := range opts {
+		o(&cfgText, &yamlMods)
+	}
 	inst := haproxytest.Start(t, dir, cfgText)
 
 	// The Data Plane API test server over that HAProxy, with a password only a file holds.
@@ -198,6 +220,10 @@ analysis:
   delay: 1s
   max_extensions: 1
 `, s.service, stablePort, canaryPort, api.URL, pwFile, s.app, influxPort, db)
+	for _, o := range opts {
+		noCfg := ""
+		o(&noCfg, &cfg)
+	}
 	if err := os.WriteFile(s.configPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -319,6 +345,36 @@ func TestReleasePromotesHealthyVersionWithoutFailedRequests(t *testing.T) {
 	}
 	if load.ByVersion["v2"] == 0 || load.ByVersion["v1"] == 0 || load.Sent < 1000 {
 		t.Errorf("load %+v: want steady traffic served by both versions", load)
+	}
+}
+
+// TestReleaseWithCohorts: with persistence on (stacks/haproxy/cohorts.cfg), a release promotes without
+// a failed request, and the split HAProxy served matches the weights.
+func TestReleaseWithCohorts(t *testing.T) {
+	s := newStack(t, withCohorts(t))
+	stop := s.startLoad(100)
+	time.Sleep(time.Second)
+	code, out := s.release("--image", s.image+":v2")
+	load := stop()
+	if code != exitPromoted {
+		t.Fatalf("exit %d, want %d (promoted)", code, exitPromoted)
+	}
+	var observed float64
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "event=analysis") && strings.Contains(line, "step=1/2") {
+			if _, after, ok := strings.Cut(line, " observed="); ok {
+				fmt.Sscanf(after, "%g%%", &observed)
+			}
+		}
+	}
+	if observed < 9 || observed > 11 {
+		t.Errorf("HAProxy served %g%% of step 1's requests to the canary, want 10±1", observed)
+	}
+	if load.Failed != 0 {
+		t.Errorf("%d of %d requests failed (%v)", load.Failed, load.Sent, load.Errors)
+	}
+	if w := s.weights(); w["canary1"] != 0 || w["stable1"] == 0 {
+		t.Errorf("weights after promotion %v", w)
 	}
 }
 

@@ -107,7 +107,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Mode: fc.HAProxy.Mode, RuntimeSocket: fc.HAProxy.RuntimeSocket, CAFile: fc.HAProxy.CAFile,
 		URL: fc.HAProxy.URL, User: fc.HAProxy.User, Password: password, Backend: fc.HAProxy.Backend,
 		StableServers: fc.HAProxy.StableServers, CanaryServers: fc.HAProxy.CanaryServers,
-		BaseWeight: fc.HAProxy.BaseWeight, Timeout: fc.HAProxy.Timeout.D(),
+		BaseWeight: fc.HAProxy.BaseWeight, Timeout: fc.HAProxy.Timeout.D(), Cohorts: fc.HAProxy.Cohorts,
 	})
 	if err != nil {
 		w.Close()
