@@ -84,9 +84,9 @@ type fileConfig struct {
 		BaseWeight    int      `yaml:"base_weight"`
 		// Cohorts: the backend keeps clients on one server with a cookie (stacks/haproxy/cohorts.cfg);
 		// a group at weight 0 is then also put in maintenance so its sticky clients move at once.
-		Cohorts bool `yaml:"cohorts"`
-		Timeout       duration `yaml:"timeout"`
-		DrainTimeout  duration `yaml:"drain_timeout"`
+		Cohorts      bool     `yaml:"cohorts"`
+		Timeout      duration `yaml:"timeout"`
+		DrainTimeout duration `yaml:"drain_timeout"`
 	} `yaml:"haproxy"`
 
 	InfluxDB struct {
