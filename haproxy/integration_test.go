@@ -144,7 +144,15 @@ func (b *bed) call(t *testing.T, method, path, user, pass string, body any) (int
 // runtime asks HAProxy's admin socket directly.
 func runtime(t *testing.T, sock, cmd string) string {
 	t.Helper()
-	c, err := net.Dial("unix", sock)
+	// Shortly after start, HAProxy's master re-executes itself into wait mode, and its CLI refuses
+	// connections for a moment: retry.
+	var c net.Conn
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err = net.Dial("unix", sock); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
