@@ -7,11 +7,14 @@ import (
 	"time"
 )
 
-// Querier reports both groups' metrics over a window; *Flux is one. Its error follows Flux.Metrics:
-// ErrNoData when there is nothing to judge, ErrUnreachable when the store could not be asked.
+// Querier reports both groups' metrics over a window; *Flux and *InfluxQL are two. Its error follows
+// Flux.Metrics: ErrNoData when there is nothing to judge, ErrUnreachable when the store could not be
+// asked.
 type Querier interface {
 	// Metrics returns the canary's and stable's metrics over [from, to) and the queries that produced them.
 	Metrics(ctx context.Context, from, to time.Time) (canary, stable Metrics, queries []string, err error)
+	// Custom returns a custom metric's value for each group over [from, to), or why there is none.
+	Custom(ctx context.Context, cm CustomMetric, from, to time.Time) CustomValue
 }
 
 // Analyzer judges windows with a querier and thresholds.
@@ -25,34 +28,49 @@ func NewAnalyzer(q Querier, th Thresholds) *Analyzer {
 	return &Analyzer{q: q, th: th}
 }
 
-// Analyze judges the window [from, to) in which the canary was given canaryShare percent of requests.
+// Analyze judges the window w.
 //
 // It fails closed: whenever it returns an error, the Verdict is not a pass, and its Reason says why.
 //   - No error: the Verdict is Judge's, pass, fail or inconclusive. Too few requests in a group (fewer
 //     than MinRequests) is no error but an inconclusive Verdict.
 //   - ErrNoData (empty window, no requests of the canary servers, requests without any latency): the
 //     Verdict lists Judge's checks on what there is; it is inconclusive, or a fail when what there is
-//     already fails a check (say every canary request failed and none had a response time).
+//     already fails a check beyond doubt (say every canary request failed and none had a response time).
 //   - ErrUnreachable (connection refused, timeout, credentials refused, missing bucket, query error):
 //     an inconclusive Verdict without checks; the error names InfluxDB's URL, never the token.
 //   - The context's error when ctx ended during the query: an inconclusive Verdict.
 //
-// The Verdict's Queries hold the query whenever one was sent.
-func (a *Analyzer) Analyze(ctx context.Context, from, to time.Time, canaryShare float64) (Verdict, error) {
-	canary, stable, queries, err := a.q.Metrics(ctx, from, to)
+// Custom metrics are queried at final looks only (an early look judges the built-in metrics). The
+// Verdict's Queries hold every query sent.
+func (a *Analyzer) Analyze(ctx context.Context, w Window) (Verdict, error) {
+	canary, stable, queries, err := a.q.Metrics(ctx, w.From, w.To)
+	in := Input{Canary: canary, Stable: stable, Window: w}
+	if err == nil && !w.Early {
+		for _, cm := range a.th.Custom {
+			cv := a.q.Custom(ctx, cm, w.From, w.To)
+			queries = append(queries, cv.Queries...)
+			in.Custom = append(in.Custom, cv)
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+	}
 	if err == nil {
-		v := Judge(canary, stable, a.th, canaryShare)
+		v := Judge(in, a.th)
 		v.Queries = queries
 		return v, nil
 	}
 	reason := strings.TrimPrefix(err.Error(), "analysis: ")
 	if errors.Is(err, ErrNoData) {
-		v := Judge(canary, stable, a.th, canaryShare)
+		in.Custom = nil
+		th := a.th
+		th.Custom = nil
+		v := Judge(in, th)
 		v.Queries = queries
 		if v.Result != ResultFail {
-			v.Result, v.Reason = ResultInconclusive, reason
+			v.Result, v.Reason, v.More, v.Wait = ResultInconclusive, reason, 0, 0
 		}
 		return v, err
 	}
-	return Verdict{Result: ResultInconclusive, Reason: reason, Queries: queries}, err
+	return Verdict{Result: ResultInconclusive, Reason: reason, Queries: queries, Early: w.Early}, err
 }

@@ -19,9 +19,13 @@ func (s stubQuerier) Metrics(context.Context, time.Time, time.Time) (Metrics, Me
 	return s.canary, s.stable, []string{"the query"}, s.err
 }
 
+func (s stubQuerier) Custom(context.Context, CustomMetric, time.Time, time.Time) CustomValue {
+	return CustomValue{Canary: 1, Stable: 1, Queries: []string{"custom canary", "custom stable"}}
+}
+
 func TestAnalyze(t *testing.T) {
 	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1}
-	good := Metrics{Requests: 500, P95: ms(5)}
+	good := group(make([]float64, 500), 0)
 	noData := fmt.Errorf("analysis: %w: no requests of the canary servers canary1", ErrNoData)
 	unreachable := fmt.Errorf("analysis: InfluxDB at http://127.0.0.1:1: connect: connection refused: check influxdb.url: %w", ErrUnreachable)
 	tests := []struct {
@@ -32,7 +36,7 @@ func TestAnalyze(t *testing.T) {
 		checks bool
 	}{
 		{name: "good numbers pass", q: stubQuerier{canary: good, stable: good}, want: ResultPass, checks: true},
-		{name: "bad numbers fail", q: stubQuerier{canary: Metrics{Requests: 500, Errors: 250, ErrorRate: 50}, stable: good}, want: ResultFail, reason: "canary error rate 50% > 1%", checks: true},
+		{name: "bad numbers fail", q: stubQuerier{canary: group(make([]float64, 500), 250), stable: good}, want: ResultFail, reason: "canary error rate 50% > 1%", checks: true},
 		{name: "unreachable is inconclusive", q: stubQuerier{err: unreachable}, want: ResultInconclusive, reason: "InfluxDB at http://127.0.0.1:1: connect: connection refused"},
 		{name: "good numbers with an error are no pass", q: stubQuerier{canary: good, stable: good, err: unreachable}, want: ResultInconclusive},
 		{name: "no data is inconclusive and says why", q: stubQuerier{stable: good, err: noData}, want: ResultInconclusive, reason: "no data: no requests of the canary servers canary1", checks: true},
@@ -43,7 +47,7 @@ func TestAnalyze(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now := time.Now()
-			v, err := NewAnalyzer(tt.q, th).Analyze(context.Background(), now.Add(-time.Minute), now, 10)
+			v, err := NewAnalyzer(tt.q, th).Analyze(context.Background(), Window{From: now.Add(-time.Minute), To: now, Share: 10})
 			if v.Result != tt.want {
 				t.Fatalf("result %s (%s), want %s", v.Result, v.Reason, tt.want)
 			}

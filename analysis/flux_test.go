@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -17,7 +18,6 @@ var hostileNames = []string{
 	`${r.server}`,
 	`$${"a"}`,
 	`"; drop() //`,
-	"line\nbreak\r\ttab",
 	`back\slash`,
 	`\`,
 	`"`,
@@ -77,7 +77,7 @@ func unquoteFlux(t *testing.T, s string) (value, rest string) {
 }
 
 func TestFluxString(t *testing.T) {
-	for _, in := range append(hostileNames, "canary1", "", "fridaymorning/autogen") {
+	for _, in := range append(hostileNames, "canary1", "", "fridaymorning/autogen", "line\nbreak\r\ttab") {
 		lit := fluxString(in)
 		got, rest := unquoteFlux(t, lit)
 		if got != in || rest != "" {
@@ -130,7 +130,7 @@ func TestQueryWithHostileNames(t *testing.T) {
 	if !strings.Contains(strings.Join(plainLits, "|"), "2026-11-22T09:00:00.123456789Z|2026-11-22T09:01:00.123456788Z") {
 		t.Errorf("times are not UTC RFC3339Nano literals, the stop 1ns early: %q", plainLits)
 	}
-	if !strings.Contains(want, `range(start: time(v: "_"), stop: time(v: "_"))`) || strings.Count(want, `method: "_"`) != 6 {
+	if !strings.Contains(want, `range(start: time(v: "_"), stop: time(v: "_"))`) || strings.Count(want, `method: "_"`) != 8 {
 		t.Errorf("query shape:\n%s", want)
 	}
 	for _, name := range hostileNames {
@@ -164,7 +164,7 @@ func TestNewFlux(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if c := f.cfg; c.Measurement != "haproxy_request" || c.Timer != "ta" || c.ErrorStatusMin != 500 || c.Timeout != 10*time.Second || c.URL != "http://127.0.0.1:8086" {
+	if c := f.cfg; c.Measurement != "haproxy_request" || c.Timer != "ta" || len(c.ErrorStatuses) != 1 || c.ErrorStatuses[0] != (StatusRange{500, 599}) || c.Language != LanguageFlux || c.Timeout != 10*time.Second || c.URL != "http://127.0.0.1:8086" {
 		t.Errorf("defaults not filled in: %+v", c)
 	}
 	for name, tt := range map[string]struct {
@@ -183,7 +183,8 @@ func TestNewFlux(t *testing.T) {
 		"invalid UTF-8 server": {func(c *Config) { c.StableServers = []string{"\xff"} }, "haproxy.stable_servers"},
 		"server in both":       {func(c *Config) { c.CanaryServers = []string{"canary1", "stable1"} }, `server "stable1" is both stable and canary`},
 		"unknown timer":        {func(c *Config) { c.Timer = "tq" }, "influxdb.timer"},
-		"negative error min":   {func(c *Config) { c.ErrorStatusMin = -1 }, "no HTTP status"},
+		"bad error statuses":   {func(c *Config) { c.ErrorStatuses = []StatusRange{{-1, 5}} }, "no range of HTTP statuses"},
+		"control character":    {func(c *Config) { c.CanaryServers = []string{"a\nb"} }, "control character"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := ok
@@ -196,6 +197,30 @@ func TestNewFlux(t *testing.T) {
 				t.Fatalf("error %q shows the secret", err)
 			}
 		})
+	}
+}
+
+func TestNew(t *testing.T) {
+	cfg := Config{URL: "http://127.0.0.1:8086", Bucket: "fridaymorning/autogen", Backend: "be_demo", StableServers: []string{"stable1"}, CanaryServers: []string{"canary1"}}
+	for lang, want := range map[string]string{"": "*analysis.InfluxQL", "influxql": "*analysis.InfluxQL", "flux": "*analysis.Flux"} {
+		c := cfg
+		c.Language = lang
+		s, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%T", s); got != want {
+			t.Errorf("language %q: %s, want %s", lang, got, want)
+		}
+		s.Close()
+	}
+	cfg.Language = "sql"
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "influxdb.language") {
+		t.Errorf("unknown language: %v", err)
+	}
+	cfg.Language, cfg.Bucket = "influxql", "/autogen"
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "names no database") {
+		t.Errorf("bucket without a database: %v", err)
 	}
 }
 
@@ -275,12 +300,38 @@ func TestMetricsEmptyWindow(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
-	f := &Flux{cfg: Config{Token: "admin:hunter22"}}
-	if got := f.redact("user admin:hunter22 and hunter22 again, admin stays"); got != "user [redacted] and [redacted] again, admin stays" {
+	if got := redact("admin:hunter22", "user admin:hunter22 and hunter22 again, admin stays"); got != "user [redacted] and [redacted] again, admin stays" {
 		t.Errorf("redact: %q", got)
 	}
-	f = &Flux{cfg: Config{Token: ""}}
-	if got := f.redact("nothing to hide"); got != "nothing to hide" {
+	if got := redact("", "nothing to hide"); got != "nothing to hide" {
 		t.Errorf("redact with no token: %q", got)
+	}
+}
+
+func TestQLString(t *testing.T) {
+	for in, want := range map[string]string{
+		`canary1`:            `'canary1'`,
+		`x' OR server != 'y`: `'x\' OR server != \'y'`,
+		`back\slash\`:        `'back\\slash\\'`,
+		"line\nbreak":        `'line\nbreak'`,
+	} {
+		if got := qlString(in); got != want {
+			t.Errorf("qlString(%q) = %s, want %s", in, got, want)
+		}
+	}
+	if got := qlIdent(`m"x`); got != `"m\"x"` {
+		t.Errorf("qlIdent = %s", got)
+	}
+}
+
+func TestParseStatuses(t *testing.T) {
+	got, err := ParseStatuses([]string{"5xx", "429", "400-404"})
+	if err != nil || len(got) != 3 || got[0] != (StatusRange{500, 599}) || got[1] != (StatusRange{429, 429}) || got[2] != (StatusRange{400, 404}) {
+		t.Fatalf("ParseStatuses = %v, %v", got, err)
+	}
+	for _, bad := range [][]string{{"6xx"}, {"abc"}, {"500-400"}, {"99"}, {}} {
+		if _, err := ParseStatuses(bad); err == nil {
+			t.Errorf("ParseStatuses(%q) accepted", bad)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -223,25 +224,24 @@ func testConfig(backend string, canary ...string) Config {
 		StableServers: []string{"stable1", "stable2"}, CanaryServers: canary, Timeout: 5 * time.Second}
 }
 
-func newFlux(t testing.TB, cfg Config) *Flux {
+// languages are the query backends every test runs against.
+var languages = []string{LanguageFlux, LanguageInfluxQL}
+
+func newStore(t testing.TB, lang string, cfg Config) Store {
 	t.Helper()
-	f, err := NewFlux(cfg)
+	cfg.Language = lang
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(f.Close)
-	return f
+	t.Cleanup(s.Close)
+	return s
 }
 
 // uniqueBackend gives each test its own backend tag, so that tests share one database without
 // seeing each other's points.
 func uniqueBackend(t testing.TB) string {
 	return fmt.Sprintf("be_%s_%d", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()), time.Now().UnixNano())
-}
-
-// nearestRank is the percentile exact_selector documents: the value at rank ceil(q·n) of the sorted values.
-func nearestRank(sorted []float64, q float64) float64 {
-	return sorted[max(int(math.Ceil(q*float64(len(sorted))))-1, 0)]
 }
 
 func TestMetricsOfKnownDistributions(t *testing.T) {
@@ -264,6 +264,14 @@ func TestMetricsOfKnownDistributions(t *testing.T) {
 	}
 	for i := range 3 {
 		lines = append(lines, point(backend, "canary1", -1, -1, start.Add(time.Duration(2000+i)*time.Millisecond)))
+	}
+	// canary2: 997 requests, so that q·n is a whole number for no percentile: InfluxQL's percentile()
+	// rounds the rank where nearest-rank takes its ceiling, which the InfluxQL backend corrects.
+	var oddLat []float64
+	for i := range 997 {
+		lat := float64(int(rng.NormFloat64()*15+60) | 1)
+		oddLat = append(oddLat, lat)
+		lines = append(lines, point(backend, "canary2", 200, lat, start.Add(time.Duration(i)*time.Millisecond)))
 	}
 	// Stable: 3000 requests over two servers, exponential latencies, 4xx but no 5xx.
 	for i := range 3000 {
@@ -289,42 +297,87 @@ func TestMetricsOfKnownDistributions(t *testing.T) {
 	write(t, lines)
 	slices.Sort(canaryLat)
 	slices.Sort(stableLat)
+	slices.Sort(oddLat)
 
-	for _, timer := range []struct {
-		name  string
-		scale float64
-	}{{"", 1}, {"ta", 1}, {"tr", 0.5}} {
-		t.Run("timer "+orDefault(timer.name, "default"), func(t *testing.T) {
+	for _, lang := range languages {
+		for _, timer := range []struct {
+			name  string
+			scale float64
+		}{{"", 1}, {"ta", 1}, {"tr", 0.5}} {
+			t.Run(lang+" timer "+orDefault(timer.name, "default"), func(t *testing.T) {
+				knownDistributions(t, lang, timer.name, timer.scale, backend, start, canaryErrors, canaryLat, stableLat, oddLat)
+			})
+		}
+	}
+}
+
+func knownDistributions(t *testing.T, lang, timer string, scale float64, backend string, start time.Time, canaryErrors int64, canaryLat, stableLat, oddLat []float64) {
+	{
+		{
 			cfg := testConfig(backend)
-			cfg.Timer = timer.name
-			canary, stable, queries, err := newFlux(t, cfg).Metrics(context.Background(), start, start.Add(time.Minute))
+			cfg.Timer = timer
+			canary, stable, queries, err := newStore(t, lang, cfg).Metrics(context.Background(), start, start.Add(time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if canary.Requests != 1003 || canary.Errors != canaryErrors || stable.Requests != 3000 || stable.Errors != 0 {
+			if canary.Requests != 1003 || canary.Errors != canaryErrors || canary.Errors5xx != canaryErrors || canary.Timed != 1000 ||
+				stable.Requests != 3000 || stable.Errors != 0 || stable.Timed != 3000 {
 				t.Fatalf("counts: canary %+v, stable %+v", canary, stable)
 			}
 			if want := 100 * 125.0 / 1003; canary.ErrorRate != want || stable.ErrorRate != 0 {
 				t.Errorf("error rates %g and %g, want %g and 0", canary.ErrorRate, stable.ErrorRate, want)
 			}
-			// exact_selector gives the nearest-rank percentiles exactly: of 1..1000 ms, 500, 950 and 990.
+			// Both backends give the nearest-rank percentiles exactly: of 1..1000 ms, 500, 900, 950 and 990.
 			for _, c := range []struct {
 				name string
 				got  time.Duration
 				want float64
 			}{
-				{"canary p50", canary.P50, 500}, {"canary p95", canary.P95, 950}, {"canary p99", canary.P99, 990},
-				{"stable p50", stable.P50, nearestRank(stableLat, 0.5)}, {"stable p95", stable.P95, nearestRank(stableLat, 0.95)}, {"stable p99", stable.P99, nearestRank(stableLat, 0.99)},
+				{"canary p50", canary.P50, 500}, {"canary p90", canary.P90, 900}, {"canary p95", canary.P95, 950}, {"canary p99", canary.P99, 990},
+				{"stable p50", stable.P50, nearestRank(stableLat, 0.5)}, {"stable p90", stable.P90, nearestRank(stableLat, 0.9)},
+				{"stable p95", stable.P95, nearestRank(stableLat, 0.95)}, {"stable p99", stable.P99, nearestRank(stableLat, 0.99)},
 				{"canary p95 by nearest rank", canary.P95, nearestRank(canaryLat, 0.95)},
 			} {
-				if want := ms(c.want * timer.scale); c.got != want {
+				if want := ms(c.want * scale); c.got != want {
 					t.Errorf("%s = %s, want %s", c.name, c.got, want)
 				}
 			}
-			if len(queries) != 1 || !strings.Contains(queries[0], backend) || !strings.Contains(queries[0], `method: "exact_selector"`) {
+			// Every latency is in the sample (fewer than SampleSize), scaled to the timer.
+			for _, g := range []struct {
+				name      string
+				got, want []float64
+			}{{"canary", canary.Latencies, canaryLat}, {"stable", stable.Latencies, stableLat}} {
+				got := slices.Sorted(slices.Values(g.got))
+				want := make([]float64, len(g.want))
+				for i, v := range g.want {
+					want[i] = v * scale
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s sample: %d latencies, want all %d", g.name, len(got), len(want))
+				}
+			}
+			if len(queries) != 2 || !strings.Contains(queries[0], backend) {
 				t.Errorf("queries %q", queries)
 			}
-		})
+			if lang == LanguageFlux && !strings.Contains(queries[0], `method: "exact_selector"`) {
+				t.Errorf("flux query without exact_selector: %s", queries[0])
+			}
+
+			oddCfg := testConfig(backend, "canary2")
+			oddCfg.Timer = timer
+			odd, _, _, err := newStore(t, lang, oddCfg).Metrics(context.Background(), start, start.Add(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				q   float64
+				got time.Duration
+			}{{0.5, odd.P50}, {0.9, odd.P90}, {0.95, odd.P95}, {0.99, odd.P99}} {
+				if want := ms(nearestRank(oddLat, c.q) * scale); c.got != want {
+					t.Errorf("997 requests: p%g = %s, want %s (rank ceil(q·n))", 100*c.q, c.got, want)
+				}
+			}
+		}
 	}
 }
 
@@ -361,14 +414,16 @@ func TestHostileNames(t *testing.T) {
 		lines = append(lines, point(backend, "stable1", 200, 5, start.Add(time.Duration(j)*time.Millisecond)))
 	}
 	write(t, lines)
-	for i, name := range names {
-		canary, stable, _, err := newFlux(t, testConfig(backend, name)).Metrics(context.Background(), start, start.Add(time.Minute))
-		if err != nil {
-			t.Errorf("%q: %v", name, err)
-			continue
-		}
-		if want := int64(10 * (i + 1)); canary.Requests != want || stable.Requests != 500 {
-			t.Errorf("%q: %d canary and %d stable requests, want %d and 500", name, canary.Requests, stable.Requests, want)
+	for _, lang := range languages {
+		for i, name := range names {
+			canary, stable, _, err := newStore(t, lang, testConfig(backend, name)).Metrics(context.Background(), start, start.Add(time.Minute))
+			if err != nil {
+				t.Errorf("%s %q: %v", lang, name, err)
+				continue
+			}
+			if want := int64(10 * (i + 1)); canary.Requests != want || stable.Requests != 500 || canary.Timed != want {
+				t.Errorf("%s %q: %d canary and %d stable requests, want %d and 500", lang, name, canary.Requests, stable.Requests, want)
+			}
 		}
 	}
 }
@@ -384,7 +439,12 @@ func TestWindowBoundaries(t *testing.T) {
 		lines = append(lines, point(backend, "canary1", 200, 1, at), point(backend, "stable1", 200, 1, at))
 	}
 	write(t, lines)
-	f := newFlux(t, testConfig(backend))
+	for _, lang := range languages {
+		windowBoundaries(t, newStore(t, lang, testConfig(backend)), start)
+	}
+}
+
+func windowBoundaries(t *testing.T, f Store, start time.Time) {
 	total := int64(0)
 	for _, w := range [][2]time.Duration{{0, time.Minute}, {time.Minute, 2 * time.Minute}, {2 * time.Minute, 3 * time.Minute}} {
 		canary, stable, _, err := f.Metrics(context.Background(), start.Add(w[0]), start.Add(w[1]))
@@ -420,10 +480,18 @@ func TestFailsClosed(t *testing.T) {
 		lines = append(lines, fmt.Sprintf("haproxy_request,server=canary3 status=200,tr=1,tt=1,ta=1 %d", start.Add(time.Duration(i)*time.Millisecond).UnixMilli()))
 	}
 	write(t, lines)
+	for _, lang := range languages {
+		t.Run(lang, func(t *testing.T) { failsClosed(t, lang, backend, start) })
+	}
+}
+
+func failsClosed(t *testing.T, lang, backend string, start time.Time) {
 	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1}
 	ctx := context.Background()
-	window := func(f *Flux) (Verdict, error) {
-		return NewAnalyzer(f, th).Analyze(ctx, start, start.Add(time.Minute), 10)
+	newFlux := func(t *testing.T, cfg Config) Store { return newStore(t, lang, cfg) }
+	win := func(from, to time.Time) Window { return Window{From: from, To: to, Share: 10} }
+	window := func(f Store) (Verdict, error) {
+		return NewAnalyzer(f, th).Analyze(ctx, win(start, start.Add(time.Minute)))
 	}
 	notPass := func(t *testing.T, v Verdict, err error, want error, reason ...string) {
 		t.Helper()
@@ -444,16 +512,16 @@ func TestFailsClosed(t *testing.T) {
 	t.Run("no canary points: inconclusive, ErrNoData", func(t *testing.T) {
 		v, err := window(newFlux(t, testConfig(backend, "canary9")))
 		notPass(t, v, err, ErrNoData, "no requests of the canary servers canary9")
-		if v.Result != ResultInconclusive || v.Stable.Requests != 500 || len(v.Queries) != 1 {
+		if v.Result != ResultInconclusive || v.Stable.Requests != 500 || len(v.Queries) == 0 {
 			t.Errorf("verdict %+v", v)
 		}
 	})
 	t.Run("empty window: inconclusive, ErrNoData", func(t *testing.T) {
-		v, err := NewAnalyzer(newFlux(t, testConfig(backend)), th).Analyze(ctx, start.Add(-time.Hour), start.Add(-59*time.Minute), 10)
+		v, err := NewAnalyzer(newFlux(t, testConfig(backend)), th).Analyze(ctx, win(start.Add(-time.Hour), start.Add(-59*time.Minute)))
 		notPass(t, v, err, ErrNoData)
 	})
 	t.Run("window ending before it starts: ErrNoData", func(t *testing.T) {
-		v, err := NewAnalyzer(newFlux(t, testConfig(backend)), th).Analyze(ctx, start, start, 10)
+		v, err := NewAnalyzer(newFlux(t, testConfig(backend)), th).Analyze(ctx, win(start, start))
 		notPass(t, v, err, ErrNoData, "is empty")
 	})
 	t.Run("too few canary requests: inconclusive", func(t *testing.T) {
@@ -484,6 +552,9 @@ func TestFailsClosed(t *testing.T) {
 		f := newFlux(t, cfg)
 		v, err := window(f)
 		notPass(t, v, err, ErrUnreachable, "InfluxDB at "+cfg.URL+": connect: connection refused: check influxdb.url")
+		if cv := f.Custom(ctx, CustomMetric{Name: "x", Query: "SELECT 1"}, start, start.Add(time.Minute)); cv.Err == "" || strings.Contains(cv.Err, influxPassword) {
+			t.Errorf("custom metric with InfluxDB down: %+v", cv)
+		}
 		if err := f.Ping(ctx); !errors.Is(err, ErrUnreachable) {
 			t.Errorf("Ping = %v", err)
 		}
@@ -531,66 +602,225 @@ func TestFailsClosed(t *testing.T) {
 func TestAnalyzeJudgesRealData(t *testing.T) {
 	backend := uniqueBackend(t)
 	start := time.Now().Add(-3 * time.Minute).Truncate(time.Second)
+	rng := rand.New(rand.NewPCG(8, 9))
+	lat := func(base, tail float64) float64 { return math.Round(base + rng.ExpFloat64()*tail) }
 	var lines []string
-	for i := range 900 {
-		lines = append(lines, point(backend, "stable1", 200, float64(3+i%5), start.Add(time.Duration(i)*time.Millisecond)))
+	for i := range 2000 {
+		lines = append(lines, point(backend, "stable1", 200, lat(3, 3), start.Add(time.Duration(i)*10*time.Millisecond)))
 	}
-	for i := range 100 {
-		at := start.Add(time.Duration(i) * time.Millisecond)
-		lines = append(lines, point(backend, "canary1", 200, float64(3+i%5), at))
+	for i := range 200 {
+		at := start.Add(time.Duration(i) * 100 * time.Millisecond)
+		lines = append(lines, point(backend, "canary1", 200, lat(3, 3), at))
 		status := 200.0
 		if i%2 == 0 {
 			status = 500
 		}
-		lines = append(lines, point(backend, "canary2", status, float64(3+i%5), at))
-		lines = append(lines, point(backend, "canary3", 200, float64(300+i%50), at))
-		lines = append(lines, point(backend+"_alone", "canary1", 200, float64(3+i%5), at))
+		lines = append(lines, point(backend, "canary2", status, lat(3, 3), at))
+		lines = append(lines, point(backend, "canary3", 200, lat(40, 20), at))
+		tail := lat(3, 3)
+		if i%5 == 0 {
+			tail = lat(150, 30)
+		}
+		lines = append(lines, point(backend, "canary4", 200, tail, at))
+		lines = append(lines, point(backend+"_alone", "canary1", 200, lat(3, 3), at))
 	}
 	write(t, lines)
-	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, MaxP99: ms(500), MaxP95Ratio: 1.25, LatencySlack: ms(5)}
+	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, MaxP99: ms(500), MaxLatencyRatio: 1.25, LatencySlack: ms(5)}
 	for _, tt := range []struct {
 		name, backend, canary string
 		share                 float64
 		want                  Result
 		reason                string
 	}{
-		{"healthy canary passes", backend, "canary1", 10, ResultPass, "checks pass (canary 100 requests, 0% errors, p95 7ms; stable 900 requests, 0% errors, p95 7ms)"},
-		{"half the canary's requests failing fails", backend, "canary2", 10, ResultFail, "canary error rate 50% > 1% (50 of 100 requests)"},
-		{"a slow canary fails against stable", backend, "canary3", 10, ResultFail, "canary p95 347ms > 13.75ms (1.25 × stable p95 7ms + 5ms)"},
-		{"at 100% with no stable traffic the absolute checks decide", backend + "_alone", "canary1", 100, ResultPass, "checks pass (canary 100 requests, 0% errors, p95 7ms)"},
+		{"healthy canary passes", backend, "canary1", 10, ResultPass, "checks pass (canary 200 requests, 0% errors"},
+		{"half the canary's requests failing fails", backend, "canary2", 10, ResultFail, "canary error rate 50% > 1% (100 of 200 requests); exact binomial p = "},
+		{"a slower canary fails against stable", backend, "canary3", 10, ResultFail, "Mann-Whitney U p = "},
+		{"a fatter tail fails against stable", backend, "canary4", 10, ResultFail, "canary p95"},
+		{"at 100% with no stable traffic the absolute checks decide", backend + "_alone", "canary1", 100, ResultPass, "checks pass (canary 200 requests, 0% errors"},
 		{"below 100% with no stable traffic is inconclusive", backend + "_alone", "canary1", 50, ResultInconclusive, "stable has 0 requests"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := NewAnalyzer(newFlux(t, testConfig(tt.backend, tt.canary)), th).Analyze(context.Background(), start, start.Add(time.Minute), tt.share)
-			if err != nil || v.Result != tt.want || !strings.Contains(v.Reason, tt.reason) {
-				t.Fatalf("%s (%s), %v: want %s (%s)\n%s", v.Result, v.Reason, err, tt.want, tt.reason, dumpChecks(v.Checks))
+			var verdicts []Verdict
+			for _, lang := range languages {
+				v, err := NewAnalyzer(newStore(t, lang, testConfig(tt.backend, tt.canary)), th).Analyze(context.Background(), Window{From: start, To: start.Add(time.Minute), Share: tt.share})
+				if err != nil || v.Result != tt.want || !strings.Contains(v.Reason, tt.reason) {
+					t.Fatalf("%s: %s (%s), %v: want %s (%s)\n%s", lang, v.Result, v.Reason, err, tt.want, tt.reason, dumpChecks(v.Checks))
+				}
+				if len(v.Queries) == 0 {
+					t.Errorf("%s: no query as evidence", lang)
+				}
+				verdicts = append(verdicts, v)
 			}
-			if len(v.Queries) != 1 {
-				t.Errorf("no query as evidence")
+			// Same data, same verdict: every check's numbers agree between the backends.
+			a, b := verdicts[0], verdicts[1]
+			if a.Reason != b.Reason || len(a.Checks) != len(b.Checks) {
+				t.Fatalf("backends disagree: %q vs %q", a.Reason, b.Reason)
+			}
+			for i := range a.Checks {
+				ca, cb := a.Checks[i], b.Checks[i]
+				if ca.Name != cb.Name || ca.Result != cb.Result || ca.Detail != cb.Detail || ca.Canary != cb.Canary || ca.Stable != cb.Stable {
+					t.Errorf("check %d differs:\n flux     %+v\n influxql %+v", i, ca, cb)
+				}
 			}
 		})
 	}
 }
 
-// BenchmarkMetrics measures one window's query: 10 minutes of 50 requests a second, a tenth of them on
-// the canary.
-func BenchmarkMetrics(b *testing.B) {
+// TestBackendsAgree: on the same points the two backends return the same metrics, sample included
+// (every latency, fewer than SampleSize).
+func TestBackendsAgree(t *testing.T) {
+	backend := uniqueBackend(t)
+	start := time.Now().Add(-6 * time.Minute).Truncate(time.Second)
+	rng := rand.New(rand.NewPCG(12, 13))
+	var lines []string
+	for i := range 4321 {
+		server := []string{"stable1", "stable2", "canary1"}[i%3]
+		status := []float64{200, 200, 200, 302, 404, 429, 500, 503}[rng.IntN(8)]
+		lat := math.Round(rng.ExpFloat64() * 30)
+		if rng.IntN(50) == 0 {
+			lat = -1
+		}
+		lines = append(lines, point(backend, server, status, lat, start.Add(time.Duration(i)*7*time.Millisecond)))
+	}
+	write(t, lines)
+	statuses, err := ParseStatuses([]string{"5xx", "429"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][2]Metrics
+	for _, lang := range languages {
+		cfg := testConfig(backend)
+		cfg.ErrorStatuses = statuses
+		c, s, _, err := newStore(t, lang, cfg).Metrics(context.Background(), start, start.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(c.Latencies)
+		slices.Sort(s.Latencies)
+		got = append(got, [2]Metrics{c, s})
+	}
+	if !reflect.DeepEqual(got[0], got[1]) {
+		t.Errorf("flux and influxql disagree:\n flux     %s\n influxql %s", summary(got[0]), summary(got[1]))
+	}
+	if c := got[0][0]; c.Errors <= c.Errors5xx || c.Requests != 1440 {
+		t.Errorf("429 not counted as an error, or requests lost: %s", summary(got[0]))
+	}
+}
+
+func summary(m [2]Metrics) string {
+	f := func(x Metrics) string {
+		return fmt.Sprintf("{req %d err %d 5xx %d timed %d p50 %s p90 %s p95 %s p99 %s sample %d}", x.Requests, x.Errors, x.Errors5xx, x.Timed, x.P50, x.P90, x.P95, x.P99, len(x.Latencies))
+	}
+	return "canary " + f(m[0]) + " stable " + f(m[1])
+}
+
+// TestCustomMetrics runs a user's query template through each backend, with names that try to break
+// out of the literals they are put into.
+func TestCustomMetrics(t *testing.T) {
+	backend := uniqueBackend(t) + ` '"${x}\\y`
+	canaryName := `canary' OR "server" != 'x`
+	start := time.Now().Add(-8 * time.Minute).Truncate(time.Second)
+	var lines []string
+	for i := range 100 {
+		at := start.Add(time.Duration(i) * time.Millisecond)
+		lines = append(lines, point(backend, canaryName, 200, 10, at), point(backend, "stable1", 200, 4, at), point(backend, "stable2", 200, 8, at))
+	}
+	write(t, lines)
+	queries := map[string]string{
+		// The mean server response time (tr is half of ta in these points).
+		LanguageFlux: `from(bucket: {{.Bucket}})
+  |> range(start: {{.Start}}, stop: {{.Stop}})
+  |> filter(fn: (r) => r._measurement == {{.Measurement}} and r.backend == {{.Backend}} and r._field == "tr")
+  |> filter(fn: (r) => {{.Servers}})
+  |> group()
+  |> mean()`,
+		LanguageInfluxQL: `SELECT mean("tr") FROM {{.Measurement}} WHERE time >= {{.Start}} AND time < {{.Stop}} AND "backend" = {{.Backend}} AND {{.Servers}}`,
+	}
+	for _, lang := range languages {
+		t.Run(lang, func(t *testing.T) {
+			q := newStore(t, lang, testConfig(backend, canaryName))
+			cm := CustomMetric{Name: "tr_mean", Query: queries[lang], Max: ptr(4.0)}
+			cv := q.Custom(context.Background(), cm, start, start.Add(time.Minute))
+			if cv.Err != "" || cv.Canary != 5 || cv.Stable != 3 || len(cv.Queries) != 2 {
+				t.Fatalf("custom metric: %+v", cv)
+			}
+			v := Judge(Input{Canary: Metrics{Requests: 100}, Stable: Metrics{Requests: 200}, Custom: []CustomValue{cv}, Window: Window{Share: 10}}, Thresholds{Custom: []CustomMetric{cm}})
+			if c := v.Checks[len(v.Checks)-1]; c.Name != "custom_tr_mean" || c.Result != ResultFail || !strings.Contains(c.Detail, "canary 5 > 4") {
+				t.Errorf("custom check: %+v", c)
+			}
+			// An empty window has no number: no data, never a pass.
+			if cv := q.Custom(context.Background(), cm, start.Add(-time.Hour), start.Add(-59*time.Minute)); !strings.Contains(cv.Err, "no data") {
+				t.Errorf("empty window: %+v", cv)
+			}
+			if cv := q.Custom(context.Background(), CustomMetric{Name: "bad", Query: "{{.Nope}}"}, start, start.Add(time.Minute)); !strings.Contains(cv.Err, "template") {
+				t.Errorf("bad template: %+v", cv)
+			}
+			if cv := q.Custom(context.Background(), CustomMetric{Name: "bad", Query: "this is no query"}, start, start.Add(time.Minute)); cv.Err == "" {
+				t.Errorf("bad query: %+v", cv)
+			}
+		})
+	}
+}
+
+// BenchmarkAnalyze measures one step's full analysis (both queries, the sample, every test of the
+// verdict) over a window of 1,000,000 requests: 10 minutes at about 1,667 requests a second, a tenth of
+// them on the canary. Writing the points takes about a minute before the first iteration.
+func BenchmarkAnalyze(b *testing.B) {
 	backend := uniqueBackend(b)
 	start := time.Now().Add(-20 * time.Minute).Truncate(time.Second)
 	rng := rand.New(rand.NewPCG(3, 4))
-	var lines []string
-	for i := range 30000 {
+	const n = 1_000_000
+	lines := make([]string, 0, 50_000)
+	for i := range n {
 		server := []string{"stable1", "stable2"}[i%2]
 		if i%10 == 0 {
 			server = "canary1"
 		}
-		lines = append(lines, point(backend, server, 200, float64(int(rng.ExpFloat64()*20)+1), start.Add(time.Duration(i)*20*time.Millisecond)))
-	}
-	write(b, lines)
-	f := newFlux(b, testConfig(backend))
-	for b.Loop() {
-		if _, _, _, err := f.Metrics(context.Background(), start, start.Add(10*time.Minute)); err != nil {
-			b.Fatal(err)
+		status := 200.0
+		if rng.IntN(1000) == 0 {
+			status = 503
 		}
+		// 10 minutes = 600,000 ms: about 1.67 points per millisecond; the nanosecond offset keeps points
+		// of one series from landing on the same timestamp (which would overwrite one another).
+		at := start.Add(time.Duration(i) * 600 * time.Microsecond)
+		lines = append(lines, fmt.Sprintf("haproxy_request,frontend=fe_demo,backend=%s,server=%s status=%g,tr=%g,tt=%g,ta=%g %d",
+			lpTag(backend), server, status, 1.0, 1.0, math.Round(rng.ExpFloat64()*20)+1, at.UnixNano()))
+		if len(lines) == cap(lines) || i == n-1 {
+			writeNS(b, lines)
+			lines = lines[:0]
+		}
+	}
+	th := Thresholds{MaxErrorRate: 1, MaxErrorRateIncrease: 0.5, MaxP99: ms(500), MaxLatencyRatio: 1.25, LatencySlack: ms(5)}
+	for _, lang := range languages {
+		b.Run(lang, func(b *testing.B) {
+			cfg := testConfig(backend)
+			cfg.Timeout = 2 * time.Minute
+			a := NewAnalyzer(newStore(b, lang, cfg), th)
+			for b.Loop() {
+				v, err := a.Analyze(context.Background(), Window{From: start, To: start.Add(10 * time.Minute), Share: 10})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if total := v.Canary.Requests + v.Stable.Requests; total != n {
+					b.Fatalf("%d requests in the window, want %d", total, n)
+				}
+			}
+		})
+	}
+}
+
+// writeNS stores line-protocol points with nanosecond timestamps.
+func writeNS(t testing.TB, lines []string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, influxURL+"/write?db=fridaymorning", strings.NewReader(strings.Join(lines, "\n")))
+	req.SetBasicAuth(influxUser, influxPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("write: %s: %s", resp.Status, body)
 	}
 }

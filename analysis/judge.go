@@ -4,177 +4,612 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// DefaultMinRequests is the sample size each group needs when Thresholds.MinRequests is not set; it
-// follows Kayenta's guidance of at least 50 data points per metric.
-const DefaultMinRequests = 50
+// Defaults of Thresholds.
+const (
+	// DefaultMinRequests is the sample size each group needs before a canary can pass; it follows
+	// Kayenta's guidance of at least 50 data points per metric.
+	DefaultMinRequests = 50
+	// DefaultConfidence is the confidence a statistical test needs to fail a canary (Kayenta's 0.98).
+	DefaultConfidence = 0.98
+	// DefaultEarlyMinRequests is how many canary requests an early look needs before it may fail a
+	// canary, however strong the evidence.
+	DefaultEarlyMinRequests = 10
+	// DefaultMaxTelemetryGap is how far, in percent, InfluxDB's request count of a group may be from
+	// HAProxy's own before the step cannot be judged.
+	DefaultMaxTelemetryGap = 10
+)
 
 // Thresholds are what a canary must meet at every step.
 type Thresholds struct {
-	// MinRequests is how many requests each group needs in the window to be judged at all; fewer makes
-	// the verdict inconclusive. 0 or less means DefaultMinRequests.
+	// MinRequests is how many requests each group needs in the window before the canary can pass;
+	// fewer makes the verdict inconclusive. A clearly bad canary fails with fewer: a failure needs
+	// statistical evidence, not a sample size. 0 or less means DefaultMinRequests.
 	MinRequests int64
+	// Confidence is how sure a statistical test must be that the canary is worse than allowed before
+	// the canary fails, in (0, 1); α = 1 − Confidence. 0 means DefaultConfidence.
+	Confidence float64
 	// MaxErrorRate is the highest acceptable canary error rate, in percent (1.0 = 1%).
 	MaxErrorRate float64
-	// MaxP50, MaxP95 and MaxP99 are absolute limits on canary latency; 0 turns one off.
-	MaxP50, MaxP95, MaxP99 time.Duration
+	// MaxP50, MaxP90, MaxP95 and MaxP99 are absolute limits on canary latency; 0 turns one off.
+	MaxP50, MaxP90, MaxP95, MaxP99 time.Duration
 	// MaxErrorRateIncrease is how many percentage points the canary's error rate may exceed stable's.
 	MaxErrorRateIncrease float64
-	// MaxP95Ratio bounds canary p95 relative to stable's: canary ≤ MaxP95Ratio × stable + LatencySlack;
-	// 0 turns it off.
-	MaxP95Ratio float64
-	// LatencySlack is the practical-size margin of the relative latency check, so that a shift of a few
-	// milliseconds on a fast service does not fail a release.
+	// MaxLatencyRatio bounds canary latency relative to stable's in the same window: the canary's p50,
+	// p95 and p99 may each be at most MaxLatencyRatio × stable's + LatencySlack. The p50 bound is the
+	// practical size a Mann–Whitney shift must have to fail the canary; the p95 and p99 bounds catch a
+	// fatter tail at the same median. 0 turns the relative latency checks off.
+	MaxLatencyRatio float64
+	// LatencySlack is the practical-size margin of the relative latency checks, so that a shift of a
+	// few milliseconds on a fast service does not fail a release.
 	LatencySlack time.Duration
+	// EarlyMinRequests is how many canary requests an early look needs before it may fail the canary.
+	// 0 means DefaultEarlyMinRequests.
+	EarlyMinRequests int64
+	// MaxTelemetryGap is how far, in percent, InfluxDB's count of a group's requests (and 5xx answers)
+	// may be from HAProxy's own counters before the step is inconclusive. 0 means DefaultMaxTelemetryGap;
+	// negative turns the comparison off.
+	MaxTelemetryGap float64
+	// Custom are the user's own metrics.
+	Custom []CustomMetric
+}
+
+// alpha is the significance level of a final judgement.
+func (th Thresholds) alpha() float64 {
+	c := th.Confidence
+	if c <= 0 || c >= 1 || math.IsNaN(c) {
+		c = DefaultConfidence
+	}
+	return 1 - c
+}
+
+// Tally is what HAProxy's own counters say of one group over a window.
+type Tally struct {
+	// Requests answered and, of those, answered with a 5xx status.
+	Requests, Errors5xx int64
+}
+
+// Window is what is judged: the time span, the canary's share of requests in it and, if known,
+// HAProxy's own counts for the same span.
+type Window struct {
+	From, To time.Time
+	// Share is the canary's share of requests, in percent.
+	Share float64
+	// Early marks one of the looks taken during a bake: it can only fail the canary (or find nothing),
+	// at α divided by Looks, so that looking often does not make a healthy canary fail by chance.
+	Early bool
+	// Looks is how many early looks the bake takes (α is shared among them); at least 1.
+	Looks int
+	// HAProxyCanary and HAProxyStable are HAProxy's counts of the window, the second signal; nil when
+	// unknown.
+	HAProxyCanary, HAProxyStable *Tally
+}
+
+// Input is everything Judge judges.
+type Input struct {
+	Canary, Stable Metrics
+	// Custom holds the values of the custom metrics, in the order of Thresholds.Custom.
+	Custom []CustomValue
+	Window Window
 }
 
 // The names of the checks, in the order a Verdict lists them.
 const (
 	checkCanaryRequests    = "canary_requests"
 	checkStableRequests    = "stable_requests"
+	checkTelemetry         = "telemetry"
 	checkErrorRate         = "error_rate"
 	checkErrorRateIncrease = "error_rate_increase"
-	checkP95VsStable       = "p95_vs_stable"
+	checkLatencyShift      = "latency_shift"
 )
 
-// Judge judges canary against stable under th, for a window in which the canary was given canaryShare
-// percent of requests. It is pure: no I/O, no logging, the same answer for the same input.
+// The tests named in Check.Test.
+const (
+	testBinomial      = "exact binomial"
+	testTwoProportion = "two-proportion z (Agresti-Caffo)"
+	testMannWhitney   = "Mann-Whitney U"
+)
+
+// judge carries one judgement's inputs.
+type judge struct {
+	in            Input
+	th            Thresholds
+	alpha         float64
+	minReq        int64
+	relative      bool
+	canaryEnough  bool
+	stableEnough  bool
+	notJudged     string
+	notCompared   string
+	checks        []Check
+	canary, stabl Metrics
+}
+
+// Judge judges the canary against stable. It is pure: no I/O, no logging, the same answer for the
+// same input.
 //
-// Every check is listed, in a fixed order: the sample size of each group, the canary's absolute error
-// rate and latency percentiles (those with a limit), then the canary's error rate and p95 relative to
-// stable's. A check on a group with fewer than MinRequests requests is not judged but inconclusive: a
-// handful of requests proves nothing either way. At a share of 100 or more stable carries no traffic,
-// so the checks relative to stable are skipped (they pass, saying so) and the absolute ones decide.
+// Every check is listed, in a fixed order: the sample size of each group, the agreement of InfluxDB's
+// counts with HAProxy's, the canary's error rate and latency percentiles against absolute limits,
+// then its error rate and latency against stable's in the same window, then the custom metrics.
+//
+// A check whose numbers are within its limit passes, provided the groups it looks at have at least
+// MinRequests requests (else it is inconclusive: a handful of requests proves nothing). A check whose
+// numbers are beyond its limit fails only if a one-sided test at the Thresholds' confidence says the
+// canary is worse than the limit allows; when the evidence is not yet strong enough it is
+// inconclusive, and says how many more canary requests of the same kind would settle it. At a share
+// of 100 or more stable carries no traffic and the checks relative to stable are skipped.
 //
 // The verdict fails if any check fails, else it is inconclusive if any check is, else it passes; its
 // Reason is the first failing (or inconclusive) check's Detail. A NaN anywhere never makes a check
-// pass: comparisons are written so that NaN fails them.
-func Judge(canary, stable Metrics, th Thresholds, canaryShare float64) Verdict {
-	minReq := th.MinRequests
-	if minReq <= 0 {
-		minReq = DefaultMinRequests
+// pass. An early look (Window.Early) tests at α/Looks and cannot fail the canary before it has
+// EarlyMinRequests requests.
+func Judge(in Input, th Thresholds) Verdict {
+	j := &judge{in: in, th: th, alpha: th.alpha(), canary: in.Canary, stabl: in.Stable}
+	j.minReq = th.MinRequests
+	if j.minReq <= 0 {
+		j.minReq = DefaultMinRequests
+	}
+	if in.Window.Early {
+		j.alpha /= float64(max(in.Window.Looks, 1))
 	}
 	// NaN compares false: an unknown share is treated as one where stable has traffic to compare with.
-	relative := !(canaryShare >= 100)
-	canaryEnough := canary.Requests >= minReq
-	stableEnough := stable.Requests >= minReq
-	v := Verdict{Canary: canary, Stable: stable}
-	add := func(c Check) { v.Checks = append(v.Checks, c) }
+	j.relative = !(in.Window.Share >= 100)
+	j.canaryEnough = in.Canary.Requests >= j.minReq
+	j.stableEnough = in.Stable.Requests >= j.minReq
+	j.notJudged = fmt.Sprintf("canary has %d requests and needs at least %d to pass", in.Canary.Requests, j.minReq)
+	switch {
+	case !j.canaryEnough && !j.stableEnough:
+		j.notCompared = fmt.Sprintf("canary has %d and stable %d requests and each needs at least %d to pass", in.Canary.Requests, in.Stable.Requests, j.minReq)
+	case !j.canaryEnough:
+		j.notCompared = j.notJudged
+	case !j.stableEnough:
+		j.notCompared = fmt.Sprintf("stable has %d requests to compare with and needs at least %d", in.Stable.Requests, j.minReq)
+	}
 
-	add(sampleCheck(checkCanaryRequests, "canary", canary, canary, stable, minReq))
-	if relative {
-		add(sampleCheck(checkStableRequests, "stable", stable, canary, stable, minReq))
+	j.sampleChecks()
+	j.telemetry()
+	j.errorRate()
+	for _, l := range j.percentiles() {
+		j.latencyLimit(l)
+	}
+	j.errorRateIncrease()
+	j.latencyShift()
+	for _, l := range j.percentiles()[2:] {
+		j.latencyTail(l)
+	}
+	for i, cm := range th.Custom {
+		var cv CustomValue
+		if i < len(in.Custom) {
+			cv = in.Custom[i]
+		}
+		j.custom(cm, cv)
+	}
+	return j.verdict()
+}
+
+type pct struct {
+	name          string
+	q             float64
+	canary, stabl time.Duration
+	limit         time.Duration
+}
+
+func (j *judge) percentiles() []pct {
+	c, s, th := j.canary, j.stabl, j.th
+	return []pct{
+		{"p50", 0.50, c.P50, s.P50, th.MaxP50},
+		{"p90", 0.90, c.P90, s.P90, th.MaxP90},
+		{"p95", 0.95, c.P95, s.P95, th.MaxP95},
+		{"p99", 0.99, c.P99, s.P99, th.MaxP99},
+	}
+}
+
+func (j *judge) add(c Check) { j.checks = append(j.checks, c) }
+
+func (j *judge) sampleChecks() {
+	group := func(name, who string, m Metrics) Check {
+		c := Check{Name: name, Canary: float64(j.canary.Requests), Stable: float64(j.stabl.Requests), Limit: float64(j.minReq), Unit: "requests",
+			CanaryN: j.canary.Requests, StableN: j.stabl.Requests}
+		if m.Requests < j.minReq {
+			c.Result, c.More = ResultInconclusive, j.minReq-m.Requests
+			c.Detail = fmt.Sprintf("%s has %d requests (%d errors), needs at least %d to pass", who, m.Requests, m.Errors, j.minReq)
+			if who == "stable" {
+				// More canary requests come with more stable ones, in proportion to the split.
+				c.More = j.canaryFor(c.More)
+			}
+		} else {
+			c.Result = ResultPass
+			c.Detail = fmt.Sprintf("%s has %d requests (at least %d)", who, m.Requests, j.minReq)
+		}
+		return c
+	}
+	j.add(group(checkCanaryRequests, "canary", j.canary))
+	if j.relative {
+		j.add(group(checkStableRequests, "stable", j.stabl))
 	} else {
-		add(skipped(Check{Name: checkStableRequests, Canary: float64(canary.Requests), Stable: float64(stable.Requests), Limit: float64(minReq), Unit: "requests"}))
+		j.add(skipped(Check{Name: checkStableRequests, Canary: float64(j.canary.Requests), Stable: float64(j.stabl.Requests), Limit: float64(j.minReq), Unit: "requests"}))
 	}
+}
 
-	// Absolute checks: the canary alone.
-	notJudged := fmt.Sprintf("not judged, canary has %d requests and needs at least %d", canary.Requests, minReq)
-	c := Check{Name: checkErrorRate, Canary: canary.ErrorRate, Stable: stable.ErrorRate, Limit: th.MaxErrorRate, Unit: "%"}
+// canaryFor converts a number of stable requests into the canary requests that come with them at the
+// window's split; it is what the estimate of "more requests needed" is counted in.
+func (j *judge) canaryFor(stable int64) int64 {
+	if j.stabl.Requests > 0 && j.canary.Requests > 0 {
+		return int64(math.Ceil(float64(stable) * float64(j.canary.Requests) / float64(j.stabl.Requests)))
+	}
+	if s := j.in.Window.Share; s > 0 && s < 100 {
+		return int64(math.Ceil(float64(stable) * s / (100 - s)))
+	}
+	return stable
+}
+
+// telemetry compares InfluxDB's counts with HAProxy's: telemetry that lags or loses points makes the
+// numbers judged a sample of unknown bias, so a large gap is inconclusive.
+func (j *judge) telemetry() {
+	w := j.in.Window
+	gap := j.th.MaxTelemetryGap
+	if gap == 0 {
+		gap = DefaultMaxTelemetryGap
+	}
+	if w.Early || w.HAProxyCanary == nil || w.HAProxyStable == nil || gap < 0 {
+		return
+	}
+	c := Check{Name: checkTelemetry, Canary: float64(j.canary.Requests), Stable: float64(w.HAProxyCanary.Requests), Limit: gap, Unit: "requests",
+		CanaryN: j.canary.Requests, StableN: j.stabl.Requests, Test: "InfluxDB vs HAProxy counters"}
+	type cmp struct {
+		what         string
+		influx, hapx int64
+	}
+	cmps := []cmp{
+		{"canary requests", j.canary.Requests, w.HAProxyCanary.Requests},
+		{"stable requests", j.stabl.Requests, w.HAProxyStable.Requests},
+		{"canary 5xx answers", j.canary.Errors5xx, w.HAProxyCanary.Errors5xx},
+	}
+	var off []string
+	for _, x := range cmps {
+		// A few requests in flight at the window's edges are counted on one side only.
+		diff := math.Abs(float64(x.influx - x.hapx))
+		if diff > 5 && diff > gap/100*float64(max(x.hapx, x.influx)) {
+			off = append(off, fmt.Sprintf("InfluxDB has %d %s, HAProxy counted %d", x.influx, x.what, x.hapx))
+		}
+	}
+	if len(off) > 0 {
+		c.Result = ResultInconclusive
+		c.Detail = fmt.Sprintf("telemetry disagrees with HAProxy by more than %s%%: %s; points are lost or late, so the step cannot be judged",
+			fmtNum(gap), strings.Join(off, "; "))
+	} else {
+		c.Result = ResultPass
+		c.Detail = fmt.Sprintf("InfluxDB's counts agree with HAProxy's within %s%% (canary %d vs %d requests, stable %d vs %d)",
+			fmtNum(gap), j.canary.Requests, w.HAProxyCanary.Requests, j.stabl.Requests, w.HAProxyStable.Requests)
+	}
+	j.add(c)
+}
+
+// errorRate holds the canary's error rate to the absolute limit, with an exact binomial test.
+func (j *judge) errorRate() {
+	cm, lim := j.canary, j.th.MaxErrorRate
+	c := Check{Name: checkErrorRate, Canary: cm.ErrorRate, Stable: j.stabl.ErrorRate, Limit: lim, Unit: "%", CanaryN: cm.Requests, StableN: j.stabl.Requests}
+	counts := fmt.Sprintf("%d of %d requests", cm.Errors, cm.Requests)
 	switch {
-	case !canaryEnough:
-		c.Result, c.Detail = ResultInconclusive, fmt.Sprintf("canary error rate %s%% (%d of %d requests): %s", fmtNum(canary.ErrorRate), canary.Errors, canary.Requests, notJudged)
-	case canary.ErrorRate <= th.MaxErrorRate:
-		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary error rate %s%% ≤ %s%% (%d of %d requests)", fmtNum(canary.ErrorRate), fmtNum(th.MaxErrorRate), canary.Errors, canary.Requests)
+	case math.IsNaN(cm.ErrorRate) || math.IsInf(cm.ErrorRate, 0) || math.IsNaN(lim):
+		c.Result, c.Detail = ResultFail, fmt.Sprintf("canary error rate %s%% against %s%% cannot be judged (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts)
+	case cm.Requests == 0:
+		c.Result, c.Detail, c.More = ResultInconclusive, "canary has no requests: "+j.notJudged, j.minReq
+	case cm.ErrorRate <= lim:
+		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary error rate %s%% ≤ %s%% (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts)
+		if !j.canaryEnough {
+			c.Result, c.More = ResultInconclusive, j.minReq-cm.Requests
+			c.Detail = fmt.Sprintf("canary error rate %s%% ≤ %s%% (%s), but %s", fmtNum(cm.ErrorRate), fmtNum(lim), counts, j.notJudged)
+		}
 	default:
-		c.Result, c.Detail = ResultFail, fmt.Sprintf("canary error rate %s%% > %s%% (%d of %d requests)", fmtNum(canary.ErrorRate), fmtNum(th.MaxErrorRate), canary.Errors, canary.Requests)
+		p := binomialUpper(cm.Errors, cm.Requests, lim/100)
+		c.Test, c.PValue, c.Alpha = testBinomial, p, j.alpha
+		c.Statistic = fmt.Sprintf("P(≥%d errors of %d | rate %s%%) = %s", cm.Errors, cm.Requests, fmtNum(lim), fmtP(p))
+		j.decide(&c, fmt.Sprintf("canary error rate %s%% > %s%% (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts),
+			func(s float64) float64 {
+				return binomialUpper(int64(math.Round(float64(cm.Errors)*s)), int64(math.Round(float64(cm.Requests)*s)), lim/100)
+			}, cm.Requests)
 	}
-	add(c)
-	for _, l := range []struct {
-		name          string
-		canary, limit time.Duration
-		stable        time.Duration
-	}{
-		{"p50", canary.P50, th.MaxP50, stable.P50},
-		{"p95", canary.P95, th.MaxP95, stable.P95},
-		{"p99", canary.P99, th.MaxP99, stable.P99},
-	} {
-		if l.limit <= 0 {
-			continue
-		}
-		c := Check{Name: "latency_" + l.name, Canary: msOf(l.canary), Stable: msOf(l.stable), Limit: msOf(l.limit), Unit: "ms"}
-		switch {
-		case !canaryEnough:
-			c.Result, c.Detail = ResultInconclusive, fmt.Sprintf("canary %s %sms: %s", l.name, fmtNum(c.Canary), notJudged)
-		case l.canary <= l.limit:
-			c.Result, c.Detail = ResultPass, fmt.Sprintf("canary %s %sms ≤ %sms", l.name, fmtNum(c.Canary), fmtNum(c.Limit))
-		default:
-			c.Result, c.Detail = ResultFail, fmt.Sprintf("canary %s %sms > %sms (%d requests)", l.name, fmtNum(c.Canary), fmtNum(c.Limit), canary.Requests)
-		}
-		add(c)
-	}
+	j.add(c)
+}
 
-	// Relative checks: the canary against stable over the same window.
-	notCompared := ""
-	switch {
-	case !canaryEnough && !stableEnough:
-		notCompared = fmt.Sprintf("not judged, canary has %d and stable %d requests and each needs at least %d", canary.Requests, stable.Requests, minReq)
-	case !canaryEnough:
-		notCompared = notJudged
-	case !stableEnough:
-		notCompared = fmt.Sprintf("not judged, stable has %d requests to compare with and needs at least %d", stable.Requests, minReq)
+// decide settles a check whose numbers are beyond the limit: a fail if its test is significant, else
+// inconclusive with how many more canary requests (of n so far) would make it so.
+func (j *judge) decide(c *Check, what string, pAt func(s float64) float64, n int64) {
+	if c.PValue < j.alpha {
+		c.Result = ResultFail
+		c.Detail = fmt.Sprintf("%s; %s p = %s < α %s", what, c.Test, fmtP(c.PValue), fmtP(j.alpha))
+		return
 	}
-	c = Check{Name: checkErrorRateIncrease, Canary: canary.ErrorRate, Stable: stable.ErrorRate, Limit: stable.ErrorRate + th.MaxErrorRateIncrease, Unit: "%"}
+	c.Result = ResultInconclusive
+	c.More = moreFor(n, scaleNeeded(pAt, j.alpha))
+	c.Detail = fmt.Sprintf("%s, but not yet beyond doubt (%s p = %s ≥ α %s)", what, c.Test, fmtP(c.PValue), fmtP(j.alpha))
+}
+
+// latencyLimit holds a canary percentile to its absolute limit; beyond it, the test asks whether more
+// than the percentile's share of canary requests (say 5% for p95) is slower than the limit.
+func (j *judge) latencyLimit(l pct) {
+	if l.limit <= 0 {
+		return
+	}
+	cm := j.canary
+	c := Check{Name: "latency_" + l.name, Canary: msOf(l.canary), Stable: msOf(l.stabl), Limit: msOf(l.limit), Unit: "ms", CanaryN: cm.Timed, StableN: j.stabl.Timed}
 	switch {
-	case !relative:
+	case cm.Requests == 0:
+		c.Result, c.Detail, c.More = ResultInconclusive, "canary has no requests: "+j.notJudged, j.minReq
+	case l.canary <= l.limit:
+		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary %s %sms ≤ %sms", l.name, fmtNum(c.Canary), fmtNum(c.Limit))
+		if !j.canaryEnough {
+			c.Result, c.More = ResultInconclusive, j.minReq-cm.Requests
+			c.Detail += ", but " + j.notJudged
+		}
+	default:
+		n := int64(len(cm.Latencies))
+		k := above(cm.Latencies, msOf(l.limit))
+		share := 1 - l.q
+		p := binomialUpper(k, n, share)
+		c.Test, c.PValue, c.Alpha, c.CanaryN = testBinomial, p, j.alpha, n
+		c.Statistic = fmt.Sprintf("%d of %d sampled canary requests > %sms, %s%% allowed", k, n, fmtNum(c.Limit), fmtNum(100*share))
+		j.decide(&c, fmt.Sprintf("canary %s %sms > %sms (%d requests)", l.name, fmtNum(c.Canary), fmtNum(c.Limit), cm.Requests),
+			func(s float64) float64 {
+				return binomialUpper(int64(math.Round(float64(k)*s)), int64(math.Round(float64(n)*s)), share)
+			}, cm.Requests)
+	}
+	j.add(c)
+}
+
+// errorRateIncrease holds the canary's error rate to stable's plus a margin, with a two-proportion test.
+func (j *judge) errorRateIncrease() {
+	cm, sm, margin := j.canary, j.stabl, j.th.MaxErrorRateIncrease
+	c := Check{Name: checkErrorRateIncrease, Canary: cm.ErrorRate, Stable: sm.ErrorRate, Limit: sm.ErrorRate + margin, Unit: "%", CanaryN: cm.Requests, StableN: sm.Requests}
+	within := cm.ErrorRate <= c.Limit
+	switch {
+	case !j.relative:
 		c = skipped(c)
-	case notCompared != "":
-		c.Result, c.Detail = ResultInconclusive, fmt.Sprintf("canary error rate %s%% vs stable's %s%%: %s", fmtNum(canary.ErrorRate), fmtNum(stable.ErrorRate), notCompared)
-	case canary.ErrorRate <= c.Limit:
-		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary error rate %s%% within %s points of stable's %s%%", fmtNum(canary.ErrorRate), fmtNum(th.MaxErrorRateIncrease), fmtNum(stable.ErrorRate))
-	default:
-		c.Result, c.Detail = ResultFail, fmt.Sprintf("canary error rate %s%% > stable's %s%% + %s points (%d of %d canary requests, %d of %d stable)",
-			fmtNum(canary.ErrorRate), fmtNum(stable.ErrorRate), fmtNum(th.MaxErrorRateIncrease), canary.Errors, canary.Requests, stable.Errors, stable.Requests)
-	}
-	add(c)
-	// NaN compares false: a ratio that is not a number turns the check on, and it cannot pass.
-	if !(th.MaxP95Ratio <= 0) {
-		limit := th.MaxP95Ratio*msOf(stable.P95) + msOf(th.LatencySlack)
-		c := Check{Name: checkP95VsStable, Canary: msOf(canary.P95), Stable: msOf(stable.P95), Limit: limit, Unit: "ms"}
-		formula := fmt.Sprintf("%s × stable p95 %sms + %sms", fmtNum(th.MaxP95Ratio), fmtNum(c.Stable), fmtNum(msOf(th.LatencySlack)))
-		switch {
-		case !relative:
-			c = skipped(c)
-		case notCompared != "":
-			c.Result, c.Detail = ResultInconclusive, fmt.Sprintf("canary p95 %sms vs stable's %sms: %s", fmtNum(c.Canary), fmtNum(c.Stable), notCompared)
-		case c.Canary <= limit:
-			c.Result, c.Detail = ResultPass, fmt.Sprintf("canary p95 %sms ≤ %sms (%s)", fmtNum(c.Canary), fmtNum(limit), formula)
-		default:
-			c.Result, c.Detail = ResultFail, fmt.Sprintf("canary p95 %sms > %sms (%s)", fmtNum(c.Canary), fmtNum(limit), formula)
+	case math.IsNaN(c.Limit) || math.IsNaN(cm.ErrorRate) || math.IsInf(cm.ErrorRate, 0):
+		c.Result, c.Detail = ResultFail, fmt.Sprintf("canary error rate %s%% against stable's %s%% + %s points cannot be judged", fmtNum(cm.ErrorRate), fmtNum(sm.ErrorRate), fmtNum(margin))
+	case cm.Requests == 0 || sm.Requests == 0:
+		c.Result, c.More = ResultInconclusive, j.minReq
+		c.Detail = fmt.Sprintf("canary error rate %s%% vs stable's %s%%: %s", fmtNum(cm.ErrorRate), fmtNum(sm.ErrorRate), j.notCompared)
+	case within:
+		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary error rate %s%% within %s points of stable's %s%%", fmtNum(cm.ErrorRate), fmtNum(margin), fmtNum(sm.ErrorRate))
+		if j.notCompared != "" {
+			c.Result, c.More = ResultInconclusive, j.moreToCompare()
+			c.Detail += ", but " + j.notCompared
 		}
-		add(c)
+	default:
+		z, p := twoProportion(cm.Errors, cm.Requests, sm.Errors, sm.Requests, margin/100)
+		c.Test, c.PValue, c.Alpha = testTwoProportion, p, j.alpha
+		c.Statistic = fmt.Sprintf("z = %s", fmtNum(z))
+		j.decide(&c, fmt.Sprintf("canary error rate %s%% > stable's %s%% + %s points (%d of %d canary requests, %d of %d stable)",
+			fmtNum(cm.ErrorRate), fmtNum(sm.ErrorRate), fmtNum(margin), cm.Errors, cm.Requests, sm.Errors, sm.Requests),
+			func(s float64) float64 {
+				_, p := twoProportion(int64(math.Round(float64(cm.Errors)*s)), int64(math.Round(float64(cm.Requests)*s)),
+					int64(math.Round(float64(sm.Errors)*s)), int64(math.Round(float64(sm.Requests)*s)), margin/100)
+				return p
+			}, cm.Requests)
 	}
+	j.add(c)
+}
 
+// moreToCompare is how many more canary requests it takes for both groups to reach the minimum.
+func (j *judge) moreToCompare() int64 {
+	more := max(j.minReq-j.canary.Requests, 0)
+	if s := j.minReq - j.stabl.Requests; s > 0 {
+		more = max(more, j.canaryFor(s))
+	}
+	return more
+}
+
+// relativeLimit is ratio × stable + slack, in milliseconds.
+func (j *judge) relativeLimit(stable time.Duration) (limit float64, formula string) {
+	r, slack := j.th.MaxLatencyRatio, msOf(j.th.LatencySlack)
+	return r*msOf(stable) + slack, fmt.Sprintf("%s × stable %sms + %sms", fmtNum(r), fmtNum(msOf(stable)), fmtNum(slack))
+}
+
+// latencyShift asks whether canary requests are slower than stable's across the board: a
+// Mann–Whitney U test on the sampled latencies, failing the canary only when the shift is both
+// significant and of practical size (canary p50 beyond MaxLatencyRatio × stable p50 + LatencySlack).
+func (j *judge) latencyShift() {
+	if j.th.MaxLatencyRatio == 0 {
+		return
+	}
+	cm, sm := j.canary, j.stabl
+	limit, formula := j.relativeLimit(sm.P50)
+	c := Check{Name: checkLatencyShift, Canary: msOf(cm.P50), Stable: msOf(sm.P50), Limit: limit, Unit: "ms",
+		CanaryN: int64(len(cm.Latencies)), StableN: int64(len(sm.Latencies))}
+	what := fmt.Sprintf("canary p50 %sms vs %sms (%s)", fmtNum(c.Canary), fmtNum(limit), formula)
+	switch {
+	case !j.relative:
+		c = skipped(c)
+		j.add(c)
+		return
+	case math.IsNaN(limit):
+		c.Result, c.Detail = ResultFail, what+": the latency ratio is not a number"
+		j.add(c)
+		return
+	case len(cm.Latencies) == 0 || len(sm.Latencies) == 0:
+		c.Result, c.More = ResultInconclusive, j.moreToCompare()
+		c.Detail = fmt.Sprintf("no latencies to compare (canary %d, stable %d sampled)", len(cm.Latencies), len(sm.Latencies))
+		if j.notCompared != "" {
+			c.Detail += ": " + j.notCompared
+		}
+		j.add(c)
+		return
+	}
+	u, z, p, sup := mannWhitney(cm.Latencies, sm.Latencies)
+	c.Test, c.PValue, c.Alpha = testMannWhitney, p, j.alpha
+	c.Statistic = fmt.Sprintf("U = %s, z = %s, P(canary slower) = %s", fmtNum(u), fmtNum(z), fmtNum(sup))
+	switch {
+	case c.Canary <= limit:
+		c.Result = ResultPass
+		c.Detail = fmt.Sprintf("canary p50 %sms ≤ %sms (%s); any shift is within the practical margin (%s p = %s)", fmtNum(c.Canary), fmtNum(limit), formula, c.Test, fmtP(p))
+		if j.notCompared != "" {
+			c.Result, c.More = ResultInconclusive, j.moreToCompare()
+			c.Detail += ", but " + j.notCompared
+		}
+	default:
+		j.decide(&c, fmt.Sprintf("canary p50 %sms > %sms (%s)", fmtNum(c.Canary), fmtNum(limit), formula),
+			func(s float64) float64 { return normalUpper(z * math.Sqrt(s)) }, cm.Requests)
+	}
+	j.add(c)
+}
+
+// latencyTail holds a canary tail percentile to stable's times MaxLatencyRatio plus LatencySlack.
+// Beyond it, the test compares the shares of each group's sampled requests slower than that limit: a
+// fatter canary tail shows there even when the medians agree.
+func (j *judge) latencyTail(l pct) {
+	if j.th.MaxLatencyRatio == 0 {
+		return
+	}
+	cm, sm := j.canary, j.stabl
+	limit, formula := j.relativeLimit(l.stabl)
+	c := Check{Name: l.name + "_vs_stable", Canary: msOf(l.canary), Stable: msOf(l.stabl), Limit: limit, Unit: "ms",
+		CanaryN: int64(len(cm.Latencies)), StableN: int64(len(sm.Latencies))}
+	switch {
+	case !j.relative:
+		c = skipped(c)
+	case math.IsNaN(limit):
+		c.Result, c.Detail = ResultFail, fmt.Sprintf("canary %s %sms: the latency ratio is not a number", l.name, fmtNum(c.Canary))
+	case cm.Requests == 0 || sm.Requests == 0:
+		c.Result, c.More = ResultInconclusive, j.moreToCompare()
+		c.Detail = fmt.Sprintf("canary %s %sms vs stable's %sms: %s", l.name, fmtNum(c.Canary), fmtNum(c.Stable), j.notCompared)
+	case c.Canary <= limit:
+		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary %s %sms ≤ %sms (%s)", l.name, fmtNum(c.Canary), fmtNum(limit), formula)
+		if j.notCompared != "" {
+			c.Result, c.More = ResultInconclusive, j.moreToCompare()
+			c.Detail += ", but " + j.notCompared
+		}
+	default:
+		nc, ns := int64(len(cm.Latencies)), int64(len(sm.Latencies))
+		kc, ks := above(cm.Latencies, limit), above(sm.Latencies, limit)
+		z, p := twoProportion(kc, nc, ks, ns, 0)
+		c.Test, c.PValue, c.Alpha = testTwoProportion, p, j.alpha
+		c.Statistic = fmt.Sprintf("%d of %d canary vs %d of %d stable sampled requests > %sms, z = %s", kc, nc, ks, ns, fmtNum(limit), fmtNum(z))
+		j.decide(&c, fmt.Sprintf("canary %s %sms > %sms (%s)", l.name, fmtNum(c.Canary), fmtNum(limit), formula),
+			func(s float64) float64 {
+				_, p := twoProportion(int64(math.Round(float64(kc)*s)), int64(math.Round(float64(nc)*s)),
+					int64(math.Round(float64(ks)*s)), int64(math.Round(float64(ns)*s)), 0)
+				return p
+			}, cm.Requests)
+	}
+	j.add(c)
+}
+
+// custom judges a custom metric: one number per group, held to the metric's own limits.
+func (j *judge) custom(cm CustomMetric, v CustomValue) {
+	c := Check{Name: "custom_" + cm.Name, Canary: v.Canary, Stable: v.Stable, Unit: cm.Unit}
+	if j.in.Window.Early {
+		return
+	}
+	var broken []string
+	var limits []string
+	if v.Err != "" {
+		c.Result, c.Detail, c.More = ResultInconclusive, fmt.Sprintf("custom metric %s: %s", cm.Name, v.Err), -1
+		j.add(c)
+		return
+	}
+	if cm.Max != nil {
+		c.Limit = *cm.Max
+		limits = append(limits, "≤ "+fmtNum(*cm.Max))
+		if !(v.Canary <= *cm.Max) {
+			broken = append(broken, fmt.Sprintf("%s > %s", fmtNum(v.Canary), fmtNum(*cm.Max)))
+		}
+	}
+	if cm.Min != nil {
+		limits = append(limits, "≥ "+fmtNum(*cm.Min))
+		if !(v.Canary >= *cm.Min) {
+			broken = append(broken, fmt.Sprintf("%s < %s", fmtNum(v.Canary), fmtNum(*cm.Min)))
+		}
+	}
+	if cm.MaxRatio != 0 && j.relative {
+		lim := cm.MaxRatio * v.Stable
+		limits = append(limits, fmt.Sprintf("≤ %s × stable %s", fmtNum(cm.MaxRatio), fmtNum(v.Stable)))
+		if !(v.Canary <= lim) {
+			broken = append(broken, fmt.Sprintf("%s > %s × stable %s", fmtNum(v.Canary), fmtNum(cm.MaxRatio), fmtNum(v.Stable)))
+		}
+	}
+	c.Test = "threshold"
+	if len(broken) > 0 {
+		c.Result, c.Detail = ResultFail, fmt.Sprintf("custom metric %s: canary %s", cm.Name, strings.Join(broken, ", "))
+	} else {
+		c.Result, c.Detail = ResultPass, fmt.Sprintf("custom metric %s: canary %s %s (stable %s)", cm.Name, fmtNum(v.Canary), strings.Join(limits, ", "), fmtNum(v.Stable))
+	}
+	j.add(c)
+}
+
+func (j *judge) verdict() Verdict {
+	v := Verdict{Canary: j.canary, Stable: j.stabl, Checks: j.checks, Early: j.in.Window.Early}
+	if j.in.Window.Early {
+		early := j.th.EarlyMinRequests
+		if early <= 0 {
+			early = DefaultEarlyMinRequests
+		}
+		if j.canary.Requests < early {
+			for i, c := range v.Checks {
+				if c.Result == ResultFail {
+					v.Checks[i].Result = ResultInconclusive
+					v.Checks[i].Detail = "too few requests for an early verdict: " + c.Detail
+				}
+			}
+			v.Result = ResultInconclusive
+			v.Reason = fmt.Sprintf("early look: canary has %d requests, an early verdict needs at least %d", j.canary.Requests, early)
+			return v
+		}
+	}
 	for _, want := range []Result{ResultFail, ResultInconclusive} {
 		for _, c := range v.Checks {
 			if c.Result == want {
 				v.Result, v.Reason = want, c.Detail
+				if want == ResultInconclusive {
+					j.estimate(&v)
+				}
 				return v
 			}
 		}
 	}
+	cm, sm := j.canary, j.stabl
 	v.Result = ResultPass
-	v.Reason = fmt.Sprintf("all %d checks pass (canary %d requests, %s%% errors, p95 %sms", len(v.Checks), canary.Requests, fmtNum(canary.ErrorRate), fmtNum(msOf(canary.P95)))
-	if relative {
-		v.Reason += fmt.Sprintf("; stable %d requests, %s%% errors, p95 %sms", stable.Requests, fmtNum(stable.ErrorRate), fmtNum(msOf(stable.P95)))
+	v.Reason = fmt.Sprintf("all %d checks pass (canary %d requests, %s%% errors, p95 %sms", len(v.Checks), cm.Requests, fmtNum(cm.ErrorRate), fmtNum(msOf(cm.P95)))
+	if j.relative {
+		v.Reason += fmt.Sprintf("; stable %d requests, %s%% errors, p95 %sms", sm.Requests, fmtNum(sm.ErrorRate), fmtNum(msOf(sm.P95)))
 	}
 	v.Reason += ")"
 	return v
 }
 
-// sampleCheck says whether group, whose metrics are m, has enough requests to be judged.
-func sampleCheck(name, group string, m, canary, stable Metrics, minReq int64) Check {
-	c := Check{Name: name, Canary: float64(canary.Requests), Stable: float64(stable.Requests), Limit: float64(minReq), Unit: "requests"}
-	if m.Requests < minReq {
-		c.Result = ResultInconclusive
-		c.Detail = fmt.Sprintf("%s has %d requests (%d errors), needs at least %d to judge", group, m.Requests, m.Errors, minReq)
-	} else {
-		c.Result = ResultPass
-		c.Detail = fmt.Sprintf("%s has %d requests (at least %d)", group, m.Requests, minReq)
+// estimate sets how many more canary requests the inconclusive checks need and how long that takes
+// at the window's rate, and adds both to the Reason.
+func (j *judge) estimate(v *Verdict) {
+	settled := true
+	for _, c := range v.Checks {
+		if c.Result != ResultInconclusive {
+			continue
+		}
+		if c.More < 0 {
+			settled = false
+			continue
+		}
+		v.More = max(v.More, c.More)
 	}
-	return c
+	if !settled {
+		v.More = -1
+		v.Reason += "; more requests of the same kind may not settle it"
+		return
+	}
+	if v.More <= 0 {
+		return
+	}
+	v.Reason += fmt.Sprintf("; about %d more canary requests needed", v.More)
+	w := j.in.Window
+	if secs := w.To.Sub(w.From).Seconds(); secs > 0 && j.canary.Requests > 0 {
+		rate := float64(j.canary.Requests) / secs
+		v.Wait = time.Duration(float64(v.More) / rate * float64(time.Second)).Round(time.Second)
+		v.Reason += fmt.Sprintf(", about %s at the current %s req/s", v.Wait, fmtNum(rate))
+	}
 }
 
 // skipped marks a check relative to stable as passed without judging, at a step where stable carries
@@ -193,4 +628,12 @@ func fmtNum(v float64) string {
 		return "n/a"
 	}
 	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64)
+}
+
+// fmtP renders a probability with two significant digits: 0.02, 0.0013, 3.1e-09.
+func fmtP(p float64) string {
+	if math.IsNaN(p) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(p, 'g', 2, 64)
 }
