@@ -325,7 +325,6 @@ func toDuration(v any) time.Duration {
 	return 0
 }
 
-
 // queryError explains err, the failure of a query made under ctx.
 func (f *Flux) queryError(ctx context.Context, err error) error { return queryFailure(f.cfg, ctx, err) }
 

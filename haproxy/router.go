@@ -651,6 +651,36 @@ func (c *Client) Drain(ctx context.Context, group string) error {
 	}
 }
 
+// Count is what HAProxy's counters say of one group.
+type Count struct {
+	// Requests answered and, of those, answered with a 5xx status.
+	Requests, Errors5xx int64
+}
+
+// Counts returns, by group, how many responses the group's servers have sent since HAProxy started,
+// and how many of them were 5xx: the difference of two readings is a step's observed split and the
+// second signal to hold the metrics store's numbers against.
+func (c *Client) Counts(ctx context.Context) (map[string]Count, error) {
+	states, err := c.be.servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stable, canary, err := c.groups(states)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Count{GroupStable: {}, GroupCanary: {}}
+	for g, names := range map[string][]string{GroupStable: stable, GroupCanary: canary} {
+		var t Count
+		for _, n := range names {
+			t.Requests += states[n].Responses
+			t.Errors5xx += states[n].Errors5xx
+		}
+		out[g] = t
+	}
+	return out, nil
+}
+
 // Requests returns, by group, how many responses the group's servers have sent since HAProxy started:
 // the difference of two readings is the observed split of a step.
 func (c *Client) Requests(ctx context.Context) (map[string]int64, error) {

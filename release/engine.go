@@ -27,9 +27,16 @@ type Config struct {
 	// AnalysisDelay is how long to wait after a bake before querying, so that the last requests'
 	// telemetry has landed (default 1s).
 	AnalysisDelay time.Duration
-	// MaxExtensions is how many times an inconclusive step's bake is extended before the release is
-	// aborted as inconclusive (default 2; negative means none).
+	// MaxExtensions is how many times an inconclusive step's bake is extended before OnInconclusive
+	// applies (default 2; negative means none).
 	MaxExtensions int
+	// OnInconclusive is what happens when a step stays inconclusive after MaxExtensions: "abort"
+	// (the default: traffic back to stable, canary removed) or "pause" (the release stays where it
+	// stands and waits for `fridaymorning promote`, `abort` or `resume`).
+	OnInconclusive string
+	// EarlyInterval is how often a bake takes an early look at the canary, to abort a clearly failing
+	// one without waiting for the bake to end (default 2s; negative turns early looks off).
+	EarlyInterval time.Duration
 	// ReadyTimeout bounds the wait for the canary's tasks and health checks (default 2m).
 	ReadyTimeout time.Duration
 	// PromoteTimeout bounds the stable service's update to the new image (default 5m).
@@ -106,6 +113,14 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 	setDefault(&cfg.BeatInterval, 5*time.Second)
 	setDefault(&cfg.PollInterval, time.Second)
 	setDefault(&cfg.StaleAfter, 30*time.Second)
+	switch cfg.OnInconclusive {
+	case "":
+		cfg.OnInconclusive = "abort"
+	case "abort", "pause":
+	default:
+		return nil, fmt.Errorf("release: on_inconclusive %q: want abort or pause", cfg.OnInconclusive)
+	}
+	setDefault(&cfg.EarlyInterval, 2*time.Second)
 	if cfg.MaxExtensions == 0 {
 		cfg.MaxExtensions = 2
 	} else if cfg.MaxExtensions < 0 {
@@ -209,7 +224,7 @@ type state struct {
 	// windowStart is when the current step's traffic split took effect; countsAtStart the load
 	// balancer's counters then (nil if unknown).
 	windowStart   time.Time
-	countsAtStart map[string]int64
+	countsAtStart map[string]Tally
 	// promoteWhenReady: a promotion was asked for while the canary was starting.
 	promoteWhenReady bool
 	// standbyUntil is when the warm standby goes; endStandby: an operator ended it early.
@@ -679,34 +694,33 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		what = fmt.Sprintf("extending the bake (%d of %d) to gather more requests", st.extensions, e.cfg.MaxExtensions)
 	}
 	e.send(st, Event{Kind: KindBake, CanaryPercent: pct, Until: until, Message: fmt.Sprintf("%s for %s", what, e.cfg.Bake)})
-	if !e.sleep(ctx, st, until, pct) || !sleepCtx(ctx, e.cfg.AnalysisDelay) {
+	switch e.sleep(ctx, st, until, pct) {
+	case sleepInterrupted:
+		e.interrupted(parent, st, "during the bake")
+		return
+	case sleepFailedEarly:
+		return
+	}
+	countsAtEnd := e.counts(ctx)
+	if !sleepCtx(ctx, e.cfg.AnalysisDelay) {
 		e.interrupted(parent, st, "during the bake")
 		return
 	}
-	v, err := e.deps.Analyzer.Analyze(ctx, st.windowStart, until, pct)
+	w := Window{From: st.windowStart, To: until, Share: pct}
+	var observed *Observed
+	if countsAtEnd != nil && st.countsAtStart != nil {
+		c, s := countsAtEnd[GroupCanary].minus(st.countsAtStart[GroupCanary]), countsAtEnd[GroupStable].minus(st.countsAtStart[GroupStable])
+		w.Canary, w.Stable = &c, &s
+		observed = &Observed{Canary: c.Requests, Stable: s.Requests}
+	}
+	v, err := e.deps.Analyzer.Analyze(ctx, w)
 	if err != nil && ctx.Err() != nil {
 		e.interrupted(parent, st, "during the analysis")
 		return
 	}
-	if err != nil && v.Result == ResultPass {
-		// Fail closed, whatever the analyzer says: a judgement that errored is no pass.
-		v.Result = ResultInconclusive
-	}
-	if v.Result == "" {
-		v.Result = ResultInconclusive
-	}
-	if err != nil && v.Reason == "" {
-		v.Reason = err.Error()
-	}
+	v = failClosed(v, err)
 	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
-	ev := Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Message: string(v.Result) + ": " + v.Reason}
-	if now := e.counts(ctx); now != nil && st.countsAtStart != nil {
-		ev.Observed = &Observed{
-			Canary: now[GroupCanary] - st.countsAtStart[GroupCanary],
-			Stable: now[GroupStable] - st.countsAtStart[GroupStable],
-		}
-	}
-	e.send(st, ev)
+	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed, Message: string(v.Result) + ": " + v.Reason})
 
 	switch v.Result {
 	case ResultPass:
@@ -725,39 +739,121 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 			e.persist(context.Background(), st)
 			return
 		}
-		e.startAbort(st, causeInconclusive, fmt.Sprintf("step %d stayed inconclusive after %d extensions: %s", st.step+1, st.extensions, v.Reason))
+		why := fmt.Sprintf("step %d stayed inconclusive after %d extensions: %s", st.step+1, st.extensions, v.Reason)
+		if e.cfg.OnInconclusive == "pause" {
+			st.extensions = 0
+			st.reason = why + "; paused for a human: `fridaymorning promote`, `abort` or `resume` " + e.cfg.Service
+			st.end, st.outcome = true, OutcomePaused
+			e.send(st, Event{Kind: KindPhase, Phase: PhaseBaking, Message: st.reason})
+			return
+		}
+		e.startAbort(st, causeInconclusive, why)
 	}
 }
 
-// counts reads the load balancer's counters, or nil when there is no Counter or it fails (the observed
-// split is information, not a judgement).
-func (e *Engine) counts(ctx context.Context) map[string]int64 {
+// failClosed makes sure a verdict that came with an error, or with no result, is no pass.
+func failClosed(v Verdict, err error) Verdict {
+	if err != nil && v.Result == ResultPass {
+		v.Result = ResultInconclusive
+	}
+	if v.Result == "" {
+		v.Result = ResultInconclusive
+	}
+	if err != nil && v.Reason == "" {
+		v.Reason = err.Error()
+	}
+	return v
+}
+
+func (t Tally) minus(u Tally) Tally {
+	return Tally{Requests: t.Requests - u.Requests, Errors5xx: t.Errors5xx - u.Errors5xx}
+}
+
+// counts reads the load balancer's counters, or nil when there is no Counter or it fails (the second
+// signal is information; without it the metrics store is judged alone).
+func (e *Engine) counts(ctx context.Context) map[string]Tally {
 	if e.deps.Counter == nil {
 		return nil
 	}
-	c, err := e.deps.Counter.Requests(ctx)
+	c, err := e.deps.Counter.Counts(ctx)
 	if err != nil {
 		return nil
 	}
 	return c
 }
 
-// sleep waits until the bake ends, reporting progress on long bakes. It returns false if ctx ended.
-func (e *Engine) sleep(ctx context.Context, st *state, until time.Time, pct float64) bool {
+type sleepResult int
+
+const (
+	sleepDone sleepResult = iota
+	sleepInterrupted
+	sleepFailedEarly
+)
+
+// sleep waits until the bake ends, reporting progress on long bakes and taking an early look at the
+// canary every EarlyInterval: a look that fails the canary starts the abort at once
+// (sleepFailedEarly). It returns sleepInterrupted if ctx ended.
+func (e *Engine) sleep(ctx context.Context, st *state, until time.Time, pct float64) sleepResult {
+	looks := 0
+	if e.cfg.EarlyInterval > 0 {
+		looks = max(int(e.cfg.Bake/e.cfg.EarlyInterval), 1)
+	}
+	nextProgress := time.Now().Add(e.cfg.ProgressInterval)
+	nextLook := time.Now().Add(e.cfg.EarlyInterval)
 	for {
 		left := time.Until(until)
 		if left <= 0 {
-			return true
+			return sleepDone
 		}
-		wait := min(left, e.cfg.ProgressInterval)
-		if !sleepCtx(ctx, wait) {
-			return false
+		wake := until
+		if time.Until(nextProgress) < time.Until(wake) {
+			wake = nextProgress
 		}
-		if left = time.Until(until); left > 0 {
-			e.send(st, Event{Kind: KindProgress, CanaryPercent: pct, Until: until,
-				Message: fmt.Sprintf("baking, %s left", left.Round(time.Second))})
+		if looks > 0 && nextLook.Before(wake) {
+			wake = nextLook
+		}
+		if !sleepCtx(ctx, time.Until(wake)) {
+			return sleepInterrupted
+		}
+		now := time.Now()
+		if looks > 0 && !now.Before(nextLook) && now.Before(until) {
+			nextLook = now.Add(e.cfg.EarlyInterval)
+			if e.earlyLook(ctx, st, pct, looks) {
+				return sleepFailedEarly
+			}
+			if ctx.Err() != nil {
+				return sleepInterrupted
+			}
+		}
+		if !now.Before(nextProgress) {
+			nextProgress = now.Add(e.cfg.ProgressInterval)
+			if left = time.Until(until); left > 0 {
+				e.send(st, Event{Kind: KindProgress, CanaryPercent: pct, Until: until,
+					Message: fmt.Sprintf("baking, %s left", left.Round(time.Second))})
+			}
 		}
 	}
+}
+
+// earlyLook judges the bake so far (up to AnalysisDelay ago, so that telemetry has landed) and starts
+// the abort if the canary fails beyond doubt. Anything short of that is no news: the bake goes on.
+func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks int) bool {
+	to := time.Now().Add(-e.cfg.AnalysisDelay)
+	if !to.After(st.windowStart) {
+		return false
+	}
+	v, err := e.deps.Analyzer.Analyze(ctx, Window{From: st.windowStart, To: to, Share: pct, Early: true, Looks: looks})
+	if ctx.Err() != nil || v.Result != ResultFail {
+		return false
+	}
+	v = failClosed(v, err)
+	v.Early = true
+	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
+	after := to.Sub(st.windowStart).Round(100 * time.Millisecond)
+	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v,
+		Message: fmt.Sprintf("fail (early look after %s): %s", after, v.Reason)})
+	e.startAbort(st, causeAnalysis, fmt.Sprintf("step %d failed an early look after %s: %s", st.step+1, after, v.Reason))
+	return true
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -18,6 +18,10 @@ type world struct {
 	calls []string
 
 	verdicts     []Verdict // returned by Analyze in turn; the last one repeats
+	early        []Verdict // returned by early looks in turn; the last one repeats; none: inconclusive
+	earlyCalls   int
+	windows      []Window // every final window judged
+	counts       map[string]Tally
 	analyzeErr   error
 	createErr    error
 	readyErr     map[string]error // by service
@@ -163,9 +167,40 @@ func (w *world) Drain(_ context.Context, group string) error {
 	return nil
 }
 
-func (w *world) Analyze(_ context.Context, from, to time.Time, share float64) (Verdict, error) {
+func (w *world) Counts(context.Context) (map[string]Tally, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]Tally{}
+	for k, v := range w.counts {
+		out[k] = v
+	}
+	// Every reading finds 100 more stable and 10 more canary requests, one a 5xx.
+	for k, d := range map[string]Tally{GroupStable: {Requests: 100}, GroupCanary: {Requests: 10, Errors5xx: 1}} {
+		t := w.counts[k]
+		w.counts[k] = Tally{Requests: t.Requests + d.Requests, Errors5xx: t.Errors5xx + d.Errors5xx}
+	}
+	return out, nil
+}
+
+func (w *world) Analyze(_ context.Context, win Window) (Verdict, error) {
+	from, to, share := win.From, win.To, win.Share
+	if win.Early {
+		w.mu.Lock()
+		n := w.earlyCalls
+		w.earlyCalls++
+		w.mu.Unlock()
+		if win.Looks < 1 || !to.After(from) {
+			return Verdict{}, fmt.Errorf("early look with %d looks over %s..%s", win.Looks, from, to)
+		}
+		if len(w.early) == 0 {
+			return Verdict{Result: ResultInconclusive, Early: true}, nil
+		}
+		w.record("early %g", share)
+		return w.early[min(n, len(w.early)-1)], nil
+	}
 	w.record("analyze %g", share)
 	w.mu.Lock()
+	w.windows = append(w.windows, win)
 	n := w.analyzeCalls
 	w.analyzeCalls++
 	w.mu.Unlock()
@@ -206,6 +241,7 @@ func testConfig() Config {
 		ProgressInterval: time.Millisecond,
 		PollInterval:     time.Millisecond,
 		BeatInterval:     time.Millisecond,
+		EarlyInterval:    -1,
 		StartedBy:        "tester",
 	}
 }
@@ -355,7 +391,7 @@ func TestRunFailsClosedWhenAnalyzerErrsWithPass(t *testing.T) {
 
 type errorPassAnalyzer struct{ world *world }
 
-func (a *errorPassAnalyzer) Analyze(context.Context, time.Time, time.Time, float64) (Verdict, error) {
+func (a *errorPassAnalyzer) Analyze(context.Context, Window) (Verdict, error) {
 	a.world.record("analyze")
 	return Verdict{Result: ResultPass}, errors.New("query timed out")
 }
@@ -753,4 +789,101 @@ func TestWarmStandby(t *testing.T) {
 			t.Fatalf("%s %v", out, err)
 		}
 	})
+}
+
+func TestEarlyLookAbortsAtOnce(t *testing.T) {
+	w := &world{early: []Verdict{{Result: ResultInconclusive}, {Result: ResultInconclusive}, {Result: ResultFail, Reason: "canary error rate 50% > 1%"}}}
+	cfg := testConfig()
+	cfg.Bake, cfg.EarlyInterval, cfg.ProgressInterval = time.Hour, 5*time.Millisecond, time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err, events := run(t, ctx, cfg, w)
+	if out != OutcomeAbortedAnalysis || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	if got, want := w.log(), "create app app:v2\nready app-canary\nup canary\nshift 10\nearly 10\nearly 10\nearly 10\nshift 0\ndrain canary\nremove app-canary"; got != want {
+		t.Errorf("calls:\n%s\nwant\n%s", got, want)
+	}
+	var early *Event
+	for i := range events {
+		if events[i].Kind == KindAnalysis {
+			early = &events[i]
+		}
+	}
+	if early == nil || !early.Verdict.Early || !strings.Contains(early.Message, "early look after") || w.earlyCalls != 3 {
+		t.Errorf("early verdict event %+v after %d looks", early, w.earlyCalls)
+	}
+	rec, _ := Load(context.Background(), &w.memJournal, "app")
+	if rec.LastVerdict == nil || rec.LastVerdict.Result != ResultFail || !strings.Contains(rec.Message, "failed an early look") {
+		t.Errorf("record %+v", rec)
+	}
+}
+
+func TestEarlyLooksThatFindNothingLetTheBakeEnd(t *testing.T) {
+	w := &world{early: []Verdict{{Result: ResultInconclusive}, {Result: ResultPass}}}
+	cfg := testConfig()
+	cfg.Bake, cfg.EarlyInterval = 60*time.Millisecond, 5*time.Millisecond
+	out, err, _ := run(t, context.Background(), cfg, w)
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	if w.earlyCalls < 4 {
+		t.Errorf("only %d early looks in two bakes of 60ms every 5ms", w.earlyCalls)
+	}
+}
+
+func TestSecondSignalReachesTheAnalyzer(t *testing.T) {
+	w := &world{counts: map[string]Tally{}}
+	d := deps(w)
+	d.Counter = w
+	var events []Event
+	e, err := New(testConfig(), d, func(ev Event) { events = append(events, ev) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := e.Run(context.Background()); out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	if len(w.windows) != 2 {
+		t.Fatalf("%d windows judged", len(w.windows))
+	}
+	for _, win := range w.windows {
+		// One reading when the step starts, one when its bake ends: one increment each.
+		if win.Canary == nil || *win.Canary != (Tally{Requests: 10, Errors5xx: 1}) || win.Stable == nil || win.Stable.Requests != 100 {
+			t.Errorf("window counts canary %+v stable %+v", win.Canary, win.Stable)
+		}
+	}
+	for _, ev := range events {
+		if ev.Kind == KindAnalysis && (ev.Observed == nil || ev.Observed.Canary != 10 || ev.Observed.Stable != 100) {
+			t.Errorf("analysis event without the observed split: %+v", ev.Observed)
+		}
+	}
+}
+
+func TestInconclusiveCanPauseForAHuman(t *testing.T) {
+	w := &world{verdicts: []Verdict{{Result: ResultInconclusive, Reason: "canary has 3 requests, needs 50"}, {Result: ResultPass}}}
+	cfg := testConfig()
+	cfg.OnInconclusive, cfg.MaxExtensions = "pause", -1
+	out, err, _ := run(t, context.Background(), cfg, w)
+	if out != OutcomePaused || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	if got, want := w.log(), "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10"; got != want {
+		t.Errorf("a pause changed traffic:\n%s\nwant\n%s", got, want)
+	}
+	rec, _ := Load(context.Background(), &w.memJournal, "app")
+	if !rec.Active() || rec.Outcome != OutcomePaused || rec.Phase != PhaseBaking || !strings.Contains(rec.Message, "paused for a human") {
+		t.Fatalf("record %+v", rec)
+	}
+	// No process drives a paused release: another one may take it up at once, here to promote it.
+	if _, alive, _ := Liveness(context.Background(), &w.memJournal, rec, time.Hour, time.Now()); alive {
+		t.Error("a paused release counts as driven by a live process")
+	}
+	e, err := New(Config{Service: "app", Steps: []float64{1}, Bake: time.Millisecond, PollInterval: time.Millisecond, EarlyInterval: -1}, deps(w), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := e.Resume(context.Background(), ResumePromote, false); out != OutcomePromoted || err != nil {
+		t.Fatalf("promote after pause: %s, %v", out, err)
+	}
 }

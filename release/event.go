@@ -71,6 +71,10 @@ const (
 	// OutcomeAbortedInconclusive: the analysis could not decide within the allowed extensions (too
 	// little traffic, no data, metrics store unreachable); aborted, since no data never counts as healthy.
 	OutcomeAbortedInconclusive Outcome = "aborted-inconclusive"
+	// OutcomePaused: the analysis stayed inconclusive and the policy is to wait for a human: the
+	// release stays where it stands (canary serving its share) until `fridaymorning promote`, `abort` or
+	// `resume`.
+	OutcomePaused Outcome = "paused"
 	// OutcomeAbortedOperator: someone stopped the release (signal, key); aborted safely.
 	OutcomeAbortedOperator Outcome = "aborted-operator"
 	// OutcomeRolledBack: the release was promoted, then rolled back to the warm standby of the previous

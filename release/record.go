@@ -179,6 +179,10 @@ func Load(ctx context.Context, j Journal, service string) (*Record, error) {
 // record's last update when there is no canary yet): stale means no sign of life for staleAfter.
 func Liveness(ctx context.Context, p Pulse, rec *Record, staleAfter time.Duration, now time.Time) (last time.Time, alive bool, err error) {
 	last = rec.UpdatedAt
+	if rec.Outcome == OutcomePaused {
+		// A paused release waits for a human: no process drives it.
+		return last, false, nil
+	}
 	if rec.Canary != "" {
 		owner, at, err := p.LastBeat(ctx, rec.Canary)
 		if err != nil {

@@ -97,20 +97,39 @@ type fileConfig struct {
 		Measurement string   `yaml:"measurement"`
 		Timer       string   `yaml:"timer"`
 		Timeout     duration `yaml:"timeout"`
+		Language    string   `yaml:"language"`
 	} `yaml:"influxdb"`
 
 	Analysis struct {
-		MinRequests          int64    `yaml:"min_requests"`
-		MaxErrorRate         *float64 `yaml:"max_error_rate"`
-		MaxErrorRateIncrease *float64 `yaml:"max_error_rate_increase"`
-		MaxP50               duration `yaml:"max_p50"`
-		MaxP95               duration `yaml:"max_p95"`
-		MaxP99               duration `yaml:"max_p99"`
-		MaxP95Ratio          *float64 `yaml:"max_p95_ratio"`
-		LatencySlack         duration `yaml:"latency_slack"`
-		Delay                duration `yaml:"delay"`
-		MaxExtensions        *int     `yaml:"max_extensions"`
+		MinRequests          int64         `yaml:"min_requests"`
+		MaxErrorRate         *float64      `yaml:"max_error_rate"`
+		MaxErrorRateIncrease *float64      `yaml:"max_error_rate_increase"`
+		MaxP50               duration      `yaml:"max_p50"`
+		MaxP90               duration      `yaml:"max_p90"`
+		MaxP95               duration      `yaml:"max_p95"`
+		MaxP99               duration      `yaml:"max_p99"`
+		MaxLatencyRatio      *float64      `yaml:"max_latency_ratio"`
+		LatencySlack         duration      `yaml:"latency_slack"`
+		Confidence           float64       `yaml:"confidence"`
+		ErrorStatuses        []string      `yaml:"error_statuses"`
+		EarlyInterval        duration      `yaml:"early_interval"`
+		EarlyMinRequests     int64         `yaml:"early_min_requests"`
+		MaxTelemetryGap      *float64      `yaml:"max_telemetry_gap"`
+		Delay                duration      `yaml:"delay"`
+		MaxExtensions        *int          `yaml:"max_extensions"`
+		OnInconclusive       string        `yaml:"on_inconclusive"`
+		Custom               []customEntry `yaml:"custom"`
 	} `yaml:"analysis"`
+}
+
+// customEntry is one custom metric of analysis.custom.
+type customEntry struct {
+	Name     string   `yaml:"name"`
+	Query    string   `yaml:"query"`
+	Unit     string   `yaml:"unit"`
+	Max      *float64 `yaml:"max"`
+	Min      *float64 `yaml:"min"`
+	MaxRatio float64  `yaml:"max_ratio"`
 }
 
 // defaultStaleAfter is how long without a heartbeat makes a release's process count as dead.

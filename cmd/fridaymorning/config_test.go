@@ -46,7 +46,7 @@ analysis:
 	if *fc.Analysis.MaxErrorRate != 0.5 || maxExtensions(fc.Analysis.MaxExtensions) != -1 {
 		t.Fatalf("analysis %+v", fc.Analysis)
 	}
-	if th := thresholds(fc); th.MaxErrorRate != 0.5 || th.MinRequests != defaultMinRequests || th.MaxP95Ratio != defaultMaxP95Ratio {
+	if th, err := thresholds(fc); err != nil || th.MaxErrorRate != 0.5 || th.MinRequests != defaultMinRequests || th.MaxLatencyRatio != defaultMaxLatencyRatio {
 		t.Fatalf("thresholds %+v", th)
 	}
 }

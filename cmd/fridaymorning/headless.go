@@ -70,7 +70,17 @@ func (h *headless) Event(ev release.Event) {
 		if o := ev.Observed; o != nil {
 			attrs = append(attrs, keyObserved, pct(roundTo(o.Percent(), 2)), "observed.canary", o.Canary, "observed.stable", o.Stable)
 		}
-		attrs = append(attrs, keyResult, string(v.Result),
+		attrs = append(attrs, keyResult, string(v.Result))
+		if v.Early {
+			attrs = append(attrs, "early", true)
+		}
+		if v.Result == release.ResultInconclusive && v.More != 0 {
+			attrs = append(attrs, "more_requests", v.More)
+			if v.Wait > 0 {
+				attrs = append(attrs, "more_time", v.Wait.String())
+			}
+		}
+		attrs = append(attrs,
 			"canary.requests", v.Canary.Requests, "canary.error_rate", pct(roundTo(v.Canary.ErrorRate, 2)),
 			"canary.p50", ms(v.Canary.P50), "canary.p95", ms(v.Canary.P95), "canary.p99", ms(v.Canary.P99),
 			"stable.requests", v.Stable.Requests, "stable.error_rate", pct(roundTo(v.Stable.ErrorRate, 2)),
@@ -84,6 +94,10 @@ func (h *headless) Event(ev release.Event) {
 			h.log.Info(c.Detail, keyEvent, "check", keyRelease, ev.ReleaseID, keyStep, fmt.Sprintf("%d/%d", ev.Step, ev.Steps),
 				keyCheck, c.Name, keyResult, string(c.Result), "canary", roundTo(c.Canary, 3), "stable", roundTo(c.Stable, 3),
 				"limit", roundTo(c.Limit, 3), "unit", c.Unit)
+			if c.Test != "" && c.Test != "threshold" {
+				h.log.Info(c.Statistic, keyEvent, "evidence", keyRelease, ev.ReleaseID, keyStep, fmt.Sprintf("%d/%d", ev.Step, ev.Steps),
+					keyCheck, c.Name, "test", c.Test, "p", c.PValue, "alpha", c.Alpha, "canary_n", c.CanaryN, "stable_n", c.StableN)
+			}
 		}
 	}
 }

@@ -21,7 +21,7 @@ const (
 	exitUsage               = 2 // bad flags or arguments
 	exitAbortedAnalysis     = 3 // the canary was judged bad and aborted; stable untouched
 	exitAbortedOperator     = 4 // interrupted and aborted safely
-	exitAbortedInconclusive = 5 // too little data to judge; aborted, since no data never counts as healthy
+	exitAbortedInconclusive = 5 // too little data to judge: aborted (no data never counts as healthy), or paused for a human
 	exitRolledBack          = 6 // promoted, then rolled back to the warm standby while this process kept it
 )
 
@@ -34,7 +34,7 @@ func exitCodeFor(o release.Outcome) int {
 		return exitAbortedAnalysis
 	case release.OutcomeAbortedOperator:
 		return exitAbortedOperator
-	case release.OutcomeAbortedInconclusive:
+	case release.OutcomeAbortedInconclusive, release.OutcomePaused:
 		return exitAbortedInconclusive
 	case release.OutcomeRolledBack:
 		return exitRolledBack

@@ -22,7 +22,7 @@ var (
 	_ release.Analyzer = analyzer{}
 	_ release.Journal  = (*swarm.Client)(nil)
 	_ release.Pulse    = (*swarm.Client)(nil)
-	_ release.Counter  = (*haproxy.Client)(nil)
+	_ release.Counter  = counter{}
 )
 
 // Defaults for what fridaymorning.yaml leaves out.
@@ -35,7 +35,7 @@ const (
 	defaultMinRequests          = 50
 	defaultMaxErrorRate         = 1.0 // percent
 	defaultMaxErrorRateIncrease = 1.0 // percentage points over stable
-	defaultMaxP95Ratio          = 1.25
+	defaultMaxLatencyRatio      = 1.25
 	defaultLatencySlack         = 10 * time.Millisecond
 )
 
@@ -113,17 +113,30 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		w.Close()
 		return nil, err
 	}
-	flux, err := analysis.NewFlux(analysis.Config{
-		URL: fc.InfluxDB.URL, Token: token, Org: fc.InfluxDB.Org, Bucket: fc.InfluxDB.Bucket,
+	statuses := analysis.DefaultErrorStatuses
+	if len(fc.Analysis.ErrorStatuses) > 0 {
+		if statuses, err = analysis.ParseStatuses(fc.Analysis.ErrorStatuses); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("%w: fix analysis.error_statuses in fridaymorning.yaml", err)
+		}
+	}
+	th, err := thresholds(fc)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	store, err := analysis.New(analysis.Config{
+		Language: fc.InfluxDB.Language,
+		URL:      fc.InfluxDB.URL, Token: token, Org: fc.InfluxDB.Org, Bucket: fc.InfluxDB.Bucket,
 		Measurement: fc.InfluxDB.Measurement, Backend: fc.HAProxy.Backend,
 		StableServers: fc.HAProxy.StableServers, CanaryServers: fc.HAProxy.CanaryServers,
-		Timer: fc.InfluxDB.Timer, Timeout: fc.InfluxDB.Timeout.D(),
+		Timer: fc.InfluxDB.Timer, Timeout: fc.InfluxDB.Timeout.D(), ErrorStatuses: statuses,
 	})
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
-	w.closers = append(w.closers, flux.Close)
+	w.closers = append(w.closers, store.Close)
 
 	engine, err := release.New(release.Config{
 		ReleaseID:      release.NewID(time.Now()),
@@ -133,6 +146,8 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Bake:           bake,
 		AnalysisDelay:  fc.Analysis.Delay.D(),
 		MaxExtensions:  maxExtensions(fc.Analysis.MaxExtensions),
+		OnInconclusive: fc.Analysis.OnInconclusive,
+		EarlyInterval:  fc.Analysis.EarlyInterval.D(),
 		ReadyTimeout:   fc.Canary.ReadyTimeout.D(),
 		PromoteTimeout: fc.Promote.Timeout.D(),
 		DrainTimeout:   fc.HAProxy.DrainTimeout.D(),
@@ -146,12 +161,12 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Router:   hp,
 		Journal:  sw,
 		Pulse:    sw,
-		Counter:  hp,
-		Analyzer: analyzer{analysis.NewAnalyzer(flux, thresholds(fc))},
+		Counter:  counter{hp},
+		Analyzer: analyzer{analysis.NewAnalyzer(store, th)},
 		Preflight: []release.Preflight{
 			{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
 			{Name: "haproxy", Run: hp.Check},
-			{Name: "influxdb", Run: flux.Ping},
+			{Name: "influxdb", Run: store.Ping},
 		},
 	}, emit)
 	if err != nil {
@@ -208,17 +223,21 @@ func maxExtensions(p *int) int {
 	return *p
 }
 
-func thresholds(fc *fileConfig) analysis.Thresholds {
+func thresholds(fc *fileConfig) (analysis.Thresholds, error) {
 	a := fc.Analysis
 	th := analysis.Thresholds{
 		MinRequests:          a.MinRequests,
+		Confidence:           a.Confidence,
 		MaxErrorRate:         orDefault(a.MaxErrorRate, defaultMaxErrorRate),
 		MaxErrorRateIncrease: orDefault(a.MaxErrorRateIncrease, defaultMaxErrorRateIncrease),
 		MaxP50:               a.MaxP50.D(),
+		MaxP90:               a.MaxP90.D(),
 		MaxP95:               a.MaxP95.D(),
 		MaxP99:               a.MaxP99.D(),
-		MaxP95Ratio:          orDefault(a.MaxP95Ratio, defaultMaxP95Ratio),
+		MaxLatencyRatio:      orDefault(a.MaxLatencyRatio, defaultMaxLatencyRatio),
 		LatencySlack:         a.LatencySlack.D(),
+		EarlyMinRequests:     a.EarlyMinRequests,
+		MaxTelemetryGap:      orDefault(a.MaxTelemetryGap, 0),
 	}
 	if th.MinRequests == 0 {
 		th.MinRequests = defaultMinRequests
@@ -226,25 +245,71 @@ func thresholds(fc *fileConfig) analysis.Thresholds {
 	if th.LatencySlack == 0 {
 		th.LatencySlack = defaultLatencySlack
 	}
-	return th
+	if c := a.Confidence; c != 0 && !(c > 0.5 && c < 1) {
+		return th, fmt.Errorf("analysis.confidence %v: want a number between 0.5 and 1, such as 0.98", c)
+	}
+	names := map[string]bool{}
+	for i, c := range a.Custom {
+		switch {
+		case c.Name == "" || strings.ContainsAny(c.Name, " \t\n"):
+			return th, fmt.Errorf("analysis.custom[%d]: a name without spaces is needed, e.g. name: bytes_out", i)
+		case names[c.Name]:
+			return th, fmt.Errorf("analysis.custom: the name %q is used twice", c.Name)
+		case strings.TrimSpace(c.Query) == "":
+			return th, fmt.Errorf("analysis.custom %s: no query: give a %s query template returning one number", c.Name, orDefault(&fc.InfluxDB.Language, "influxql"))
+		case c.Max == nil && c.Min == nil && c.MaxRatio == 0:
+			return th, fmt.Errorf("analysis.custom %s: no limit: set max, min or max_ratio", c.Name)
+		}
+		names[c.Name] = true
+		th.Custom = append(th.Custom, analysis.CustomMetric{Name: c.Name, Query: c.Query, Unit: c.Unit, Max: c.Max, Min: c.Min, MaxRatio: c.MaxRatio})
+	}
+	return th, nil
+}
+
+// counter adapts the HAProxy client's counters to release.Counter.
+type counter struct{ hp *haproxy.Client }
+
+func (c counter) Counts(ctx context.Context) (map[string]release.Tally, error) {
+	got, err := c.hp.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]release.Tally, len(got))
+	for g, t := range got {
+		out[g] = release.Tally{Requests: t.Requests, Errors5xx: t.Errors5xx}
+	}
+	return out, nil
 }
 
 // analyzer adapts analysis.Analyzer to release.Analyzer: the two packages do not know each other, so
-// the verdict is translated here.
+// the window and the verdict are translated here.
 type analyzer struct{ a *analysis.Analyzer }
 
-func (z analyzer) Analyze(ctx context.Context, from, to time.Time, share float64) (release.Verdict, error) {
-	v, err := z.a.Analyze(ctx, from, to, share)
+func (z analyzer) Analyze(ctx context.Context, w release.Window) (release.Verdict, error) {
+	aw := analysis.Window{From: w.From, To: w.To, Share: w.Share, Early: w.Early, Looks: w.Looks}
+	if w.Canary != nil && w.Stable != nil {
+		aw.HAProxyCanary = &analysis.Tally{Requests: w.Canary.Requests, Errors5xx: w.Canary.Errors5xx}
+		aw.HAProxyStable = &analysis.Tally{Requests: w.Stable.Requests, Errors5xx: w.Stable.Errors5xx}
+	}
+	v, err := z.a.Analyze(ctx, aw)
+	metrics := func(m analysis.Metrics) release.Metrics {
+		return release.Metrics{Requests: m.Requests, Errors: m.Errors, ErrorRate: m.ErrorRate, P50: m.P50, P90: m.P90, P95: m.P95, P99: m.P99}
+	}
 	out := release.Verdict{
 		Result:  release.Result(v.Result),
 		Reason:  v.Reason,
-		Canary:  release.Metrics(v.Canary),
-		Stable:  release.Metrics(v.Stable),
+		Canary:  metrics(v.Canary),
+		Stable:  metrics(v.Stable),
 		Queries: v.Queries,
+		More:    v.More,
+		Wait:    v.Wait,
+		Early:   v.Early,
 	}
 	for _, c := range v.Checks {
 		out.Checks = append(out.Checks, release.Check{
-			Name: c.Name, Result: release.Result(c.Result), Canary: c.Canary, Stable: c.Stable, Limit: c.Limit, Unit: c.Unit, Detail: c.Detail,
+			Name: c.Name, Result: release.Result(c.Result), Canary: c.Canary, Stable: c.Stable, Limit: c.Limit, Unit: c.Unit,
+			CanaryN: c.CanaryN, StableN: c.StableN, Test: c.Test, Statistic: c.Statistic, PValue: c.PValue, Alpha: c.Alpha, More: c.More,
+			Detail: c.Detail,
 		})
 	}
 	return out, err
