@@ -1,8 +1,14 @@
 // Package analysis judges a canary against stable from the request metrics HAProxy writes to InfluxDB.
 //
-// Flux asks InfluxDB for each server group's request count, error count and latency percentiles over a
-// step's window; Judge, a pure function, turns those numbers and the Thresholds into a Verdict that
-// carries every check with its numbers; Analyzer puts the two together for the release engine.
+// A Store (InfluxQL or Flux, the same numbers from either) asks InfluxDB for each server group's request
+// count, error count, latency percentiles and a sample of latencies over a step's window; Judge, a pure
+// function, turns those numbers and the Thresholds into a Verdict that carries every check with its
+// evidence: values, limits, sample sizes, the statistical test and its p-value; Analyzer puts the two
+// together for the release engine, for final verdicts and for the early looks taken during a bake.
+//
+// A check fails only on evidence: a one-sided test (exact binomial, two-proportion, Mann-Whitney U) at
+// the configured confidence. A canary that looks bad on too little evidence, or has too few requests to
+// pass, is inconclusive, with an estimate of how many more requests would settle it.
 //
 // The package fails closed: no data, too little data, an unreachable InfluxDB or a failed query is never
 // a pass. It imports no other package of fridaymorning.

@@ -258,7 +258,7 @@ func (j *judge) telemetry() {
 		return
 	}
 	c := Check{Name: checkTelemetry, Canary: float64(j.canary.Requests), Stable: float64(w.HAProxyCanary.Requests), Limit: gap, Unit: "requests",
-		CanaryN: j.canary.Requests, StableN: j.stabl.Requests, Test: "InfluxDB vs HAProxy counters"}
+		CanaryN: j.canary.Requests, StableN: j.stabl.Requests}
 	type cmp struct {
 		what         string
 		influx, hapx int64

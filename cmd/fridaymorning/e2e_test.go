@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 }
 
 // bedEnv returns a test-bed variable, failing the test (never skipping it) when the bed is not up.
-func bedEnv(t *testing.T, key string) string {
+func bedEnv(t testing.TB, key string) string {
 	t.Helper()
 	v := os.Getenv(key)
 	if v == "" {
@@ -64,7 +64,8 @@ func bedEnv(t *testing.T, key string) string {
 
 // stack is one test's release target: a stable service behind its own HAProxy and Data Plane API.
 type stack struct {
-	t          *testing.T
+	t          testing.TB
+	quiet      bool
 	app        string // names the backend (be_<app>) and the service
 	service    string
 	image      string // the image repository, e.g. fridaymorning/demoapp
@@ -93,7 +94,7 @@ func withCohorts(t *testing.T) stackOption {
 	}
 }
 
-func newStack(t *testing.T, opts ...stackOption) *stack {
+func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
 	ctx := context.Background()
 	s := &stack{t: t, image: bedEnv(t, "FM_IMAGE_REPO")}
@@ -269,6 +270,14 @@ func (s *stack) release(args ...string) (int, string) {
 	return s.run(append([]string{"release", "--config", s.configPath}, args...)...)
 }
 
+// releaseQuiet is release without logging the output (the caller shows it on failure).
+func (s *stack) releaseQuiet(args ...string) (int, string) {
+	s.t.Helper()
+	s.quiet = true
+	defer func() { s.quiet = false }()
+	return s.release(args...)
+}
+
 // run runs the fridaymorning binary and returns its exit code and output.
 func (s *stack) run(args ...string) (int, string) {
 	s.t.Helper()
@@ -284,7 +293,9 @@ func (s *stack) run(args ...string) (int, string) {
 	} else if err != nil {
 		s.t.Fatal(err)
 	}
-	s.t.Logf("fridaymorning %s → exit %d\n%s", strings.Join(args, " "), code, out.String())
+	if !s.quiet {
+		s.t.Logf("fridaymorning %s → exit %d\n%s", strings.Join(args, " "), code, out.String())
+	}
 	if strings.Contains(out.String(), s.password) {
 		s.t.Errorf("the Data Plane API password appears in fridaymorning's output")
 	}

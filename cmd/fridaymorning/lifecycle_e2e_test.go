@@ -43,7 +43,7 @@ func (s *syncBuffer) String() string {
 
 // proc is a fridaymorning running in the background.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan struct{}
