@@ -84,6 +84,8 @@ type Engine struct {
 	// pending is a command not yet acted on; cancelPhase interrupts the phase at work so it is.
 	pending     Command
 	cancelPhase context.CancelFunc
+	// steer carries bake commands (pause, continue, skip, nudges) to the bake at work.
+	steer chan Command
 	// stableImage is the stable service's image when the release began (from the record on resume).
 	stableImage string
 	startedAt   time.Time
@@ -138,7 +140,7 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 	if emit == nil {
 		emit = func(Event) {}
 	}
-	return &Engine{cfg: cfg, deps: deps, emit: emit}, nil
+	return &Engine{cfg: cfg, deps: deps, emit: emit, steer: make(chan Command, 8)}, nil
 }
 
 func newOwner() string {
@@ -178,6 +180,13 @@ func (e *Engine) ID() string { return e.cfg.ReleaseID }
 // once the canary is ready, a rollback while the warm standby runs. It does not block. An abort
 // replaces a pending command, not the reverse.
 func (e *Engine) Request(cmd Command) {
+	if bakeCommand(cmd) {
+		select {
+		case e.steer <- cmd:
+		default: // a burst of key presses: the bake acts on the ones queued
+		}
+		return
+	}
 	e.mu.Lock()
 	if e.pending == "" || cmd == CommandAbort {
 		e.pending = cmd
@@ -442,7 +451,7 @@ func (e *Engine) watch(ctx context.Context, st *state) {
 			got = Command(req)
 			return cur, "", nil
 		})
-		if err == nil && (got == CommandAbort || got == CommandPromote || got == CommandRollback) {
+		if err == nil && (got == CommandAbort || got == CommandPromote || got == CommandRollback || bakeCommand(got)) {
 			e.Request(got)
 		}
 	}
@@ -522,6 +531,10 @@ func (e *Engine) send(st *state, ev Event) {
 	ev.Service = e.cfg.Service
 	ev.Canary = st.canary
 	ev.Steps = len(e.cfg.Steps)
+	ev.Plan = e.cfg.Steps
+	ev.Image, ev.StableImage = e.cfg.Image, e.stableImage
+	ev.StartedBy, ev.StartedAt = e.startedBy, e.startedAt
+	ev.Bake = e.cfg.Bake
 	if st.phase == PhaseBaking {
 		ev.Step = st.step + 1
 	}
@@ -688,19 +701,20 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		e.persist(context.Background(), st)
 	}
 
-	until := time.Now().Add(e.cfg.Bake)
+	clock := &bakeClock{until: time.Now().Add(e.cfg.Bake), pct: pct}
 	what := "baking"
 	if st.extensions > 0 {
 		what = fmt.Sprintf("extending the bake (%d of %d) to gather more requests", st.extensions, e.cfg.MaxExtensions)
 	}
-	e.send(st, Event{Kind: KindBake, CanaryPercent: pct, Until: until, Message: fmt.Sprintf("%s for %s", what, e.cfg.Bake)})
-	switch e.sleep(ctx, st, until, pct) {
+	e.send(st, Event{Kind: KindBake, CanaryPercent: pct, Until: clock.until, Message: fmt.Sprintf("%s for %s", what, e.cfg.Bake)})
+	switch e.sleep(ctx, st, clock) {
 	case sleepInterrupted:
 		e.interrupted(parent, st, "during the bake")
 		return
 	case sleepFailedEarly:
 		return
 	}
+	until, pct := clock.until, clock.pct
 	countsAtEnd := e.counts(ctx)
 	if !sleepCtx(ctx, e.cfg.AnalysisDelay) {
 		e.interrupted(parent, st, "during the bake")
@@ -790,10 +804,20 @@ const (
 	sleepFailedEarly
 )
 
-// sleep waits until the bake ends, reporting progress on long bakes and taking an early look at the
-// canary every EarlyInterval: a look that fails the canary starts the abort at once
-// (sleepFailedEarly). It returns sleepInterrupted if ctx ended.
-func (e *Engine) sleep(ctx context.Context, st *state, until time.Time, pct float64) sleepResult {
+// bakeClock is a bake's schedule, which an operator can steer: pause stops it, continue restarts it,
+// skip ends it, a nudge moves the share and starts the bake again.
+type bakeClock struct {
+	until  time.Time
+	pct    float64
+	paused bool
+	// left is what remained of the bake when it was paused.
+	left time.Duration
+}
+
+// sleep waits until the bake ends, reporting progress on long bakes, taking an early look at the canary
+// every EarlyInterval (a look that fails the canary starts the abort at once: sleepFailedEarly) and
+// obeying bake commands. It returns sleepInterrupted if ctx ended.
+func (e *Engine) sleep(ctx context.Context, st *state, clock *bakeClock) sleepResult {
 	looks := 0
 	if e.cfg.EarlyInterval > 0 {
 		looks = max(int(e.cfg.Bake/e.cfg.EarlyInterval), 1)
@@ -801,24 +825,36 @@ func (e *Engine) sleep(ctx context.Context, st *state, until time.Time, pct floa
 	nextProgress := time.Now().Add(e.cfg.ProgressInterval)
 	nextLook := time.Now().Add(e.cfg.EarlyInterval)
 	for {
-		left := time.Until(until)
-		if left <= 0 {
+		if !clock.paused && !time.Now().Before(clock.until) {
 			return sleepDone
 		}
-		wake := until
-		if time.Until(nextProgress) < time.Until(wake) {
-			wake = nextProgress
+		wake := nextProgress
+		if !clock.paused && clock.until.Before(wake) {
+			wake = clock.until
 		}
 		if looks > 0 && nextLook.Before(wake) {
 			wake = nextLook
 		}
-		if !sleepCtx(ctx, time.Until(wake)) {
+		timer := time.NewTimer(time.Until(wake))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
 			return sleepInterrupted
+		case cmd := <-e.steer:
+			timer.Stop()
+			if e.steerBake(ctx, st, clock, cmd) {
+				return sleepDone
+			}
+			if ctx.Err() != nil {
+				return sleepInterrupted
+			}
+			continue
+		case <-timer.C:
 		}
 		now := time.Now()
-		if looks > 0 && !now.Before(nextLook) && now.Before(until) {
+		if looks > 0 && !now.Before(nextLook) && (clock.paused || now.Before(clock.until)) {
 			nextLook = now.Add(e.cfg.EarlyInterval)
-			if e.earlyLook(ctx, st, pct, looks) {
+			if e.earlyLook(ctx, st, clock.pct, looks) {
 				return sleepFailedEarly
 			}
 			if ctx.Err() != nil {
@@ -827,12 +863,60 @@ func (e *Engine) sleep(ctx context.Context, st *state, until time.Time, pct floa
 		}
 		if !now.Before(nextProgress) {
 			nextProgress = now.Add(e.cfg.ProgressInterval)
-			if left = time.Until(until); left > 0 {
-				e.send(st, Event{Kind: KindProgress, CanaryPercent: pct, Until: until,
+			if clock.paused {
+				e.send(st, Event{Kind: KindProgress, CanaryPercent: clock.pct,
+					Message: fmt.Sprintf("paused by an operator with %s of the bake left; early looks go on", clock.left.Round(time.Second))})
+			} else if left := time.Until(clock.until); left > 0 {
+				e.send(st, Event{Kind: KindProgress, CanaryPercent: clock.pct, Until: clock.until,
 					Message: fmt.Sprintf("baking, %s left", left.Round(time.Second))})
 			}
 		}
 	}
+}
+
+// steerBake carries out a bake command. It reports whether the bake ends now (skip).
+func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd Command) bool {
+	switch cmd {
+	case CommandPause:
+		if !clock.paused {
+			clock.paused, clock.left = true, max(time.Until(clock.until), 0)
+			e.send(st, Event{Kind: KindControl, CanaryPercent: clock.pct,
+				Message: fmt.Sprintf("paused by an operator: the bake's clock stops with %s left; traffic stays at %s%%, early looks go on", clock.left.Round(time.Second), fmtPct(st.canaryPercent))})
+		}
+	case CommandContinue:
+		if clock.paused {
+			clock.paused, clock.until = false, time.Now().Add(clock.left)
+			e.send(st, Event{Kind: KindControl, CanaryPercent: clock.pct, Until: clock.until,
+				Message: fmt.Sprintf("continued by an operator: %s of the bake left", clock.left.Round(time.Second))})
+		}
+	case CommandSkip:
+		clock.paused, clock.until = false, time.Now()
+		e.send(st, Event{Kind: KindControl, CanaryPercent: clock.pct, Message: "the rest of the bake skipped by an operator: judging the step now"})
+		return true
+	case CommandNudgeUp, CommandNudgeDown:
+		pct := clock.pct + NudgeStep
+		if cmd == CommandNudgeDown {
+			pct = clock.pct - NudgeStep
+		}
+		pct = min(max(pct, 1), 100)
+		if pct == clock.pct {
+			return false
+		}
+		weights, achieved, err := e.deps.Router.Shift(ctx, pct)
+		if err != nil {
+			e.send(st, Event{Kind: KindWarning, CanaryPercent: clock.pct, Message: fmt.Sprintf("nudging the canary to %s%% failed, it stays at %s%%: %v", fmtPct(pct), fmtPct(st.canaryPercent), err)})
+			return false
+		}
+		clock.pct, clock.paused = pct, false
+		clock.until = time.Now().Add(e.cfg.Bake)
+		st.windowStart, st.countsAtStart = time.Now(), e.counts(ctx)
+		st.canaryPercent, st.weights = achieved, weights
+		e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights,
+			Message: fmt.Sprintf("nudged by an operator: canary gets %s%% of requests; the step's bake starts again", fmtPct(achieved))})
+		e.send(st, Event{Kind: KindBake, CanaryPercent: pct, Until: clock.until, Message: fmt.Sprintf("baking for %s", e.cfg.Bake)})
+		e.persist(context.Background(), st)
+	}
+	return false
 }
 
 // earlyLook judges the bake so far (up to AnalysisDelay ago, so that telemetry has landed) and starts
@@ -843,7 +927,12 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks in
 		return false
 	}
 	v, err := e.deps.Analyzer.Analyze(ctx, Window{From: st.windowStart, To: to, Share: pct, Early: true, Looks: looks})
-	if ctx.Err() != nil || v.Result != ResultFail {
+	if ctx.Err() != nil {
+		return false
+	}
+	if v.Result != ResultFail {
+		v.Early = true
+		e.send(st, Event{Kind: KindLook, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v})
 		return false
 	}
 	v = failClosed(v, err)

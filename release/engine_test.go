@@ -887,3 +887,95 @@ func TestInconclusiveCanPauseForAHuman(t *testing.T) {
 		t.Fatalf("promote after pause: %s, %v", out, err)
 	}
 }
+
+// steered runs a release whose emit function answers events with bake commands.
+func steered(t *testing.T, cfg Config, w *world, on func(e *Engine, ev Event)) (Outcome, error, []Event) {
+	t.Helper()
+	var events []Event
+	var e *Engine
+	e, err := New(cfg, deps(w), func(ev Event) {
+		events = append(events, ev)
+		on(e, ev)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Run(context.Background())
+	return out, err, events
+}
+
+func TestSkipEndsTheBakeNow(t *testing.T) {
+	cfg := testConfig()
+	cfg.Bake = time.Hour
+	out, err, events := steered(t, cfg, &world{}, func(e *Engine, ev Event) {
+		if ev.Kind == KindBake {
+			e.Request(CommandSkip)
+		}
+	})
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	n := 0
+	for _, ev := range events {
+		if ev.Kind == KindControl && strings.Contains(ev.Message, "skipped") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d skip events, want one per step", n)
+	}
+}
+
+func TestPauseStopsTheClockUntilContinue(t *testing.T) {
+	cfg := testConfig()
+	cfg.Bake, cfg.ProgressInterval = 30*time.Millisecond, 10*time.Millisecond
+	var pausedAt time.Time
+	var continued time.Duration
+	out, err, events := steered(t, cfg, &world{}, func(e *Engine, ev Event) {
+		switch {
+		case ev.Kind == KindBake && ev.Step == 1 && pausedAt.IsZero():
+			pausedAt = time.Now()
+			e.Request(CommandPause)
+		case ev.Kind == KindProgress && strings.HasPrefix(ev.Message, "paused") && time.Since(pausedAt) > 150*time.Millisecond && continued == 0:
+			continued = time.Since(pausedAt)
+			e.Request(CommandContinue)
+		}
+	})
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	// The bake is 30ms; it lasted until the operator continued it, well after.
+	var got []string
+	for _, ev := range events {
+		if ev.Kind == KindControl {
+			got = append(got, strings.SplitN(ev.Message, ":", 2)[0])
+		}
+	}
+	if strings.Join(got, ",") != "paused by an operator,continued by an operator" || continued == 0 {
+		t.Errorf("control events %q, continued after %s", got, continued)
+	}
+}
+
+func TestNudgeMovesTheShareAndRestartsTheWindow(t *testing.T) {
+	cfg := testConfig()
+	cfg.Bake = time.Hour
+	cfg.Steps = []float64{10}
+	w := &world{}
+	nudged := false
+	out, err, _ := steered(t, cfg, w, func(e *Engine, ev Event) {
+		switch {
+		case ev.Kind == KindBake && !nudged:
+			nudged = true
+			e.Request(CommandNudgeUp)
+			e.Request(CommandNudgeUp)
+			e.Request(CommandNudgeDown)
+			e.Request(CommandSkip)
+		}
+	})
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	if got := w.log(); !strings.Contains(got, "shift 10\nshift 15\nshift 20\nshift 15\nanalyze 15\n") {
+		t.Errorf("calls:\n%s", got)
+	}
+}

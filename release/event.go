@@ -48,10 +48,15 @@ const (
 	KindTraffic Kind = "traffic"
 	// KindBake: a step's bake started or was extended (Until says when it ends).
 	KindBake Kind = "bake"
+	// KindLook: an early look during a bake found nothing to abort for (Verdict, Early): live numbers
+	// for a display; a failing look is a KindAnalysis.
+	KindLook Kind = "look"
 	// KindAnalysis: a step was judged (Verdict).
 	KindAnalysis Kind = "analysis"
 	// KindPhase: the release entered a new phase (Message says why).
 	KindPhase Kind = "phase"
+	// KindControl: an operator steered a bake (Message says how: paused, continued, skipped, nudged).
+	KindControl Kind = "control"
 	// KindWarning: something went wrong that the engine worked around (Message).
 	KindWarning Kind = "warning"
 	// KindFinished: the release ended (Outcome, Message).
@@ -106,8 +111,16 @@ type Event struct {
 	ReleaseID string
 	Service   string
 	Canary    string
-	// Step is the 1-based step being worked on, 0 outside the steps; Steps is their number.
+	// Image is the image being released, StableImage what stable ran when the release began ("" until
+	// known); StartedBy and StartedAt say who started the release and when (zero until the lock is taken).
+	Image, StableImage string
+	StartedBy          string
+	StartedAt          time.Time
+	// Step is the 1-based step being worked on, 0 outside the steps; Steps is their number, Plan their
+	// shares, Bake each step's bake.
 	Step, Steps     int
+	Plan            []float64
+	Bake            time.Duration
 	CanaryPercent   float64
 	AchievedPercent float64
 	Weights         map[string]int

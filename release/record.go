@@ -42,7 +42,30 @@ const (
 	// CommandRollback: send traffic back to the warm standby of the previous version and put the
 	// stable service back on its previous image.
 	CommandRollback Command = "rollback"
+	// CommandPause stops the bake's clock: traffic stays where it is and early looks go on (a failing
+	// canary is still aborted) until CommandContinue.
+	CommandPause Command = "pause"
+	// CommandContinue restarts a paused bake's clock.
+	CommandContinue Command = "continue"
+	// CommandSkip ends the current bake now: the step is judged on what it has.
+	CommandSkip Command = "skip"
+	// CommandNudgeUp and CommandNudgeDown move the current step's canary share by NudgeStep points; the
+	// step's window starts again at the new share.
+	CommandNudgeUp   Command = "nudge-up"
+	CommandNudgeDown Command = "nudge-down"
 )
+
+// NudgeStep is how many percentage points a nudge moves the canary's share.
+const NudgeStep = 5
+
+// bakeCommand reports whether c steers a bake rather than ending the phase.
+func bakeCommand(c Command) bool {
+	switch c {
+	case CommandPause, CommandContinue, CommandSkip, CommandNudgeUp, CommandNudgeDown:
+		return true
+	}
+	return false
+}
 
 // VerdictSummary is what a Record keeps of a step's verdict.
 type VerdictSummary struct {
