@@ -242,6 +242,9 @@ type state struct {
 	canaryPercent float64
 	weights       map[string]int
 	lastVerdict   *VerdictSummary
+	verdict       *Verdict
+	bakeUntil     time.Time
+	paused        bool
 	cause         cause
 	reason        string
 	outcome       Outcome
@@ -462,11 +465,15 @@ func (e *Engine) record(st *state) Record {
 	r := Record{
 		ID: e.cfg.ReleaseID, Service: e.cfg.Service, StableImage: e.stableImage, Image: e.cfg.Image,
 		Canary: st.canary, Steps: e.cfg.Steps, CanaryPercent: st.canaryPercent, Weights: st.weights,
-		Phase: st.phase, Cause: string(st.cause), Message: st.reason, LastVerdict: st.lastVerdict,
+		Phase: st.phase, Cause: string(st.cause), Message: st.reason, LastVerdict: st.lastVerdict, Verdict: st.verdict,
 		StartedBy: e.startedBy, StartedAt: e.startedAt, UpdatedAt: time.Now(), Owner: e.cfg.Owner,
 	}
 	if st.phase == PhaseBaking {
 		r.Step = st.step + 1
+		if !st.bakeUntil.IsZero() {
+			until := st.bakeUntil
+			r.BakeUntil, r.Paused = &until, st.paused
+		}
 	}
 	if st.phase == PhaseStandby || st.phase == PhaseRollingBack {
 		until := st.standbyUntil
@@ -707,6 +714,8 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		what = fmt.Sprintf("extending the bake (%d of %d) to gather more requests", st.extensions, e.cfg.MaxExtensions)
 	}
 	e.send(st, Event{Kind: KindBake, CanaryPercent: pct, Until: clock.until, Message: fmt.Sprintf("%s for %s", what, e.cfg.Bake)})
+	st.bakeUntil, st.paused = clock.until, false
+	e.persist(context.Background(), st)
 	switch e.sleep(ctx, st, clock) {
 	case sleepInterrupted:
 		e.interrupted(parent, st, "during the bake")
@@ -734,6 +743,8 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	}
 	v = failClosed(v, err)
 	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
+	st.verdict = &v
+	st.bakeUntil, st.paused = time.Time{}, false
 	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed, Message: string(v.Result) + ": " + v.Reason})
 
 	switch v.Result {
@@ -876,6 +887,13 @@ func (e *Engine) sleep(ctx context.Context, st *state, clock *bakeClock) sleepRe
 
 // steerBake carries out a bake command. It reports whether the bake ends now (skip).
 func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd Command) bool {
+	defer func() {
+		st.bakeUntil, st.paused = clock.until, clock.paused
+		if clock.paused {
+			st.bakeUntil = time.Now().Add(clock.left)
+		}
+		e.persist(context.Background(), st)
+	}()
 	switch cmd {
 	case CommandPause:
 		if !clock.paused {
@@ -938,6 +956,7 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks in
 	v = failClosed(v, err)
 	v.Early = true
 	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
+	st.verdict = &v
 	after := to.Sub(st.windowStart).Round(100 * time.Millisecond)
 	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v,
 		Message: fmt.Sprintf("fail (early look after %s): %s", after, v.Reason)})

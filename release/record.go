@@ -93,6 +93,11 @@ type Record struct {
 	Cause       string          `json:"cause,omitempty"`
 	Message     string          `json:"message,omitempty"`
 	LastVerdict *VerdictSummary `json:"last_verdict,omitempty"`
+	// Verdict is the last verdict in full, with its evidence, for a display in another process.
+	Verdict *Verdict `json:"verdict,omitempty"`
+	// BakeUntil is when the current step's bake ends; Paused says an operator stopped its clock.
+	BakeUntil *time.Time `json:"bake_until,omitempty"`
+	Paused    bool       `json:"paused,omitempty"`
 	// StandbyUntil is when the warm standby of the previous version goes, in phase standby.
 	StandbyUntil *time.Time `json:"standby_until,omitempty"`
 	StartedBy    string     `json:"started_by"`

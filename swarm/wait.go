@@ -327,3 +327,35 @@ func (c *Client) readyNodes(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// Tasks says in a few words how a service's tasks stand ("2/2 tasks running, 1 starting"), for a
+// display; "" when the service does not exist.
+func (c *Client) Tasks(ctx context.Context, service string) (string, error) {
+	svc, err := c.inspect(ctx, service)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	tasks, err := c.api.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", svc.ID))})
+	if err != nil {
+		return "", fmt.Errorf("swarm: listing tasks of %q: %w", service, err)
+	}
+	nodes := 1
+	if svc.Spec.Mode.Global != nil {
+		if n, err := c.readyNodes(ctx); err == nil {
+			nodes = n
+		}
+	}
+	now := time.Now()
+	return assess(svc, tasks, nil, nil, nodes, now, c.cfg.FailureLimit, c.cfg.PendingLimit, now).progress, nil
+}
+
+// Ping checks that the Docker Engine API answers.
+func (c *Client) Ping(ctx context.Context) error {
+	if _, err := c.api.Ping(ctx); err != nil {
+		return fmt.Errorf("swarm: the Docker Engine API does not answer: %w", err)
+	}
+	return nil
+}

@@ -414,7 +414,8 @@ func (m Model) tasks() string {
 	case s.CanaryTasks == "" && s.StableTasks == "":
 		line += t.Dim.Render("—")
 	default:
-		line += t.Canary.Render("canary "+orDash(s.CanaryTasks)) + " · " + t.Stable.Render("stable "+orDash(s.StableTasks))
+		short := func(s string) string { return strings.Replace(orDash(s), " tasks running", " running", 1) }
+		line += t.Canary.Render("canary "+short(s.CanaryTasks)) + " · " + t.Stable.Render("stable "+short(s.StableTasks))
 	}
 	if len(m.opts.Probes) > 0 {
 		line += "  "

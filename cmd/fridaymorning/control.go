@@ -161,3 +161,55 @@ func ask(ctx context.Context, sw *swarm.Client, service string, rec *release.Rec
 		}
 	}
 }
+
+// newSteerCmd is pause or continue: a bake command for the process driving the release.
+func newSteerCmd(cmd release.Command, stdout io.Writer) *cobra.Command {
+	var configPath string
+	short := map[release.Command]string{
+		release.CommandPause:    "Pause the bake of SERVICE's release: its clock stops, traffic stays, early looks go on",
+		release.CommandContinue: "Continue a paused bake of SERVICE's release",
+	}[cmd]
+	c := &cobra.Command{
+		Use:   string(cmd) + " [SERVICE]",
+		Short: short,
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if !c.Flags().Changed("config") {
+				configPath = ""
+			}
+			fc, err := loadConfigFlag(configPath)
+			if err != nil {
+				return &exitErr{exitError, err}
+			}
+			if len(args) == 1 {
+				fc.Service = args[0]
+			}
+			if fc.Service == "" {
+				return &exitErr{exitUsage, fmt.Errorf("name the service: fridaymorning %s SERVICE", cmd)}
+			}
+			sw, err := swarm.New(swarm.Config{Host: fc.Docker.Host})
+			if err != nil {
+				return &exitErr{exitError, err}
+			}
+			defer sw.Close()
+			ctx := c.Context()
+			rec, err := release.Load(ctx, sw, fc.Service)
+			if err != nil {
+				return &exitErr{exitError, err}
+			}
+			if !rec.Active() || rec.Phase != release.PhaseBaking {
+				return &exitErr{exitError, fmt.Errorf("service %s has no release baking a step%s", fc.Service, lastRelease(rec))}
+			}
+			if _, alive, err := release.Liveness(ctx, sw, rec, fc.staleAfter(), time.Now()); err != nil || !alive {
+				return &exitErr{exitError, fmt.Errorf("no live process drives %s: `fridaymorning resume %s` takes it up", rec.ID, fc.Service)}
+			}
+			if _, err := release.Request(ctx, sw, fc.Service, cmd); err != nil {
+				return &exitErr{exitError, err}
+			}
+			newHeadless(stdout).log.Info(fmt.Sprintf("asked %s, which drives %s, to %s", rec.Owner, rec.ID, cmd), keyEvent, "requested", keyRelease, rec.ID)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&configPath, "config", "c", "fridaymorning.yaml", "config file")
+	return c
+}

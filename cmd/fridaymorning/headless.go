@@ -54,6 +54,10 @@ func ms(d time.Duration) string {
 
 // Event prints ev.
 func (h *headless) Event(ev release.Event) {
+	if ev.Kind == release.KindLook {
+		// Early looks that find nothing come every few seconds: progress lines already say the bake goes on.
+		return
+	}
 	attrs := []any{keyEvent, string(ev.Kind), keyRelease, ev.ReleaseID, keyPhase, string(ev.Phase)}
 	if ev.Step > 0 {
 		attrs = append(attrs, keyStep, fmt.Sprintf("%d/%d", ev.Step, ev.Steps))

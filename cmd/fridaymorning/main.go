@@ -63,6 +63,7 @@ step, judges it against stable from InfluxDB, and promotes it or aborts back to 
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.PersistentFlags().BoolVar(&headlessFlag, "headless", false, "line output even in a terminal (the default in CI and without a terminal)")
 	root.AddCommand(
 		newReleaseCmd(stdout, stderr),
 		newStatusCmd(stdout),
@@ -70,6 +71,9 @@ step, judges it against stable from InfluxDB, and promotes it or aborts back to 
 		newControlCmd(release.ResumeAbort, stdout, stderr),
 		newControlCmd(release.ResumePromote, stdout, stderr),
 		newControlCmd(release.ResumeRollback, stdout, stderr),
+		newWatchCmd(stdout, stderr),
+		newSteerCmd(release.CommandPause, stdout),
+		newSteerCmd(release.CommandContinue, stdout),
 	)
 	return root
 }

@@ -36,13 +36,14 @@ stable from InfluxDB. Every step passed: promote (all traffic on the canary, sta
 traffic back on stable, canary removed). A step failed: abort (all traffic back on stable at once, canary
 removed, stable untouched). Ctrl-C aborts safely.
 
-Output is one line per event. Exit codes:
+In a terminal it opens the cockpit (--headless or CI=true for line output); without one, the output is
+one line per event. Exit codes:
   0  promoted
   1  error: the release could not be carried out (the message says what state was left behind)
   2  usage: bad flags
   3  aborted by analysis: the canary was judged bad (or never became healthy)
   4  aborted by an operator (interrupted)
-  5  aborted as inconclusive: too little data to judge
+  5  inconclusive: too little data to judge; aborted, or paused for a human (analysis.on_inconclusive)
   6  promoted, then rolled back to the warm standby (promote.standby) while this process kept it
 
 Secrets come from the environment or files, never from flags or the config file itself:
@@ -101,13 +102,13 @@ func loadConfigFlag(path string) (*fileConfig, error) {
 // the outcome to an exit code with code.
 func drive(ctx context.Context, fc *fileConfig, image string, stdout, stderr io.Writer,
 	run func(context.Context, *release.Engine) (release.Outcome, error), code func(release.Outcome) int) error {
-	out := newHeadless(stdout)
+	sk := &sink{lines: newHeadless(stdout)}
 	var finished string
 	w, err := wire(fc, image, func(ev release.Event) {
-		out.Event(ev)
 		if ev.Kind == release.KindFinished {
 			finished = ev.Message
 		}
+		sk.event(ev)
 	})
 	if err != nil {
 		return &exitErr{exitError, err}
@@ -116,7 +117,12 @@ func drive(ctx context.Context, fc *fileConfig, image string, stdout, stderr io.
 
 	ctx, stop := interruptible(ctx, stderr)
 	defer stop()
-	outcome, err := run(ctx, w.engine)
+	var outcome release.Outcome
+	if wantCockpit(stdout) {
+		outcome, err = cockpit(ctx, w, sk, stdout, func(ctx context.Context) (release.Outcome, error) { return run(ctx, w.engine) })
+	} else {
+		outcome, err = run(ctx, w.engine)
+	}
 	c := code(outcome)
 	if c == 0 {
 		return nil

@@ -43,6 +43,9 @@ const (
 type wired struct {
 	engine  *release.Engine
 	sw      *swarm.Client
+	hp      *haproxy.Client
+	store   analysis.Store
+	service string
 	closers []func()
 }
 
@@ -102,7 +105,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	if err != nil {
 		return nil, err
 	}
-	w := &wired{sw: sw, closers: []func(){func() { _ = sw.Close() }}}
+	w := &wired{sw: sw, service: fc.Service, closers: []func(){func() { _ = sw.Close() }}}
 	hp, err := haproxy.New(haproxy.Config{
 		Mode: fc.HAProxy.Mode, RuntimeSocket: fc.HAProxy.RuntimeSocket, CAFile: fc.HAProxy.CAFile,
 		URL: fc.HAProxy.URL, User: fc.HAProxy.User, Password: password, Backend: fc.HAProxy.Backend,
@@ -137,6 +140,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		return nil, err
 	}
 	w.closers = append(w.closers, store.Close)
+	w.hp, w.store = hp, store
 
 	engine, err := release.New(release.Config{
 		ReleaseID:      release.NewID(time.Now()),
