@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -399,4 +400,45 @@ func sequence(msg tea.Msg) []tea.Cmd {
 		}
 	}
 	return out
+}
+
+// blocking is a Controller whose requests never return: a hung Docker or HAProxy.
+type blocking struct{ called chan struct{} }
+
+func (b blocking) Request(release.Command) { close(b.called); select {} }
+
+// TestNeverBlocks: keys, probes and polls return at once whatever the release's adapters do; the work
+// runs in commands, off the UI's goroutine.
+func TestNeverBlocks(t *testing.T) {
+	b := blocking{called: make(chan struct{})}
+	hang := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	m := New(Options{Controller: b, Probes: []Probe{{Name: "influxdb", Run: hang}}, Tasks: func(ctx context.Context) (string, string, error) {
+		<-ctx.Done()
+		return "", "", ctx.Err()
+	}, Now: func() time.Time { return t0 }})
+	var tm tea.Model = m
+	for _, e := range inProgress() {
+		tm, _ = tm.Update(EventMsg(e))
+	}
+	done := make(chan tea.Cmd)
+	go func() {
+		mm, cmds := press(tm.(Model), "a", "y")
+		_, c1 := mm.Update(probeTick{})
+		_, c2 := mm.Update(tasksTick{})
+		done <- tea.Batch(append(cmds, c1, c2)...)
+	}()
+	select {
+	case cmd := <-done:
+		if cmd == nil {
+			t.Fatal("no command for the abort, the probes or the polls")
+		}
+		go run([]tea.Cmd{cmd}) // the commands may hang: bubbletea runs them in goroutines of their own
+		select {
+		case <-b.called:
+		case <-time.After(5 * time.Second):
+			t.Error("the abort command never reached the controller")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Update blocked")
+	}
 }

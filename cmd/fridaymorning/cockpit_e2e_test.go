@@ -159,3 +159,35 @@ func TestCockpitPromoteWithConfirmation(t *testing.T) {
 		t.Error("the canary is still there")
 	}
 }
+
+// TestWatchSteersAReleaseDrivenElsewhere: a release runs headless (a CI job, say); fridaymorning watch
+// in a terminal shows it from Swarm, and pausing, continuing and aborting from there reach the process
+// driving it.
+func TestWatchSteersAReleaseDrivenElsewhere(t *testing.T) {
+	s := newStack(t, withConfig("bake: 4s", "bake: 60s"))
+	stop := s.startLoad(50)
+	defer stop()
+	rel := s.start("release", "--headless", "--config", s.configPath, "--image", s.image+":v2")
+	rel.waitLine(90*time.Second, "event=bake", "step=1/2")
+	r := s.inTmux(t, "watch", s.service, "--config", s.configPath)
+	r.waitFor(30*time.Second, "watching", "▶ 10%", "canary 10%", "fridaymorning/demoapp:v2")
+	r.press("Space")
+	rel.waitLine(15*time.Second, "event=control", "paused by an operator")
+	r.waitFor(15*time.Second, "(paused)")
+	r.press("Space")
+	rel.waitLine(15*time.Second, "event=control", "continued by an operator")
+	r.press("a")
+	r.waitFor(5*time.Second, "Abort the release?")
+	r.press("y")
+	if code := rel.wait(time.Minute); code != exitAbortedOperator {
+		t.Fatalf("the release exited %d, want %d (aborted by an operator)", code, exitAbortedOperator)
+	}
+	r.waitFor(15*time.Second, "aborted-operator")
+	r.press("q")
+	if code := r.exitCode(10 * time.Second); code != 0 {
+		t.Fatalf("watch exited %d", code)
+	}
+	if s.canaryExists() {
+		t.Error("the canary is still there")
+	}
+}
