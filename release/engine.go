@@ -34,6 +34,10 @@ type Config struct {
 	// (the default: traffic back to stable, canary removed) or "pause" (the release stays where it
 	// stands and waits for `fridaymorning promote`, `abort` or `resume`).
 	OnInconclusive string
+	// PauseBeforePromote stops at the promotion gate: once every step passed, the release ends this
+	// process's run as OutcomePaused, the canary keeping its last share, until `fridaymorning promote`
+	// or `abort` (a later CI job, say) finishes it.
+	PauseBeforePromote bool
 	// EarlyInterval is how often a bake takes an early look at the canary, to abort a clearly failing
 	// one without waiting for the bake to end (default 2s; negative turns early looks off).
 	EarlyInterval time.Duration
@@ -753,6 +757,13 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		if st.step+1 < len(e.cfg.Steps) {
 			st.step++
 			e.enter(st, PhaseBaking, fmt.Sprintf("step %d of %d: %s%% of requests to the canary", st.step+1, len(e.cfg.Steps), fmtPct(e.cfg.Steps[st.step])))
+			return
+		}
+		if e.cfg.PauseBeforePromote {
+			st.reason = fmt.Sprintf("every step passed; waiting at the promotion gate with %s%% of requests on the canary: `fridaymorning promote %s` promotes, `fridaymorning abort %s` aborts",
+				fmtPct(st.canaryPercent), e.cfg.Service, e.cfg.Service)
+			st.end, st.outcome = true, OutcomePaused
+			e.send(st, Event{Kind: KindPhase, Message: st.reason})
 			return
 		}
 		e.enter(st, PhasePromoting, "every step passed")

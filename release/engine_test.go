@@ -979,3 +979,31 @@ func TestNudgeMovesTheShareAndRestartsTheWindow(t *testing.T) {
 		t.Errorf("calls:\n%s", got)
 	}
 }
+
+func TestPauseBeforePromoteStopsAtTheGate(t *testing.T) {
+	w := &world{}
+	cfg := testConfig()
+	cfg.PauseBeforePromote = true
+	out, err, _ := run(t, context.Background(), cfg, w)
+	if out != OutcomePaused || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	if got := w.log(); strings.Contains(got, "update") || strings.Contains(got, "remove") || !strings.HasSuffix(got, "analyze 50") {
+		t.Errorf("the gate changed more than the steps:\n%s", got)
+	}
+	rec, _ := Load(context.Background(), &w.memJournal, "app")
+	if !rec.Active() || rec.Outcome != OutcomePaused || !strings.Contains(rec.Message, "promotion gate") {
+		t.Fatalf("record %+v", rec)
+	}
+	// A later job promotes it.
+	e, err := New(Config{Service: "app", Steps: []float64{1}, Bake: time.Millisecond, PollInterval: time.Millisecond, EarlyInterval: -1}, deps(w), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := e.Resume(context.Background(), ResumePromote, false); out != OutcomePromoted || err != nil {
+		t.Fatalf("promote at the gate: %s, %v", out, err)
+	}
+	if got := w.log(); !strings.Contains(got, "update app app:v2") {
+		t.Errorf("not promoted:\n%s", got)
+	}
+}

@@ -23,7 +23,7 @@ var headlessFlag bool
 // wantCockpit says whether to open the terminal UI: stdout is a terminal, --headless is not given and
 // this is no CI job (CI=true, which GitLab and others set).
 func wantCockpit(stdout io.Writer) bool {
-	if headlessFlag || os.Getenv("CI") == "true" || os.Getenv("CI") == "1" {
+	if headlessFlag || outputFlag == "json" || os.Getenv("CI") == "true" || os.Getenv("CI") == "1" {
 		return false
 	}
 	f, ok := stdout.(*os.File)
@@ -34,7 +34,7 @@ func wantCockpit(stdout io.Writer) bool {
 type sink struct {
 	mu      sync.Mutex
 	program *tea.Program
-	lines   *headless
+	lines   lines
 }
 
 func (s *sink) event(ev release.Event) {

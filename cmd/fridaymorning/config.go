@@ -58,6 +58,8 @@ type fileConfig struct {
 		// Standby keeps the previous version warm at weight 0 for this long after a promotion, for
 		// `fridaymorning rollback`; 0 (the default) removes it at once.
 		Standby duration `yaml:"standby"`
+		// PauseBefore stops at the promotion gate once every step passed (--pause-before-promote).
+		PauseBefore bool `yaml:"pause_before"`
 	} `yaml:"promote"`
 
 	// State tunes how a release's driving process shows it is alive.

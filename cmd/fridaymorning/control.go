@@ -54,6 +54,7 @@ again, a promotion or an abort is carried through. It refuses a release whose pr
 	cmd.Flags().StringVarP(&opts.configPath, "config", "c", "fridaymorning.yaml", "config file")
 	cmd.Flags().BoolVar(&opts.force, "force", false, "take the release over even if its process seems alive")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 15*time.Minute, "how long to follow a release another process carries out")
+	addRunFlags(cmd)
 	return cmd
 }
 

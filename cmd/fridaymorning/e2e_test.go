@@ -66,7 +66,8 @@ func bedEnv(t testing.TB, key string) string {
 type stack struct {
 	t          testing.TB
 	quiet      bool
-	app        string // names the backend (be_<app>) and the service
+	env        []string // added to the binary's environment
+	app        string   // names the backend (be_<app>) and the service
 	service    string
 	image      string // the image repository, e.g. fridaymorning/demoapp
 	frontend   string // URL of HAProxy's frontend
@@ -282,7 +283,7 @@ func (s *stack) releaseQuiet(args ...string) (int, string) {
 func (s *stack) run(args ...string) (int, string) {
 	s.t.Helper()
 	cmd := exec.Command(bin.fridaymorning, args...)
-	cmd.Env = append(os.Environ(), envDataplanePassword+"=") // the password comes from the file
+	cmd.Env = append(append(os.Environ(), envDataplanePassword+"="), s.env...) // the password comes from the file
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

@@ -21,6 +21,7 @@ type releaseOptions struct {
 	service    string
 	steps      string
 	bake       time.Duration
+	gate       bool
 }
 
 func newReleaseCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -43,7 +44,8 @@ one line per event. Exit codes:
   2  usage: bad flags
   3  aborted by analysis: the canary was judged bad (or never became healthy)
   4  aborted by an operator (interrupted)
-  5  inconclusive: too little data to judge; aborted, or paused for a human (analysis.on_inconclusive)
+  5  paused: at the promotion gate (--pause-before-promote), or inconclusive and paused for a human
+     (analysis.on_inconclusive: pause), or aborted as inconclusive: too little data to judge
   6  promoted, then rolled back to the warm standby (promote.standby) while this process kept it
 
 Secrets come from the environment or files, never from flags or the config file itself:
@@ -65,7 +67,9 @@ Secrets come from the environment or files, never from flags or the config file 
 	f.StringVar(&opts.service, "service", "", "stable Swarm service (overrides service:)")
 	f.StringVar(&opts.steps, "steps", "", "canary shares in percent, e.g. 10,25,50 (overrides steps:)")
 	f.DurationVar(&opts.bake, "bake", 0, "how long each step runs before it is judged (overrides bake:)")
+	f.BoolVar(&opts.gate, "pause-before-promote", false, "stop once every step passed, canary at its last share, for a later `fridaymorning promote` or `abort` (exit 5)")
 	_ = cmd.MarkFlagRequired("image")
+	addRunFlags(cmd)
 	return cmd
 }
 
@@ -85,6 +89,9 @@ func runRelease(ctx context.Context, opts releaseOptions, stdout, stderr io.Writ
 	if opts.bake != 0 {
 		fc.Bake = duration(opts.bake)
 	}
+	if opts.gate {
+		fc.Promote.PauseBefore = true
+	}
 	return drive(ctx, fc, opts.image, stdout, stderr, func(ctx context.Context, e *release.Engine) (release.Outcome, error) {
 		return e.Run(ctx)
 	}, exitCodeFor)
@@ -102,16 +109,32 @@ func loadConfigFlag(path string) (*fileConfig, error) {
 // the outcome to an exit code with code.
 func drive(ctx context.Context, fc *fileConfig, image string, stdout, stderr io.Writer,
 	run func(context.Context, *release.Engine) (release.Outcome, error), code func(release.Outcome) int) error {
-	sk := &sink{lines: newHeadless(stdout)}
-	var finished string
+	out, err := newLines(stdout)
+	if err != nil {
+		return &exitErr{exitUsage, err}
+	}
+	var report *junit
+	if reportFlag != "" {
+		report = &junit{}
+	}
+	sk := &sink{lines: out}
+	var finished, image2 string
 	w, err := wire(fc, image, func(ev release.Event) {
 		if ev.Kind == release.KindFinished {
 			finished = ev.Message
 		}
+		if ev.Image != "" {
+			image2 = ev.Image
+		}
+		if report != nil {
+			report.Event(ev)
+		}
 		sk.event(ev)
 	})
 	if err != nil {
-		return &exitErr{exitError, err}
+		c := exitError
+		writeOutputs(report, fc.Service, "", "", release.OutcomeFailed, c, err.Error(), stderr)
+		return &exitErr{c, err}
 	}
 	defer w.Close()
 
@@ -124,6 +147,11 @@ func drive(ctx context.Context, fc *fileConfig, image string, stdout, stderr io.
 		outcome, err = run(ctx, w.engine)
 	}
 	c := code(outcome)
+	msg := finished
+	if err != nil {
+		msg = err.Error()
+	}
+	writeOutputs(report, fc.Service, w.engine.ID(), image2, outcome, c, msg, stderr)
 	if c == 0 {
 		return nil
 	}
@@ -131,6 +159,40 @@ func drive(ctx context.Context, fc *fileConfig, image string, stdout, stderr io.
 		err = fmt.Errorf("release %s %s: %s", w.engine.ID(), outcome, finished)
 	}
 	return &exitErr{c, err}
+}
+
+// writeOutputs writes the --report and --dotenv files, if asked for; a failure to write them is said on
+// stderr and does not change the exit code.
+func writeOutputs(report *junit, service, id, image string, outcome release.Outcome, code int, message string, stderr io.Writer) {
+	if report != nil {
+		if report.release == "" {
+			report.Event(release.Event{Time: time.Now(), Kind: release.KindFinished, ReleaseID: id, Service: service, Outcome: outcome, Message: message})
+		}
+		if err := report.write(reportFlag); err != nil {
+			fmt.Fprintf(stderr, "fridaymorning: writing the report %s: %v\n", reportFlag, err)
+		}
+	}
+	if dotenvFlag != "" {
+		err := writeDotenv(dotenvFlag, map[string]string{
+			"FRIDAYMORNING_OUTCOME":   string(outcome),
+			"FRIDAYMORNING_EXIT_CODE": fmt.Sprint(code),
+			"FRIDAYMORNING_RELEASE":   id,
+			"FRIDAYMORNING_SERVICE":   service,
+			"FRIDAYMORNING_IMAGE":     image,
+			"FRIDAYMORNING_MESSAGE":   message,
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "fridaymorning: writing the dotenv file %s: %v\n", dotenvFlag, err)
+		}
+	}
+}
+
+// addRunFlags adds the flags of the commands that carry a release out.
+func addRunFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&outputFlag, "output", "o", "text", "headless output: text (logfmt lines) or json (one object per event)")
+	f.StringVar(&reportFlag, "report", "", "write a JUnit XML report here: one test case per step's analysis (GitLab shows it as test results)")
+	f.StringVar(&dotenvFlag, "dotenv", "", "write the outcome here as a dotenv file for later CI jobs")
 }
 
 // interruptible returns a context that the first SIGINT or SIGTERM cancels, which the engine takes as

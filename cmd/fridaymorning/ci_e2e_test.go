@@ -1,0 +1,156 @@
+//go:build integration
+
+package main
+
+import (
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGitLabCIJob runs the binary as a GitLab CI job would (no terminal, CI=true, GITLAB_CI=true) for a
+// promoted, an aborted and a failed release, and checks the exit codes, the collapsible sections around
+// the steps, the JUnit report (parsed and counted) and the dotenv file.
+func TestGitLabCIJob(t *testing.T) {
+	s := newStack(t)
+	s.env = []string{"CI=true", "GITLAB_CI=true"}
+	stop := s.startLoad(100)
+	defer stop()
+	time.Sleep(time.Second)
+	dir := t.TempDir()
+
+	type suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Skipped  int `xml:"skipped,attr"`
+		Suites   []struct {
+			Cases []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+					Text    string `xml:",chardata"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	read := func(name string) (suites, map[string]string) {
+		t.Helper()
+		var rep suites
+		raw, err := os.ReadFile(filepath.Join(dir, name+".xml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := xml.Unmarshal(raw, &rep); err != nil {
+			t.Fatalf("the JUnit report does not parse: %v\n%s", err, raw)
+		}
+		env := map[string]string{}
+		rawEnv, err := os.ReadFile(filepath.Join(dir, name+".env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(rawEnv)), "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			env[k] = v
+		}
+		return rep, env
+	}
+	run := func(name, image string) (int, string) {
+		return s.release("--image", image, "--report", filepath.Join(dir, name+".xml"), "--dotenv", filepath.Join(dir, name+".env"))
+	}
+
+	code, out := run("promoted", s.image+":v2")
+	if code != exitPromoted {
+		t.Fatalf("promoted: exit %d", code)
+	}
+	for _, want := range []string{"section_start:", ":fridaymorning_step_1[collapsed=false]\r\x1b[0Kfridaymorning: step 1 of 2 (10%)", "section_end:", ":fridaymorning_promote"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the job log lacks %q", want)
+		}
+	}
+	if strings.Count(out, "section_start:") != strings.Count(out, "section_end:") {
+		t.Errorf("sections not balanced: %d starts, %d ends", strings.Count(out, "section_start:"), strings.Count(out, "section_end:"))
+	}
+	rep, env := read("promoted")
+	// Two steps judged and the outcome.
+	if rep.Tests != 3 || rep.Failures != 0 || len(rep.Suites) != 1 || len(rep.Suites[0].Cases) != 3 {
+		t.Errorf("report of the promoted release: %+v", rep)
+	}
+	if env["FRIDAYMORNING_OUTCOME"] != "promoted" || env["FRIDAYMORNING_EXIT_CODE"] != "0" || !strings.HasPrefix(env["FRIDAYMORNING_RELEASE"], "r") {
+		t.Errorf("dotenv %v", env)
+	}
+
+	code, _ = run("aborted", s.image+":v2-errors")
+	if code != exitAbortedAnalysis {
+		t.Fatalf("aborted: exit %d", code)
+	}
+	rep, env = read("aborted")
+	if rep.Failures != 2 || env["FRIDAYMORNING_OUTCOME"] != "aborted-analysis" || env["FRIDAYMORNING_EXIT_CODE"] != "3" {
+		t.Errorf("report of the aborted release: %+v, dotenv %v", rep, env)
+	}
+	failed := rep.Suites[0].Cases[0]
+	if failed.Failure == nil || !strings.Contains(failed.Failure.Message, "error rate") || !strings.Contains(failed.Failure.Text, "exact binomial") || !strings.Contains(failed.Failure.Text, "query:") {
+		t.Errorf("the failing step's case lacks the evidence: %+v", failed)
+	}
+
+	code, _ = run("error", s.image+":no-such-tag")
+	if code != exitError {
+		t.Fatalf("bad image: exit %d, want %d", code, exitError)
+	}
+	rep, env = read("error")
+	if rep.Failures != 1 || env["FRIDAYMORNING_OUTCOME"] != "failed" || env["FRIDAYMORNING_EXIT_CODE"] != "1" {
+		t.Errorf("report of the failed release: %+v, dotenv %v", rep, env)
+	}
+}
+
+// TestManualGateAcrossJobs: one CI job runs the steps and stops at the promotion gate; a later manual
+// job promotes (or, in the second release, aborts) from the state kept in Swarm.
+func TestManualGateAcrossJobs(t *testing.T) {
+	s := newStack(t)
+	s.env = []string{"CI=true", "GITLAB_CI=true"}
+	stop := s.startLoad(100)
+	time.Sleep(time.Second)
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "canary.env")
+
+	code, out := s.release("--image", s.image+":v2", "--pause-before-promote", "--dotenv", envFile)
+	if code != exitAbortedInconclusive {
+		t.Fatalf("canary job: exit %d, want %d (paused at the gate)", code, exitAbortedInconclusive)
+	}
+	if !strings.Contains(out, "outcome=paused") || !strings.Contains(out, "promotion gate") {
+		t.Errorf("the canary job does not say it waits at the gate")
+	}
+	if raw, _ := os.ReadFile(envFile); !strings.Contains(string(raw), "FRIDAYMORNING_OUTCOME=paused") {
+		t.Errorf("dotenv %q", raw)
+	}
+	if !s.canaryExists() || s.weights()["canary1"] == 0 {
+		t.Fatalf("at the gate the canary should keep its share: exists %v, weights %v", s.canaryExists(), s.weights())
+	}
+	code, _ = s.run("promote", s.service, "--config", s.configPath)
+	if code != 0 {
+		t.Fatalf("manual promote job: exit %d", code)
+	}
+	if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" || s.canaryExists() {
+		t.Fatalf("after the promote job stable runs %s, canary exists %v", img, s.canaryExists())
+	}
+
+	code, _ = s.release("--image", s.image+":v3", "--pause-before-promote")
+	if code != exitAbortedInconclusive {
+		t.Fatalf("second canary job: exit %d", code)
+	}
+	code, _ = s.run("abort", s.service, "--config", s.configPath)
+	if code != 0 {
+		t.Fatalf("manual abort job: exit %d", code)
+	}
+	if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" || s.canaryExists() {
+		t.Fatalf("after the abort job stable runs %s (want v2), canary exists %v", img, s.canaryExists())
+	}
+	if w := s.weights(); w["canary1"] != 0 || w["stable1"] == 0 {
+		t.Errorf("weights after the abort job %v", w)
+	}
+	if load := stop(); load.Failed != 0 {
+		t.Errorf("%d of %d requests failed across the jobs (%v)", load.Failed, load.Sent, load.Errors)
+	}
+}
