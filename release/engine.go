@@ -959,9 +959,14 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks in
 	if ctx.Err() != nil {
 		return false
 	}
+	var observed *Observed
+	if now := e.counts(ctx); now != nil && st.countsAtStart != nil {
+		observed = &Observed{Canary: now[GroupCanary].Requests - st.countsAtStart[GroupCanary].Requests,
+			Stable: now[GroupStable].Requests - st.countsAtStart[GroupStable].Requests}
+	}
 	if v.Result != ResultFail {
 		v.Early = true
-		e.send(st, Event{Kind: KindLook, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v})
+		e.send(st, Event{Kind: KindLook, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed})
 		return false
 	}
 	v = failClosed(v, err)
@@ -969,7 +974,7 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks in
 	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
 	st.verdict = &v
 	after := to.Sub(st.windowStart).Round(100 * time.Millisecond)
-	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v,
+	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed,
 		Message: fmt.Sprintf("fail (early look after %s): %s", after, v.Reason)})
 	e.startAbort(st, causeAnalysis, fmt.Sprintf("step %d failed an early look after %s: %s", st.step+1, after, v.Reason))
 	return true
