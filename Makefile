@@ -13,7 +13,7 @@ GO        ?= go
 # The whole suite, real parts included, stays well under 20 minutes on 2 cores.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: help build test unit testbed testbed-down testbed-status demo bench lint fmt
+.PHONY: help build test unit testbed testbed-down testbed-status demo drill bench lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ testbed-status: ## show what the test bed runs
 demo: testbed ## the main job on the local default: a demo release of the demo app under steady load
 	bash $(TESTBED) demo
 
+DRILL_PROFILE ?= short
+drill: testbed ## Friday-morning release drill on the test bed (DRILL_PROFILE=short|full), with a scorecard
+	. $(BED_DIR)/env && $$FM_BIN_DIR/fridaymorning drill --profile $(DRILL_PROFILE)
+
 # One package at a time (-p 1): the tests on real parts measure real traffic, and two cores shared by
 # several packages' HAProxies, swarms and load generators would turn CPU starvation into flaky verdicts.
 test: testbed ## run every test: unit tests and the tests on the real test bed
@@ -42,8 +46,8 @@ test: testbed ## run every test: unit tests and the tests on the real test bed
 unit: ## run the unit tests only (no test bed needed)
 	$(GO) test ./...
 
-bench: testbed ## run the benchmarks
-	. $(BED_DIR)/env && $(GO) test -tags integration -run '^$$' -bench . -benchtime 2s ./...
+bench: testbed ## run the benchmarks (the 1M-point analysis and the time-to-safety ones take minutes)
+	. $(BED_DIR)/env && $(GO) test -tags integration -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -15,9 +15,10 @@ const (
 	DefaultMinRequests = 50
 	// DefaultConfidence is the confidence a statistical test needs to fail a canary (Kayenta's 0.98).
 	DefaultConfidence = 0.98
-	// DefaultEarlyMinRequests is how many canary requests an early look needs before it may fail a
-	// canary, however strong the evidence.
-	DefaultEarlyMinRequests = 10
+	// DefaultMinRequestsToFail is how many requests (or sampled latencies) of the canary a statistical
+	// test needs before it may fail the canary, however small its p-value: one slow request of a cold
+	// start is no regression.
+	DefaultMinRequestsToFail = 10
 	// DefaultMaxTelemetryGap is how far, in percent, InfluxDB's request count of a group may be from
 	// HAProxy's own before the step cannot be judged.
 	DefaultMaxTelemetryGap = 10
@@ -46,9 +47,9 @@ type Thresholds struct {
 	// LatencySlack is the practical-size margin of the relative latency checks, so that a shift of a
 	// few milliseconds on a fast service does not fail a release.
 	LatencySlack time.Duration
-	// EarlyMinRequests is how many canary requests an early look needs before it may fail the canary.
-	// 0 means DefaultEarlyMinRequests.
-	EarlyMinRequests int64
+	// MinRequestsToFail is how many canary requests (or sampled latencies) a statistical test needs
+	// before it may fail the canary, at any look. 0 means DefaultMinRequestsToFail.
+	MinRequestsToFail int64
 	// MaxTelemetryGap is how far, in percent, InfluxDB's count of a group's requests (and 5xx answers)
 	// may be from HAProxy's own counters before the step is inconclusive. 0 means DefaultMaxTelemetryGap;
 	// negative turns the comparison off.
@@ -145,7 +146,7 @@ type judge struct {
 // The verdict fails if any check fails, else it is inconclusive if any check is, else it passes; its
 // Reason is the first failing (or inconclusive) check's Detail. A NaN anywhere never makes a check
 // pass. An early look (Window.Early) tests at α/Looks and cannot fail the canary before it has
-// EarlyMinRequests requests.
+// MinRequestsToFail requests.
 func Judge(in Input, th Thresholds) Verdict {
 	j := &judge{in: in, th: th, alpha: th.alpha(), canary: in.Canary, stabl: in.Stable}
 	j.minReq = th.MinRequests
@@ -319,6 +320,19 @@ func (j *judge) errorRate() {
 // decide settles a check whose numbers are beyond the limit: a fail if its test is significant, else
 // inconclusive with how many more canary requests (of n so far) would make it so.
 func (j *judge) decide(c *Check, what string, pAt func(s float64) float64, n int64) {
+	failMin := j.th.MinRequestsToFail
+	if failMin <= 0 {
+		failMin = DefaultMinRequestsToFail
+	}
+	have := n
+	if c.CanaryN > 0 {
+		have = min(n, c.CanaryN)
+	}
+	if have < failMin {
+		c.Result, c.More = ResultInconclusive, failMin-have
+		c.Detail = fmt.Sprintf("%s, but %d canary requests are too few to fail it (%s p = %s; at least %d needed)", what, have, c.Test, fmtP(c.PValue), failMin)
+		return
+	}
 	if c.PValue < j.alpha {
 		c.Result = ResultFail
 		c.Detail = fmt.Sprintf("%s; %s p = %s < α %s", what, c.Test, fmtP(c.PValue), fmtP(j.alpha))
@@ -329,8 +343,7 @@ func (j *judge) decide(c *Check, what string, pAt func(s float64) float64, n int
 	c.Detail = fmt.Sprintf("%s, but not yet beyond doubt (%s p = %s ≥ α %s)", what, c.Test, fmtP(c.PValue), fmtP(j.alpha))
 }
 
-// latencyLimit holds a canary percentile to its absolute limit; beyond it, the test asks whether more
-// than the percentile's share of canary requests (say 5% for p95) is slower than the limit.
+// latencyLimit holds a canary percentile to its absolute limit; beyond it, exceedance decides.
 func (j *judge) latencyLimit(l pct) {
 	if l.limit <= 0 {
 		return
@@ -347,18 +360,46 @@ func (j *judge) latencyLimit(l pct) {
 			c.Detail += ", but " + j.notJudged
 		}
 	default:
-		n := int64(len(cm.Latencies))
-		k := above(cm.Latencies, msOf(l.limit))
-		share := 1 - l.q
-		p := binomialUpper(k, n, share)
-		c.Test, c.PValue, c.Alpha, c.CanaryN = testBinomial, p, j.alpha, n
-		c.Statistic = fmt.Sprintf("%d of %d sampled canary requests > %sms, %s%% allowed", k, n, fmtNum(c.Limit), fmtNum(100*share))
-		j.decide(&c, fmt.Sprintf("canary %s %sms > %sms (%d requests)", l.name, fmtNum(c.Canary), fmtNum(c.Limit), cm.Requests),
-			func(s float64) float64 {
-				return binomialUpper(int64(math.Round(float64(k)*s)), int64(math.Round(float64(n)*s)), share)
-			}, cm.Requests)
+		j.exceedance(&c, l, msOf(l.limit), fmt.Sprintf("canary %s %sms > %sms (%d requests)", l.name, fmtNum(c.Canary), fmtNum(c.Limit), cm.Requests))
 	}
 	j.add(c)
+}
+
+// tailTolerance is the share of a group's requests that may be slower than a limit before a percentile
+// q beyond that limit counts as more than noise: twice the percentile's own share for the tails (2% for
+// p99, 10% for p95), and 10 points more for the median (60%). A percentile estimated from few requests
+// jumps with one slow request (p99 of 75 requests is the slowest of them, a cold start's, say).
+func tailTolerance(q float64) float64 {
+	return min(2*(1-q), (1-q)+0.1)
+}
+
+// exceedance settles a check whose percentile l is beyond limit (ms): it counts the sampled canary
+// requests slower than the limit. Within tailTolerance the percentile is beyond the limit by noise and
+// the check passes (given enough requests); beyond it, an exact binomial test asks whether more than
+// the percentile's share of requests is slower than the limit: a fail when it is beyond doubt, else
+// inconclusive.
+func (j *judge) exceedance(c *Check, l pct, limit float64, what string) {
+	cm := j.canary
+	n := int64(len(cm.Latencies))
+	k := above(cm.Latencies, limit)
+	share := 1 - l.q
+	c.CanaryN = n
+	c.Statistic = fmt.Sprintf("%d of %d sampled canary requests > %sms, %s%% allowed", k, n, fmtNum(limit), fmtNum(100*share))
+	if n > 0 && float64(k)/float64(n) <= tailTolerance(l.q) {
+		c.Result = ResultPass
+		c.Detail = fmt.Sprintf("%s, but only %d of %d requests (%s%%) are slower, within a %s's noise (up to %s%%)",
+			what, k, n, fmtNum(100*float64(k)/float64(n)), l.name, fmtNum(100*tailTolerance(l.q)))
+		if !j.canaryEnough {
+			c.Result, c.More = ResultInconclusive, j.minReq-cm.Requests
+			c.Detail += ", but " + j.notJudged
+		}
+		return
+	}
+	p := binomialUpper(k, n, share)
+	c.Test, c.PValue, c.Alpha = testBinomial, p, j.alpha
+	j.decide(c, what, func(s float64) float64 {
+		return binomialUpper(int64(math.Round(float64(k)*s)), int64(math.Round(float64(n)*s)), share)
+	}, cm.Requests)
 }
 
 // errorRateIncrease holds the canary's error rate to stable's plus a margin, with a two-proportion test.
@@ -458,9 +499,8 @@ func (j *judge) latencyShift() {
 	j.add(c)
 }
 
-// latencyTail holds a canary tail percentile to stable's times MaxLatencyRatio plus LatencySlack.
-// Beyond it, the test compares the shares of each group's sampled requests slower than that limit: a
-// fatter canary tail shows there even when the medians agree.
+// latencyTail holds a canary tail percentile to stable's times MaxLatencyRatio plus LatencySlack: a
+// fatter canary tail shows there even when the medians agree. Beyond it, exceedance decides.
 func (j *judge) latencyTail(l pct) {
 	if j.th.MaxLatencyRatio == 0 {
 		return
@@ -484,17 +524,7 @@ func (j *judge) latencyTail(l pct) {
 			c.Detail += ", but " + j.notCompared
 		}
 	default:
-		nc, ns := int64(len(cm.Latencies)), int64(len(sm.Latencies))
-		kc, ks := above(cm.Latencies, limit), above(sm.Latencies, limit)
-		z, p := twoProportion(kc, nc, ks, ns, 0)
-		c.Test, c.PValue, c.Alpha = testTwoProportion, p, j.alpha
-		c.Statistic = fmt.Sprintf("%d of %d canary vs %d of %d stable sampled requests > %sms, z = %s", kc, nc, ks, ns, fmtNum(limit), fmtNum(z))
-		j.decide(&c, fmt.Sprintf("canary %s %sms > %sms (%s)", l.name, fmtNum(c.Canary), fmtNum(limit), formula),
-			func(s float64) float64 {
-				_, p := twoProportion(int64(math.Round(float64(kc)*s)), int64(math.Round(float64(nc)*s)),
-					int64(math.Round(float64(ks)*s)), int64(math.Round(float64(ns)*s)), 0)
-				return p
-			}, cm.Requests)
+		j.exceedance(&c, l, limit, fmt.Sprintf("canary %s %sms > %sms (%s)", l.name, fmtNum(c.Canary), fmtNum(limit), formula))
 	}
 	j.add(c)
 }
@@ -544,9 +574,9 @@ func (j *judge) custom(cm CustomMetric, v CustomValue) {
 func (j *judge) verdict() Verdict {
 	v := Verdict{Canary: j.canary, Stable: j.stabl, Checks: j.checks, Early: j.in.Window.Early}
 	if j.in.Window.Early {
-		early := j.th.EarlyMinRequests
+		early := j.th.MinRequestsToFail
 		if early <= 0 {
-			early = DefaultEarlyMinRequests
+			early = DefaultMinRequestsToFail
 		}
 		if j.canary.Requests < early {
 			for i, c := range v.Checks {

@@ -115,7 +115,7 @@ type fileConfig struct {
 		Confidence           float64       `yaml:"confidence"`
 		ErrorStatuses        []string      `yaml:"error_statuses"`
 		EarlyInterval        duration      `yaml:"early_interval"`
-		EarlyMinRequests     int64         `yaml:"early_min_requests"`
+		MinRequestsToFail    int64         `yaml:"min_requests_to_fail"`
 		MaxTelemetryGap      *float64      `yaml:"max_telemetry_gap"`
 		Delay                duration      `yaml:"delay"`
 		MaxExtensions        *int          `yaml:"max_extensions"`

@@ -72,6 +72,7 @@ step, judges it against stable from InfluxDB, and promotes it or aborts back to 
 		newControlCmd(release.ResumePromote, stdout, stderr),
 		newControlCmd(release.ResumeRollback, stdout, stderr),
 		newWatchCmd(stdout, stderr),
+		newDrillCmd(stdout, stderr),
 		newSteerCmd(release.CommandPause, stdout),
 		newSteerCmd(release.CommandContinue, stdout),
 	)

@@ -241,7 +241,7 @@ func thresholds(fc *fileConfig) (analysis.Thresholds, error) {
 		MaxP99:               a.MaxP99.D(),
 		MaxLatencyRatio:      orDefault(a.MaxLatencyRatio, defaultMaxLatencyRatio),
 		LatencySlack:         a.LatencySlack.D(),
-		EarlyMinRequests:     a.EarlyMinRequests,
+		MinRequestsToFail:    a.MinRequestsToFail,
 		MaxTelemetryGap:      orDefault(a.MaxTelemetryGap, 0),
 	}
 	if th.MinRequests == 0 {

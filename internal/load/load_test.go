@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func TestRunCountsVersionsAndFailures(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	s := run(ctx, srv.URL, 200, 8, time.Second, time.Hour, io.Discard)
+	s := Run(ctx, srv.URL, 200, 8, time.Second, time.Hour, io.Discard)
 	if s.Sent == 0 || s.Sent != n.Load() {
 		t.Fatalf("sent %d, server saw %d", s.Sent, n.Load())
 	}
@@ -40,7 +40,7 @@ func TestRunCountsTransportErrors(t *testing.T) {
 	srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	s := run(ctx, url, 100, 4, time.Second, time.Hour, io.Discard)
+	s := Run(ctx, url, 100, 4, time.Second, time.Hour, io.Discard)
 	if s.Sent == 0 || s.Failed != s.Sent || len(s.Errors) == 0 {
 		t.Fatalf("summary %+v: every request to a closed port must count as failed", s)
 	}
@@ -51,8 +51,8 @@ func TestLoopbackOnly(t *testing.T) {
 		"http://127.0.0.1:8080/": true, "http://localhost/": true, "http://[::1]:80/": true,
 		"http://10.0.0.1/": false, "http://example.com/": false, "nonsense": false,
 	} {
-		if err := loopback(url); (err == nil) != ok {
-			t.Errorf("loopback(%q) = %v", url, err)
+		if err := Loopback(url); (err == nil) != ok {
+			t.Errorf("Loopback(%q) = %v", url, err)
 		}
 	}
 }
