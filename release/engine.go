@@ -238,6 +238,8 @@ type state struct {
 	// balancer's counters then (nil if unknown).
 	windowStart   time.Time
 	countsAtStart map[string]Tally
+	// countersReset: the counters went back during this step's window (said once).
+	countersReset bool
 	// promoteWhenReady: a promotion was asked for while the canary was starting.
 	promoteWhenReady bool
 	// standbyUntil is when the warm standby goes; endStandby: an operator ended it early.
@@ -705,7 +707,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 			return
 		}
 		st.windowStart = time.Now()
-		st.countsAtStart = e.counts(ctx)
+		st.countsAtStart, st.countersReset = e.counts(ctx), false
 		st.canaryPercent, st.weights = achieved, weights
 		e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights,
 			Message: fmt.Sprintf("canary gets %s%% of requests (requested %s%%)", fmtPct(achieved), fmtPct(pct))})
@@ -735,8 +737,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	}
 	w := Window{From: st.windowStart, To: until, Share: pct}
 	var observed *Observed
-	if countsAtEnd != nil && st.countsAtStart != nil {
-		c, s := countsAtEnd[GroupCanary].minus(st.countsAtStart[GroupCanary]), countsAtEnd[GroupStable].minus(st.countsAtStart[GroupStable])
+	if c, s, ok := e.served(st, countsAtEnd); ok {
 		w.Canary, w.Stable = &c, &s
 		observed = &Observed{Canary: c.Requests, Stable: s.Requests}
 	}
@@ -799,6 +800,24 @@ func failClosed(v Verdict, err error) Verdict {
 		v.Reason = err.Error()
 	}
 	return v
+}
+
+// served is what the load balancer served each group since the step's window began, from its counters
+// now and then. ok is false when that is unknown: no counters, or counters that went back (HAProxy
+// reloaded and its new worker counts from zero), which is said once as a warning.
+func (e *Engine) served(st *state, now map[string]Tally) (canary, stable Tally, ok bool) {
+	if now == nil || st.countsAtStart == nil {
+		return canary, stable, false
+	}
+	canary, stable = now[GroupCanary].minus(st.countsAtStart[GroupCanary]), now[GroupStable].minus(st.countsAtStart[GroupStable])
+	if canary.Requests < 0 || stable.Requests < 0 || canary.Errors5xx < 0 || stable.Errors5xx < 0 {
+		if !st.countersReset {
+			st.countersReset = true
+			e.send(st, Event{Kind: KindWarning, Message: "the load balancer's counters went back (HAProxy reloaded?): this step is judged on the metrics store alone"})
+		}
+		return Tally{}, Tally{}, false
+	}
+	return canary, stable, true
 }
 
 func (t Tally) minus(u Tally) Tally {
@@ -938,7 +957,7 @@ func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd
 		}
 		clock.pct, clock.paused = pct, false
 		clock.until = time.Now().Add(e.cfg.Bake)
-		st.windowStart, st.countsAtStart = time.Now(), e.counts(ctx)
+		st.windowStart, st.countsAtStart, st.countersReset = time.Now(), e.counts(ctx), false
 		st.canaryPercent, st.weights = achieved, weights
 		e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights,
 			Message: fmt.Sprintf("nudged by an operator: canary gets %s%% of requests; the step's bake starts again", fmtPct(achieved))})
@@ -960,9 +979,8 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks in
 		return false
 	}
 	var observed *Observed
-	if now := e.counts(ctx); now != nil && st.countsAtStart != nil {
-		observed = &Observed{Canary: now[GroupCanary].Requests - st.countsAtStart[GroupCanary].Requests,
-			Stable: now[GroupStable].Requests - st.countsAtStart[GroupStable].Requests}
+	if c, s, ok := e.served(st, e.counts(ctx)); ok {
+		observed = &Observed{Canary: c.Requests, Stable: s.Requests}
 	}
 	if v.Result != ResultFail {
 		v.Early = true

@@ -1007,3 +1007,35 @@ func TestPauseBeforePromoteStopsAtTheGate(t *testing.T) {
 		t.Errorf("not promoted:\n%s", got)
 	}
 }
+
+func TestCountersThatGoBackAreNoSecondSignal(t *testing.T) {
+	w := &world{counts: map[string]Tally{GroupStable: {Requests: 1e6}, GroupCanary: {Requests: 1e5}}}
+	d := deps(w)
+	d.Counter = w
+	var warnings []string
+	cfg := testConfig()
+	cfg.Steps = []float64{10}
+	e, err := New(cfg, d, func(ev Event) {
+		if ev.Kind == KindTraffic && ev.CanaryPercent == 10 {
+			// HAProxy reloads: its new worker counts from zero.
+			w.mu.Lock()
+			w.counts = map[string]Tally{}
+			w.mu.Unlock()
+		}
+		if ev.Kind == KindWarning {
+			warnings = append(warnings, ev.Message)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := e.Run(context.Background()); out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	if len(w.windows) != 1 || w.windows[0].Canary != nil || w.windows[0].Stable != nil {
+		t.Errorf("the window carried counts across a reset: %+v", w.windows)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "counters went back") {
+		t.Errorf("warnings %q", warnings)
+	}
+}
