@@ -195,6 +195,8 @@ type Store interface {
 	Querier
 	// Ping checks that InfluxDB answers queries on the bucket with the credentials given.
 	Ping(ctx context.Context) error
+	// Annotate writes a release event next to the metrics, for dashboards.
+	Annotate(ctx context.Context, a Annotation) error
 	// Close releases the connections.
 	Close()
 }

@@ -824,3 +824,37 @@ func writeNS(t testing.TB, lines []string) {
 		t.Fatalf("write: %s: %s", resp.Status, body)
 	}
 }
+
+// TestAnnotate writes release events through each backend and reads them back as a dashboard would.
+func TestAnnotate(t *testing.T) {
+	for _, lang := range languages {
+		t.Run(lang, func(t *testing.T) {
+			service := uniqueBackend(t)
+			s := newStore(t, lang, testConfig("be"))
+			at := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+			a := Annotation{At: at, Release: "r1", Service: service, Kind: "traffic", Phase: "baking", Text: `canary gets 10% "of" requests, a=b`, CanaryPercent: 10}
+			if err := s.Annotate(context.Background(), a); err != nil {
+				t.Fatal(err)
+			}
+			q := fmt.Sprintf(`SELECT "text", "canary_percent", "kind" FROM "autogen"."%s" WHERE "service" = '%s'`, EventMeasurement, service)
+			req, _ := http.NewRequest(http.MethodGet, influxURL+"/query?db=fridaymorning&q="+url.QueryEscape(q), nil)
+			req.SetBasicAuth(influxUser, influxPassword)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), `canary gets 10% \"of\" requests, a=b`) || !strings.Contains(string(body), `"traffic"`) || !strings.Contains(string(body), `,10,`) {
+				t.Errorf("the event did not come back: %s", body)
+			}
+		})
+	}
+	t.Run("InfluxDB down", func(t *testing.T) {
+		cfg := testConfig("be")
+		cfg.URL = "http://" + freeAddr()
+		if err := newStore(t, LanguageInfluxQL, cfg).Annotate(context.Background(), Annotation{At: time.Now(), Text: "x"}); !errors.Is(err, ErrUnreachable) {
+			t.Errorf("error %v", err)
+		}
+	})
+}

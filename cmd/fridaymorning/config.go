@@ -100,6 +100,9 @@ type fileConfig struct {
 		Timer       string   `yaml:"timer"`
 		Timeout     duration `yaml:"timeout"`
 		Language    string   `yaml:"language"`
+		// Annotations writes release events to InfluxDB (measurement fridaymorning_event) for
+		// dashboards; on unless false.
+		Annotations *bool `yaml:"annotations"`
 	} `yaml:"influxdb"`
 
 	Analysis struct {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fridaymorning/fridaymorning/analysis"
@@ -173,7 +174,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 			{Name: "haproxy", Run: hp.Check},
 			{Name: "influxdb", Run: store.Ping},
 		},
-	}, emit)
+	}, annotated(w, store, fc, emit))
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -318,4 +319,50 @@ func (z analyzer) Analyze(ctx context.Context, w release.Window) (release.Verdic
 		})
 	}
 	return out, err
+}
+
+// annotated returns emit, also writing the release's milestones to InfluxDB (measurement
+// fridaymorning_event) for dashboards, unless influxdb.annotations is false. Writes are best effort and
+// never hold the release up: they go through a queue that drops when full, and Close waits briefly for
+// it to drain.
+func annotated(w *wired, store analysis.Store, fc *fileConfig, emit func(release.Event)) func(release.Event) {
+	if fc.InfluxDB.Annotations != nil && !*fc.InfluxDB.Annotations {
+		return emit
+	}
+	queue := make(chan analysis.Annotation, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for a := range queue {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_ = store.Annotate(ctx, a)
+			cancel()
+		}
+	}()
+	var once sync.Once
+	// Closers run in order: this one before the store's Close, which follows in w.closers.
+	w.closers = append([]func(){func() {
+		once.Do(func() { close(queue) })
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+		}
+	}}, w.closers...)
+	return func(ev release.Event) {
+		emit(ev)
+		switch ev.Kind {
+		case release.KindStarted, release.KindTraffic, release.KindPhase, release.KindControl, release.KindFinished, release.KindAnalysis:
+		default:
+			return
+		}
+		a := analysis.Annotation{At: ev.Time, Release: ev.ReleaseID, Service: ev.Service, Kind: string(ev.Kind), Phase: string(ev.Phase),
+			Text: ev.Message, CanaryPercent: ev.AchievedPercent}
+		if ev.Kind != release.KindTraffic {
+			a.CanaryPercent = ev.CanaryPercent
+		}
+		select {
+		case queue <- a:
+		default:
+		}
+	}
 }
