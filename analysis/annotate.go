@@ -54,11 +54,7 @@ func (q *InfluxQL) Annotate(ctx context.Context, a Annotation) error {
 	if err != nil {
 		return queryFailure(q.cfg, ctx, err)
 	}
-	if user, pw, ok := strings.Cut(q.cfg.Token, ":"); ok {
-		req.SetBasicAuth(user, pw)
-	} else if q.cfg.Token != "" {
-		req.Header.Set("Authorization", "Token "+q.cfg.Token)
-	}
+	q.authorize(req)
 	resp, err := q.client.Do(req)
 	if err != nil {
 		return queryFailure(q.cfg, ctx, err)

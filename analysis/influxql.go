@@ -230,12 +230,7 @@ func (q *InfluxQL) run(ctx context.Context, statements ...string) ([]qlResult, e
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "fridaymorning")
-	if user, pw, ok := strings.Cut(q.cfg.Token, ":"); ok {
-		req.SetBasicAuth(user, pw)
-	} else if q.cfg.Token != "" {
-		req.Header.Set("Authorization", "Token "+q.cfg.Token)
-	}
+	q.authorize(req)
 	resp, err := q.client.Do(req)
 	if err != nil {
 		return nil, queryFailure(q.cfg, ctx, err)
@@ -309,4 +304,15 @@ func (q *InfluxQL) Custom(ctx context.Context, cm CustomMetric, from, to time.Ti
 		}
 		return 0, false, nil
 	})
+}
+
+// authorize adds the credentials: basic auth for a user:password token (1.x), else the token itself
+// (2.x and 3).
+func (q *InfluxQL) authorize(req *http.Request) {
+	req.Header.Set("User-Agent", "fridaymorning")
+	if user, pw, ok := strings.Cut(q.cfg.Token, ":"); ok {
+		req.SetBasicAuth(user, pw)
+	} else if q.cfg.Token != "" {
+		req.Header.Set("Authorization", "Token "+q.cfg.Token)
+	}
 }

@@ -684,20 +684,13 @@ func (c *Client) Counts(ctx context.Context) (map[string]Count, error) {
 // Requests returns, by group, how many responses the group's servers have sent since HAProxy started:
 // the difference of two readings is the observed split of a step.
 func (c *Client) Requests(ctx context.Context) (map[string]int64, error) {
-	states, err := c.be.servers(ctx)
+	counts, err := c.Counts(ctx)
 	if err != nil {
 		return nil, err
 	}
-	stable, canary, err := c.groups(states)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int64{GroupStable: 0, GroupCanary: 0}
-	for _, n := range stable {
-		out[GroupStable] += states[n].Responses
-	}
-	for _, n := range canary {
-		out[GroupCanary] += states[n].Responses
+	out := make(map[string]int64, len(counts))
+	for g, t := range counts {
+		out[g] = t.Requests
 	}
 	return out, nil
 }

@@ -170,15 +170,9 @@ func (j journalController) Request(cmd release.Command) {
 }
 
 func runWatch(ctx context.Context, opts watchOptions, args []string, stdout io.Writer) error {
-	fc, err := loadConfigFlag(opts.configPath)
+	fc, err := serviceConfig(opts.configPath, args, "watch")
 	if err != nil {
-		return &exitErr{exitError, err}
-	}
-	if len(args) == 1 {
-		fc.Service = args[0]
-	}
-	if fc.Service == "" {
-		return &exitErr{exitUsage, fmt.Errorf("name the service: fridaymorning watch SERVICE")}
+		return err
 	}
 	if !wantCockpit(stdout) {
 		return &exitErr{exitUsage, fmt.Errorf("watch needs a terminal: use fridaymorning status %s (--output json) in scripts", fc.Service)}

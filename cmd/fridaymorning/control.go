@@ -58,16 +58,26 @@ again, a promotion or an abort is carried through. It refuses a release whose pr
 	return cmd
 }
 
-func runControl(ctx context.Context, mode release.ResumeMode, opts controlOptions, args []string, stdout, stderr io.Writer) error {
-	fc, err := loadConfigFlag(opts.configPath)
+// serviceConfig loads the --config file for a command on one service, which its first argument names
+// (else the config's service:).
+func serviceConfig(configPath string, args []string, command string) (*fileConfig, error) {
+	fc, err := loadConfigFlag(configPath)
 	if err != nil {
-		return &exitErr{exitError, err}
+		return nil, &exitErr{exitError, err}
 	}
 	if len(args) == 1 {
 		fc.Service = args[0]
 	}
 	if fc.Service == "" {
-		return &exitErr{exitUsage, fmt.Errorf("name the service: fridaymorning %s SERVICE", mode)}
+		return nil, &exitErr{exitUsage, fmt.Errorf("name the service: fridaymorning %s SERVICE", command)}
+	}
+	return fc, nil
+}
+
+func runControl(ctx context.Context, mode release.ResumeMode, opts controlOptions, args []string, stdout, stderr io.Writer) error {
+	fc, err := serviceConfig(opts.configPath, args, string(mode))
+	if err != nil {
+		return err
 	}
 	// Which outcome counts as success depends on what was asked.
 	code := exitCodeFor
@@ -178,15 +188,9 @@ func newSteerCmd(cmd release.Command, stdout io.Writer) *cobra.Command {
 			if !c.Flags().Changed("config") {
 				configPath = ""
 			}
-			fc, err := loadConfigFlag(configPath)
+			fc, err := serviceConfig(configPath, args, string(cmd))
 			if err != nil {
-				return &exitErr{exitError, err}
-			}
-			if len(args) == 1 {
-				fc.Service = args[0]
-			}
-			if fc.Service == "" {
-				return &exitErr{exitUsage, fmt.Errorf("name the service: fridaymorning %s SERVICE", cmd)}
+				return err
 			}
 			sw, err := swarm.New(swarm.Config{Host: fc.Docker.Host})
 			if err != nil {
