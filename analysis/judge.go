@@ -64,7 +64,8 @@ func (th Thresholds) alpha() float64 {
 	if c <= 0 || c >= 1 || math.IsNaN(c) {
 		c = DefaultConfidence
 	}
-	return 1 - c
+	// Rounded, so that 1 − 0.98 reads 0.02 and not 0.020000000000000018.
+	return math.Round((1-c)*1e9) / 1e9
 }
 
 // Tally is what HAProxy's own counters say of one group over a window.

@@ -100,11 +100,14 @@ func (h *headless) Event(ev release.Event) {
 				"limit", roundTo(c.Limit, 3), "unit", c.Unit)
 			if c.Test != "" && c.Test != "threshold" {
 				h.log.Info(c.Statistic, keyEvent, "evidence", keyRelease, ev.ReleaseID, keyStep, fmt.Sprintf("%d/%d", ev.Step, ev.Steps),
-					keyCheck, c.Name, "test", c.Test, "p", c.PValue, "alpha", c.Alpha, "canary_n", c.CanaryN, "stable_n", c.StableN)
+					keyCheck, c.Name, "test", c.Test, "p", sig(c.PValue), "alpha", sig(c.Alpha), "canary_n", c.CanaryN, "stable_n", c.StableN)
 			}
 		}
 	}
 }
+
+// sig renders a probability with three significant digits: 0.0219, 4.4e-15.
+func sig(p float64) string { return strconv.FormatFloat(p, 'g', 3, 64) }
 
 func roundTo(v float64, digits int) float64 {
 	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', digits, 64), 64)
