@@ -9,6 +9,7 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
+	fluxquery "github.com/influxdata/influxdb-client-go/v2/api/query"
 )
 
 // Flux queries request metrics with Flux through InfluxDB's v2 query API: InfluxDB 2.x, or 1.8 with
@@ -50,6 +51,12 @@ func (f *Flux) Close() { f.client.Close() }
 func (f *Flux) Ping(ctx context.Context) error {
 	q := fmt.Sprintf("from(bucket: %s)\n  |> range(start: -1m)\n  |> filter(fn: (r) => r._measurement == %s)\n  |> limit(n: 1)\n",
 		fluxString(f.cfg.Bucket), fluxString(f.cfg.Measurement))
+	return f.run(ctx, q, func(*fluxquery.FluxRecord) bool { return true })
+}
+
+// run sends q, bounded by the configured timeout, and hands each record to each until it returns false.
+// Its error is queryError's.
+func (f *Flux) run(ctx context.Context, q string, each func(rec *fluxquery.FluxRecord) bool) error {
 	qctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
 	res, err := f.query.Query(qctx, q)
@@ -58,6 +65,9 @@ func (f *Flux) Ping(ctx context.Context) error {
 	}
 	defer res.Close()
 	for res.Next() {
+		if !each(res.Record()) {
+			return nil
+		}
 	}
 	if err := res.Err(); err != nil {
 		return f.queryError(ctx, err)
@@ -79,20 +89,12 @@ func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable 
 	}
 	q := f.metricsQuery(from, to)
 	queries = []string{q}
-	qctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
-	defer cancel()
-	res, err := f.query.Query(qctx, q)
-	if err != nil {
-		return canary, stable, queries, f.queryError(ctx, err)
-	}
-	defer res.Close()
 	groups := map[string]*Metrics{"canary": &canary, "stable": &stable}
-	for res.Next() {
-		rec := res.Record()
+	err = f.run(ctx, q, func(rec *fluxquery.FluxRecord) bool {
 		group, metric, _ := strings.Cut(rec.Result(), "_")
 		m := groups[group]
 		if m == nil {
-			continue
+			return true
 		}
 		switch metric {
 		case "requests":
@@ -112,9 +114,10 @@ func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable 
 		case "p99":
 			m.P99 = toDuration(rec.Value())
 		}
-	}
-	if err := res.Err(); err != nil {
-		return Metrics{}, Metrics{}, queries, f.queryError(ctx, err)
+		return true
+	})
+	if err != nil {
+		return Metrics{}, Metrics{}, queries, err
 	}
 	if err := f.sample(ctx, from, to, &canary, &stable, &queries); err != nil {
 		return Metrics{}, Metrics{}, queries, err
@@ -170,32 +173,19 @@ func (f *Flux) sample(ctx context.Context, from, to time.Time, canary, stable *M
 	}
 	q := b.String()
 	*queries = append(*queries, q)
-	qctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
-	defer cancel()
-	res, err := f.query.Query(qctx, q)
-	if err != nil {
-		return f.queryError(ctx, err)
-	}
-	defer res.Close()
 	canary.Latencies = make([]float64, 0, min(canary.Timed, SampleSize))
 	stable.Latencies = make([]float64, 0, min(stable.Timed, SampleSize))
-	for res.Next() {
-		rec := res.Record()
-		v, ok := rec.Value().(float64)
-		if !ok {
-			continue
+	return f.run(ctx, q, func(rec *fluxquery.FluxRecord) bool {
+		if v, ok := rec.Value().(float64); ok {
+			switch rec.Result() {
+			case "canary":
+				canary.Latencies = append(canary.Latencies, v)
+			case "stable":
+				stable.Latencies = append(stable.Latencies, v)
+			}
 		}
-		switch rec.Result() {
-		case "canary":
-			canary.Latencies = append(canary.Latencies, v)
-		case "stable":
-			stable.Latencies = append(stable.Latencies, v)
-		}
-	}
-	if err := res.Err(); err != nil {
-		return f.queryError(ctx, err)
-	}
-	return nil
+		return true
+	})
 }
 
 // metricsQuery builds the Flux query of one window. Per group it reads the status and the timer field
@@ -340,26 +330,19 @@ func (f *Flux) Custom(ctx context.Context, cm CustomMetric, from, to time.Time) 
 			Start: fluxTime(from), Stop: fluxTime(to.Add(-time.Nanosecond)), Group: fluxString(group),
 		}
 	}, f.cfg, func(query string) (float64, bool, error) {
-		qctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
-		defer cancel()
-		res, err := f.query.Query(qctx, query)
-		if err != nil {
-			return 0, false, f.queryError(ctx, err)
-		}
-		defer res.Close()
-		for res.Next() {
-			switch v := res.Record().Value().(type) {
+		var value float64
+		found := false
+		err := f.run(ctx, query, func(rec *fluxquery.FluxRecord) bool {
+			switch v := rec.Value().(type) {
 			case float64:
-				return v, true, nil
+				value, found = v, true
 			case int64:
-				return float64(v), true, nil
+				value, found = float64(v), true
 			case uint64:
-				return float64(v), true, nil
+				value, found = float64(v), true
 			}
-		}
-		if err := res.Err(); err != nil {
-			return 0, false, f.queryError(ctx, err)
-		}
-		return 0, false, nil
+			return !found
+		})
+		return value, found, err
 	})
 }

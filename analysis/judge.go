@@ -117,17 +117,17 @@ const (
 
 // judge carries one judgement's inputs.
 type judge struct {
-	in            Input
-	th            Thresholds
-	alpha         float64
-	minReq        int64
-	relative      bool
-	canaryEnough  bool
-	stableEnough  bool
-	notJudged     string
-	notCompared   string
-	checks        []Check
-	canary, stabl Metrics
+	in             Input
+	th             Thresholds
+	alpha          float64
+	minReq         int64
+	relative       bool
+	canaryEnough   bool
+	stableEnough   bool
+	notJudged      string
+	notCompared    string
+	checks         []Check
+	canary, stable Metrics
 }
 
 // Judge judges the canary against stable. It is pure: no I/O, no logging, the same answer for the
@@ -149,7 +149,7 @@ type judge struct {
 // pass. An early look (Window.Early) tests at α/Looks and cannot fail the canary before it has
 // MinRequestsToFail requests.
 func Judge(in Input, th Thresholds) Verdict {
-	j := &judge{in: in, th: th, alpha: th.alpha(), canary: in.Canary, stabl: in.Stable}
+	j := &judge{in: in, th: th, alpha: th.alpha(), canary: in.Canary, stable: in.Stable}
 	j.minReq = th.MinRequests
 	if j.minReq <= 0 {
 		j.minReq = DefaultMinRequests
@@ -193,14 +193,14 @@ func Judge(in Input, th Thresholds) Verdict {
 }
 
 type pct struct {
-	name          string
-	q             float64
-	canary, stabl time.Duration
-	limit         time.Duration
+	name           string
+	q              float64
+	canary, stable time.Duration
+	limit          time.Duration
 }
 
 func (j *judge) percentiles() []pct {
-	c, s, th := j.canary, j.stabl, j.th
+	c, s, th := j.canary, j.stable, j.th
 	return []pct{
 		{"p50", 0.50, c.P50, s.P50, th.MaxP50},
 		{"p90", 0.90, c.P90, s.P90, th.MaxP90},
@@ -213,8 +213,8 @@ func (j *judge) add(c Check) { j.checks = append(j.checks, c) }
 
 func (j *judge) sampleChecks() {
 	group := func(name, who string, m Metrics) Check {
-		c := Check{Name: name, Canary: float64(j.canary.Requests), Stable: float64(j.stabl.Requests), Limit: float64(j.minReq), Unit: "requests",
-			CanaryN: j.canary.Requests, StableN: j.stabl.Requests}
+		c := Check{Name: name, Canary: float64(j.canary.Requests), Stable: float64(j.stable.Requests), Limit: float64(j.minReq), Unit: "requests",
+			CanaryN: j.canary.Requests, StableN: j.stable.Requests}
 		if m.Requests < j.minReq {
 			c.Result, c.More = ResultInconclusive, j.minReq-m.Requests
 			c.Detail = fmt.Sprintf("%s has %d requests (%d errors), needs at least %d to pass", who, m.Requests, m.Errors, j.minReq)
@@ -230,17 +230,17 @@ func (j *judge) sampleChecks() {
 	}
 	j.add(group(checkCanaryRequests, "canary", j.canary))
 	if j.relative {
-		j.add(group(checkStableRequests, "stable", j.stabl))
+		j.add(group(checkStableRequests, "stable", j.stable))
 	} else {
-		j.add(skipped(Check{Name: checkStableRequests, Canary: float64(j.canary.Requests), Stable: float64(j.stabl.Requests), Limit: float64(j.minReq), Unit: "requests"}))
+		j.add(skipped(Check{Name: checkStableRequests, Canary: float64(j.canary.Requests), Stable: float64(j.stable.Requests), Limit: float64(j.minReq), Unit: "requests"}))
 	}
 }
 
 // canaryFor converts a number of stable requests into the canary requests that come with them at the
 // window's split; it is what the estimate of "more requests needed" is counted in.
 func (j *judge) canaryFor(stable int64) int64 {
-	if j.stabl.Requests > 0 && j.canary.Requests > 0 {
-		return int64(math.Ceil(float64(stable) * float64(j.canary.Requests) / float64(j.stabl.Requests)))
+	if j.stable.Requests > 0 && j.canary.Requests > 0 {
+		return int64(math.Ceil(float64(stable) * float64(j.canary.Requests) / float64(j.stable.Requests)))
 	}
 	if s := j.in.Window.Share; s > 0 && s < 100 {
 		return int64(math.Ceil(float64(stable) * s / (100 - s)))
@@ -260,14 +260,14 @@ func (j *judge) telemetry() {
 		return
 	}
 	c := Check{Name: checkTelemetry, Canary: float64(j.canary.Requests), Stable: float64(w.HAProxyCanary.Requests), Limit: gap, Unit: "requests",
-		CanaryN: j.canary.Requests, StableN: j.stabl.Requests}
+		CanaryN: j.canary.Requests, StableN: j.stable.Requests}
 	type cmp struct {
 		what         string
 		influx, hapx int64
 	}
 	cmps := []cmp{
 		{"canary requests", j.canary.Requests, w.HAProxyCanary.Requests},
-		{"stable requests", j.stabl.Requests, w.HAProxyStable.Requests},
+		{"stable requests", j.stable.Requests, w.HAProxyStable.Requests},
 		{"canary 5xx answers", j.canary.Errors5xx, w.HAProxyCanary.Errors5xx},
 	}
 	var off []string
@@ -285,7 +285,7 @@ func (j *judge) telemetry() {
 	} else {
 		c.Result = ResultPass
 		c.Detail = fmt.Sprintf("InfluxDB's counts agree with HAProxy's within %s%% (canary %d vs %d requests, stable %d vs %d)",
-			fmtNum(gap), j.canary.Requests, w.HAProxyCanary.Requests, j.stabl.Requests, w.HAProxyStable.Requests)
+			fmtNum(gap), j.canary.Requests, w.HAProxyCanary.Requests, j.stable.Requests, w.HAProxyStable.Requests)
 	}
 	j.add(c)
 }
@@ -293,7 +293,7 @@ func (j *judge) telemetry() {
 // errorRate holds the canary's error rate to the absolute limit, with an exact binomial test.
 func (j *judge) errorRate() {
 	cm, lim := j.canary, j.th.MaxErrorRate
-	c := Check{Name: checkErrorRate, Canary: cm.ErrorRate, Stable: j.stabl.ErrorRate, Limit: lim, Unit: "%", CanaryN: cm.Requests, StableN: j.stabl.Requests}
+	c := Check{Name: checkErrorRate, Canary: cm.ErrorRate, Stable: j.stable.ErrorRate, Limit: lim, Unit: "%", CanaryN: cm.Requests, StableN: j.stable.Requests}
 	counts := fmt.Sprintf("%d of %d requests", cm.Errors, cm.Requests)
 	switch {
 	case math.IsNaN(cm.ErrorRate) || math.IsInf(cm.ErrorRate, 0) || math.IsNaN(lim):
@@ -350,7 +350,7 @@ func (j *judge) latencyLimit(l pct) {
 		return
 	}
 	cm := j.canary
-	c := Check{Name: "latency_" + l.name, Canary: msOf(l.canary), Stable: msOf(l.stabl), Limit: msOf(l.limit), Unit: "ms", CanaryN: cm.Timed, StableN: j.stabl.Timed}
+	c := Check{Name: "latency_" + l.name, Canary: msOf(l.canary), Stable: msOf(l.stable), Limit: msOf(l.limit), Unit: "ms", CanaryN: cm.Timed, StableN: j.stable.Timed}
 	switch {
 	case cm.Requests == 0:
 		c.Result, c.Detail, c.More = ResultInconclusive, "canary has no requests: "+j.notJudged, j.minReq
@@ -405,7 +405,7 @@ func (j *judge) exceedance(c *Check, l pct, limit float64, what string) {
 
 // errorRateIncrease holds the canary's error rate to stable's plus a margin, with a two-proportion test.
 func (j *judge) errorRateIncrease() {
-	cm, sm, margin := j.canary, j.stabl, j.th.MaxErrorRateIncrease
+	cm, sm, margin := j.canary, j.stable, j.th.MaxErrorRateIncrease
 	c := Check{Name: checkErrorRateIncrease, Canary: cm.ErrorRate, Stable: sm.ErrorRate, Limit: sm.ErrorRate + margin, Unit: "%", CanaryN: cm.Requests, StableN: sm.Requests}
 	within := cm.ErrorRate <= c.Limit
 	switch {
@@ -440,7 +440,7 @@ func (j *judge) errorRateIncrease() {
 // moreToCompare is how many more canary requests it takes for both groups to reach the minimum.
 func (j *judge) moreToCompare() int64 {
 	more := max(j.minReq-j.canary.Requests, 0)
-	if s := j.minReq - j.stabl.Requests; s > 0 {
+	if s := j.minReq - j.stable.Requests; s > 0 {
 		more = max(more, j.canaryFor(s))
 	}
 	return more
@@ -459,7 +459,7 @@ func (j *judge) latencyShift() {
 	if j.th.MaxLatencyRatio == 0 {
 		return
 	}
-	cm, sm := j.canary, j.stabl
+	cm, sm := j.canary, j.stable
 	limit, formula := j.relativeLimit(sm.P50)
 	c := Check{Name: checkLatencyShift, Canary: msOf(cm.P50), Stable: msOf(sm.P50), Limit: limit, Unit: "ms",
 		CanaryN: int64(len(cm.Latencies)), StableN: int64(len(sm.Latencies))}
@@ -506,9 +506,9 @@ func (j *judge) latencyTail(l pct) {
 	if j.th.MaxLatencyRatio == 0 {
 		return
 	}
-	cm, sm := j.canary, j.stabl
-	limit, formula := j.relativeLimit(l.stabl)
-	c := Check{Name: l.name + "_vs_stable", Canary: msOf(l.canary), Stable: msOf(l.stabl), Limit: limit, Unit: "ms",
+	cm, sm := j.canary, j.stable
+	limit, formula := j.relativeLimit(l.stable)
+	c := Check{Name: l.name + "_vs_stable", Canary: msOf(l.canary), Stable: msOf(l.stable), Limit: limit, Unit: "ms",
 		CanaryN: int64(len(cm.Latencies)), StableN: int64(len(sm.Latencies))}
 	switch {
 	case !j.relative:
@@ -573,7 +573,7 @@ func (j *judge) custom(cm CustomMetric, v CustomValue) {
 }
 
 func (j *judge) verdict() Verdict {
-	v := Verdict{Canary: j.canary, Stable: j.stabl, Checks: j.checks, Early: j.in.Window.Early}
+	v := Verdict{Canary: j.canary, Stable: j.stable, Checks: j.checks, Early: j.in.Window.Early}
 	if j.in.Window.Early {
 		early := j.th.MinRequestsToFail
 		if early <= 0 {
@@ -602,7 +602,7 @@ func (j *judge) verdict() Verdict {
 			}
 		}
 	}
-	cm, sm := j.canary, j.stabl
+	cm, sm := j.canary, j.stable
 	v.Result = ResultPass
 	v.Reason = fmt.Sprintf("all %d checks pass (canary %d requests, %s%% errors, p95 %sms", len(v.Checks), cm.Requests, fmtNum(cm.ErrorRate), fmtNum(msOf(cm.P95)))
 	if j.relative {

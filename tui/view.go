@@ -348,14 +348,6 @@ func (m Model) table(w int) []string {
 	return out
 }
 
-// last is the last n values.
-func last(values []float64, n int) []float64 {
-	if len(values) > n {
-		return values[len(values)-n:]
-	}
-	return values
-}
-
 // peak is the largest of the values of all the series.
 func peak(series ...[]float64) float64 {
 	top := 0.0

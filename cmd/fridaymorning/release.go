@@ -118,13 +118,13 @@ func drive(ctx context.Context, fc *fileConfig, image string, stdout, stderr io.
 		report = &junit{}
 	}
 	sk := &sink{lines: out}
-	var finished, image2 string
+	var finished, released string
 	w, err := wire(fc, image, func(ev release.Event) {
 		if ev.Kind == release.KindFinished {
 			finished = ev.Message
 		}
 		if ev.Image != "" {
-			image2 = ev.Image
+			released = ev.Image
 		}
 		if report != nil {
 			report.Event(ev)
@@ -151,7 +151,7 @@ func drive(ctx context.Context, fc *fileConfig, image string, stdout, stderr io.
 	if err != nil {
 		msg = err.Error()
 	}
-	writeOutputs(report, fc.Service, w.engine.ID(), image2, outcome, c, msg, stderr)
+	writeOutputs(report, fc.Service, w.engine.ID(), released, outcome, c, msg, stderr)
 	if c == 0 {
 		return nil
 	}

@@ -296,12 +296,3 @@ func writeDotenv(path string, vars map[string]string) error {
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
-
-// fanout sends each event to several outputs.
-type fanout []lines
-
-func (f fanout) Event(ev release.Event) {
-	for _, l := range f {
-		l.Event(ev)
-	}
-}
