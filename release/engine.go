@@ -711,7 +711,6 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		st.canaryPercent, st.weights = achieved, weights
 		e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights,
 			Message: fmt.Sprintf("canary gets %s%% of requests (requested %s%%)", fmtPct(achieved), fmtPct(pct))})
-		e.persist(context.Background(), st)
 	}
 
 	clock := &bakeClock{until: time.Now().Add(e.cfg.Bake), pct: pct}
@@ -720,6 +719,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		what = fmt.Sprintf("extending the bake (%d of %d) to gather more requests", st.extensions, e.cfg.MaxExtensions)
 	}
 	e.send(st, Event{Kind: KindBake, CanaryPercent: pct, Until: clock.until, Message: fmt.Sprintf("%s for %s", what, e.cfg.Bake)})
+	// One write records the new weights (or the extension) and when the bake ends.
 	st.bakeUntil, st.paused = clock.until, false
 	e.persist(context.Background(), st)
 	switch e.sleep(ctx, st, clock) {
@@ -772,8 +772,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		e.startAbort(st, causeAnalysis, fmt.Sprintf("step %d failed: %s", st.step+1, v.Reason))
 	default:
 		if st.extensions < e.cfg.MaxExtensions {
-			st.extensions++
-			e.persist(context.Background(), st)
+			st.extensions++ // the next bake persists it
 			return
 		}
 		why := fmt.Sprintf("step %d stayed inconclusive after %d extensions: %s", st.step+1, st.extensions, v.Reason)
