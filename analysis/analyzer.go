@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // Querier reports both groups' metrics over a window; *Flux and *InfluxQL are two. Its error follows
@@ -12,7 +14,7 @@ import (
 // asked.
 type Querier interface {
 	// Metrics returns the canary's and stable's metrics over [from, to) and the queries that produced them.
-	Metrics(ctx context.Context, from, to time.Time) (canary, stable Metrics, queries []string, err error)
+	Metrics(ctx context.Context, from, to time.Time) (canary, stable verdict.Metrics, queries []string, err error)
 	// Custom returns a custom metric's value for each group over [from, to), or why there is none.
 	Custom(ctx context.Context, cm CustomMetric, from, to time.Time) CustomValue
 }
@@ -42,7 +44,7 @@ func NewAnalyzer(q Querier, th Thresholds) *Analyzer {
 //
 // Custom metrics are queried at final looks only (an early look judges the built-in metrics). The
 // Verdict's Queries hold every query sent.
-func (a *Analyzer) Analyze(ctx context.Context, w Window) (Verdict, error) {
+func (a *Analyzer) Analyze(ctx context.Context, w verdict.Window) (verdict.Verdict, error) {
 	canary, stable, queries, err := a.q.Metrics(ctx, w.From, w.To)
 	in := Input{Canary: canary, Stable: stable, Window: w}
 	if err == nil && !w.Early {
@@ -67,10 +69,10 @@ func (a *Analyzer) Analyze(ctx context.Context, w Window) (Verdict, error) {
 		th.Custom = nil
 		v := Judge(in, th)
 		v.Queries = queries
-		if v.Result != ResultFail {
-			v.Result, v.Reason, v.More, v.Wait = ResultInconclusive, reason, 0, 0
+		if v.Result != verdict.ResultFail {
+			v.Result, v.Reason, v.More, v.Wait = verdict.ResultInconclusive, reason, 0, 0
 		}
 		return v, err
 	}
-	return Verdict{Result: ResultInconclusive, Reason: reason, Queries: queries, Early: w.Early}, err
+	return verdict.Verdict{Result: verdict.ResultInconclusive, Reason: reason, Queries: queries, Early: w.Early}, err
 }

@@ -7,15 +7,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // stubQuerier stands in for InfluxDB in the tests of Analyze's own logic.
 type stubQuerier struct {
-	canary, stable Metrics
+	canary, stable verdict.Metrics
 	err            error
 }
 
-func (s stubQuerier) Metrics(context.Context, time.Time, time.Time) (Metrics, Metrics, []string, error) {
+func (s stubQuerier) Metrics(context.Context, time.Time, time.Time) (verdict.Metrics, verdict.Metrics, []string, error) {
 	return s.canary, s.stable, []string{"the query"}, s.err
 }
 
@@ -31,23 +33,23 @@ func TestAnalyze(t *testing.T) {
 	tests := []struct {
 		name   string
 		q      stubQuerier
-		want   Result
+		want   verdict.Result
 		reason string
 		checks bool
 	}{
-		{name: "good numbers pass", q: stubQuerier{canary: good, stable: good}, want: ResultPass, checks: true},
-		{name: "bad numbers fail", q: stubQuerier{canary: group(make([]float64, 500), 250), stable: good}, want: ResultFail, reason: "canary error rate 50% > 1%", checks: true},
-		{name: "unreachable is inconclusive", q: stubQuerier{err: unreachable}, want: ResultInconclusive, reason: "InfluxDB at http://127.0.0.1:1: connect: connection refused"},
-		{name: "good numbers with an error are no pass", q: stubQuerier{canary: good, stable: good, err: unreachable}, want: ResultInconclusive},
-		{name: "no data is inconclusive and says why", q: stubQuerier{stable: good, err: noData}, want: ResultInconclusive, reason: "no data: no requests of the canary servers canary1", checks: true},
-		{name: "no data with good numbers is no pass", q: stubQuerier{canary: good, stable: good, err: noData}, want: ResultInconclusive, checks: true},
-		{name: "no latency but every request failed is a fail", q: stubQuerier{canary: Metrics{Requests: 500, Errors: 500, ErrorRate: 100}, stable: good, err: noData}, want: ResultFail, checks: true},
-		{name: "caller gone is inconclusive", q: stubQuerier{err: fmt.Errorf("analysis: query stopped: %w", context.Canceled)}, want: ResultInconclusive},
+		{name: "good numbers pass", q: stubQuerier{canary: good, stable: good}, want: verdict.ResultPass, checks: true},
+		{name: "bad numbers fail", q: stubQuerier{canary: group(make([]float64, 500), 250), stable: good}, want: verdict.ResultFail, reason: "canary error rate 50% > 1%", checks: true},
+		{name: "unreachable is inconclusive", q: stubQuerier{err: unreachable}, want: verdict.ResultInconclusive, reason: "InfluxDB at http://127.0.0.1:1: connect: connection refused"},
+		{name: "good numbers with an error are no pass", q: stubQuerier{canary: good, stable: good, err: unreachable}, want: verdict.ResultInconclusive},
+		{name: "no data is inconclusive and says why", q: stubQuerier{stable: good, err: noData}, want: verdict.ResultInconclusive, reason: "no data: no requests of the canary servers canary1", checks: true},
+		{name: "no data with good numbers is no pass", q: stubQuerier{canary: good, stable: good, err: noData}, want: verdict.ResultInconclusive, checks: true},
+		{name: "no latency but every request failed is a fail", q: stubQuerier{canary: verdict.Metrics{Requests: 500, Errors: 500, ErrorRate: 100}, stable: good, err: noData}, want: verdict.ResultFail, checks: true},
+		{name: "caller gone is inconclusive", q: stubQuerier{err: fmt.Errorf("analysis: query stopped: %w", context.Canceled)}, want: verdict.ResultInconclusive},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now := time.Now()
-			v, err := NewAnalyzer(tt.q, th).Analyze(context.Background(), Window{From: now.Add(-time.Minute), To: now, Share: 10})
+			v, err := NewAnalyzer(tt.q, th).Analyze(context.Background(), verdict.Window{From: now.Add(-time.Minute), To: now, Share: 10})
 			if v.Result != tt.want {
 				t.Fatalf("result %s (%s), want %s", v.Result, v.Reason, tt.want)
 			}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fridaymorning/fridaymorning/verdict"
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	fluxquery "github.com/influxdata/influxdb-client-go/v2/api/query"
@@ -82,14 +83,14 @@ func (f *Flux) run(ctx context.Context, q string, each func(rec *fluxquery.FluxR
 // context error when ctx ended first, and ErrNoData when the window is empty, when the canary servers
 // logged no requests in it, or when a group's requests carry no latency at all (the metrics are
 // returned as far as they are known).
-func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable Metrics, queries []string, err error) {
+func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable verdict.Metrics, queries []string, err error) {
 	// The query stops 1ns before to (see metricsQuery), and Flux refuses a range that ends where it starts.
 	if !to.Add(-time.Nanosecond).After(from) {
 		return canary, stable, nil, fmt.Errorf("analysis: %w: the window from %s to %s is empty", ErrNoData, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
 	}
 	q := f.metricsQuery(from, to)
 	queries = []string{q}
-	groups := map[string]*Metrics{"canary": &canary, "stable": &stable}
+	groups := map[string]*verdict.Metrics{"canary": &canary, "stable": &stable}
 	err = f.run(ctx, q, func(rec *fluxquery.FluxRecord) bool {
 		group, metric, _ := strings.Cut(rec.Result(), "_")
 		m := groups[group]
@@ -117,18 +118,18 @@ func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable 
 		return true
 	})
 	if err != nil {
-		return Metrics{}, Metrics{}, queries, err
+		return verdict.Metrics{}, verdict.Metrics{}, queries, err
 	}
 	if err := f.sample(ctx, from, to, &canary, &stable, &queries); err != nil {
-		return Metrics{}, Metrics{}, queries, err
+		return verdict.Metrics{}, verdict.Metrics{}, queries, err
 	}
 	return canary, stable, queries, finish(f.cfg, from, to, &canary, &stable)
 }
 
 // finish computes the error rates and says whether the window holds something to judge: the canary
 // has requests, and each group with requests has latencies.
-func finish(cfg Config, from, to time.Time, canary, stable *Metrics) error {
-	for _, m := range []*Metrics{canary, stable} {
+func finish(cfg Config, from, to time.Time, canary, stable *verdict.Metrics) error {
+	for _, m := range []*verdict.Metrics{canary, stable} {
 		if m.Requests > 0 {
 			m.ErrorRate = 100 * float64(m.Errors) / float64(m.Requests)
 		}
@@ -140,7 +141,7 @@ func finish(cfg Config, from, to time.Time, canary, stable *Metrics) error {
 	}
 	for _, g := range []struct {
 		name string
-		m    *Metrics
+		m    *verdict.Metrics
 	}{{"canary", canary}, {"stable", stable}} {
 		// Requests without any latency (every one aborted before a response, with the tr timer) would
 		// show percentiles of 0 ms: no latency is not a fast one.
@@ -154,7 +155,7 @@ func finish(cfg Config, from, to time.Time, canary, stable *Metrics) error {
 
 // sample reads a sample of each group's latencies, every one when a group has at most SampleSize,
 // else every k-th in time order (a systematic sample, spread evenly over the window).
-func (f *Flux) sample(ctx context.Context, from, to time.Time, canary, stable *Metrics, queries *[]string) error {
+func (f *Flux) sample(ctx context.Context, from, to time.Time, canary, stable *verdict.Metrics, queries *[]string) error {
 	if canary.Timed == 0 && stable.Timed == 0 {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fridaymorning/fridaymorning/verdict"
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 )
 
@@ -58,12 +59,12 @@ func (q *InfluxQL) Ping(ctx context.Context) error {
 
 // Metrics queries the canary's and stable's metrics for the window [from, to); see Flux.Metrics for
 // what the error says. The queries are returned too, as evidence, whatever happens.
-func (q *InfluxQL) Metrics(ctx context.Context, from, to time.Time) (canary, stable Metrics, queries []string, err error) {
+func (q *InfluxQL) Metrics(ctx context.Context, from, to time.Time) (canary, stable verdict.Metrics, queries []string, err error) {
 	if !to.After(from) {
 		return canary, stable, nil, fmt.Errorf("analysis: %w: the window from %s to %s is empty", ErrNoData, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
 	}
 	groups := []struct {
-		m       *Metrics
+		m       *verdict.Metrics
 		servers []string
 	}{{&canary, q.cfg.CanaryServers}, {&stable, q.cfg.StableServers}}
 	timer := qlIdent(q.cfg.Timer)
@@ -91,7 +92,7 @@ func (q *InfluxQL) Metrics(ctx context.Context, from, to time.Time) (canary, sta
 	}
 
 	var second []string
-	var asked []*Metrics
+	var asked []*verdict.Metrics
 	for _, g := range groups {
 		n := g.m.Timed
 		if n == 0 {
@@ -112,7 +113,7 @@ func (q *InfluxQL) Metrics(ctx context.Context, from, to time.Time) (canary, sta
 		queries = append(queries, strings.Join(second, ";\n"))
 		res, err := q.run(ctx, second...)
 		if err != nil {
-			return Metrics{}, Metrics{}, queries, err
+			return verdict.Metrics{}, verdict.Metrics{}, queries, err
 		}
 		for i, m := range asked {
 			row := res[2*i].row()

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // These tests run against a real InfluxDB 1.8.10 with Flux enabled and authentication on, started for
@@ -494,13 +496,13 @@ func failsClosed(t *testing.T, lang, backend string, start time.Time) {
 	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1}
 	ctx := context.Background()
 	newFlux := func(t *testing.T, cfg Config) Store { return newStore(t, lang, cfg) }
-	win := func(from, to time.Time) Window { return Window{From: from, To: to, Share: 10} }
-	window := func(f Store) (Verdict, error) {
+	win := func(from, to time.Time) verdict.Window { return verdict.Window{From: from, To: to, Share: 10} }
+	window := func(f Store) (verdict.Verdict, error) {
 		return NewAnalyzer(f, th).Analyze(ctx, win(start, start.Add(time.Minute)))
 	}
-	notPass := func(t *testing.T, v Verdict, err error, want error, reason ...string) {
+	notPass := func(t *testing.T, v verdict.Verdict, err error, want error, reason ...string) {
 		t.Helper()
-		if v.Result == ResultPass || !errors.Is(err, want) {
+		if v.Result == verdict.ResultPass || !errors.Is(err, want) {
 			t.Fatalf("verdict %s (%s), error %v: want no pass and %v", v.Result, v.Reason, err, want)
 		}
 		t.Logf("%s: %s", v.Result, v.Reason)
@@ -517,7 +519,7 @@ func failsClosed(t *testing.T, lang, backend string, start time.Time) {
 	t.Run("no canary points: inconclusive, ErrNoData", func(t *testing.T) {
 		v, err := window(newFlux(t, testConfig(backend, "canary9")))
 		notPass(t, v, err, ErrNoData, "no requests of the canary servers canary9")
-		if v.Result != ResultInconclusive || v.Stable.Requests != 500 || len(v.Queries) == 0 {
+		if v.Result != verdict.ResultInconclusive || v.Stable.Requests != 500 || len(v.Queries) == 0 {
 			t.Errorf("verdict %+v", v)
 		}
 	})
@@ -531,7 +533,7 @@ func failsClosed(t *testing.T, lang, backend string, start time.Time) {
 	})
 	t.Run("too few canary requests: inconclusive", func(t *testing.T) {
 		v, err := window(newFlux(t, testConfig(backend)))
-		if v.Result != ResultInconclusive || err != nil || !strings.Contains(v.Reason, "canary has 10 requests") {
+		if v.Result != verdict.ResultInconclusive || err != nil || !strings.Contains(v.Reason, "canary has 10 requests") {
 			t.Fatalf("%s (%s), %v", v.Result, v.Reason, err)
 		}
 	})
@@ -634,20 +636,20 @@ func TestAnalyzeJudgesRealData(t *testing.T) {
 	for _, tt := range []struct {
 		name, backend, canary string
 		share                 float64
-		want                  Result
+		want                  verdict.Result
 		reason                string
 	}{
-		{"healthy canary passes", backend, "canary1", 10, ResultPass, "checks pass (canary 200 requests, 0% errors"},
-		{"half the canary's requests failing fails", backend, "canary2", 10, ResultFail, "canary error rate 50% > 1% (100 of 200 requests); exact binomial p = "},
-		{"a slower canary fails against stable", backend, "canary3", 10, ResultFail, "Mann-Whitney U p = "},
-		{"a fatter tail fails against stable", backend, "canary4", 10, ResultFail, "canary p95"},
-		{"at 100% with no stable traffic the absolute checks decide", backend + "_alone", "canary1", 100, ResultPass, "checks pass (canary 200 requests, 0% errors"},
-		{"below 100% with no stable traffic is inconclusive", backend + "_alone", "canary1", 50, ResultInconclusive, "stable has 0 requests"},
+		{"healthy canary passes", backend, "canary1", 10, verdict.ResultPass, "checks pass (canary 200 requests, 0% errors"},
+		{"half the canary's requests failing fails", backend, "canary2", 10, verdict.ResultFail, "canary error rate 50% > 1% (100 of 200 requests); exact binomial p = "},
+		{"a slower canary fails against stable", backend, "canary3", 10, verdict.ResultFail, "Mann-Whitney U p = "},
+		{"a fatter tail fails against stable", backend, "canary4", 10, verdict.ResultFail, "canary p95"},
+		{"at 100% with no stable traffic the absolute checks decide", backend + "_alone", "canary1", 100, verdict.ResultPass, "checks pass (canary 200 requests, 0% errors"},
+		{"below 100% with no stable traffic is inconclusive", backend + "_alone", "canary1", 50, verdict.ResultInconclusive, "stable has 0 requests"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var verdicts []Verdict
+			var verdicts []verdict.Verdict
 			for _, lang := range languages {
-				v, err := NewAnalyzer(newStore(t, lang, testConfig(tt.backend, tt.canary)), th).Analyze(context.Background(), Window{From: start, To: start.Add(time.Minute), Share: tt.share})
+				v, err := NewAnalyzer(newStore(t, lang, testConfig(tt.backend, tt.canary)), th).Analyze(context.Background(), verdict.Window{From: start, To: start.Add(time.Minute), Share: tt.share})
 				if err != nil || v.Result != tt.want || !strings.Contains(v.Reason, tt.reason) {
 					t.Fatalf("%s: %s (%s), %v: want %s (%s)\n%s", lang, v.Result, v.Reason, err, tt.want, tt.reason, dumpChecks(v.Checks))
 				}
@@ -692,7 +694,7 @@ func TestBackendsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got [][2]Metrics
+	var got [][2]verdict.Metrics
 	for _, lang := range languages {
 		cfg := testConfig(backend)
 		cfg.ErrorStatuses = statuses
@@ -702,7 +704,7 @@ func TestBackendsAgree(t *testing.T) {
 		}
 		slices.Sort(c.Latencies)
 		slices.Sort(s.Latencies)
-		got = append(got, [2]Metrics{c, s})
+		got = append(got, [2]verdict.Metrics{c, s})
 	}
 	if !reflect.DeepEqual(got[0], got[1]) {
 		t.Errorf("flux and influxql disagree:\n flux     %s\n influxql %s", summary(got[0]), summary(got[1]))
@@ -712,8 +714,8 @@ func TestBackendsAgree(t *testing.T) {
 	}
 }
 
-func summary(m [2]Metrics) string {
-	f := func(x Metrics) string {
+func summary(m [2]verdict.Metrics) string {
+	f := func(x verdict.Metrics) string {
 		return fmt.Sprintf("{req %d err %d 5xx %d timed %d p50 %s p90 %s p95 %s p99 %s sample %d}", x.Requests, x.Errors, x.Errors5xx, x.Timed, x.P50, x.P90, x.P95, x.P99, len(x.Latencies))
 	}
 	return "canary " + f(m[0]) + " stable " + f(m[1])
@@ -749,8 +751,8 @@ func TestCustomMetrics(t *testing.T) {
 			if cv.Err != "" || cv.Canary != 5 || cv.Stable != 3 || len(cv.Queries) != 2 {
 				t.Fatalf("custom metric: %+v", cv)
 			}
-			v := Judge(Input{Canary: Metrics{Requests: 100}, Stable: Metrics{Requests: 200}, Custom: []CustomValue{cv}, Window: Window{Share: 10}}, Thresholds{Custom: []CustomMetric{cm}})
-			if c := v.Checks[len(v.Checks)-1]; c.Name != "custom_tr_mean" || c.Result != ResultFail || !strings.Contains(c.Detail, "canary 5 > 4") {
+			v := Judge(Input{Canary: verdict.Metrics{Requests: 100}, Stable: verdict.Metrics{Requests: 200}, Custom: []CustomValue{cv}, Window: verdict.Window{Share: 10}}, Thresholds{Custom: []CustomMetric{cm}})
+			if c := v.Checks[len(v.Checks)-1]; c.Name != "custom_tr_mean" || c.Result != verdict.ResultFail || !strings.Contains(c.Detail, "canary 5 > 4") {
 				t.Errorf("custom check: %+v", c)
 			}
 			// An empty window has no number: no data, never a pass.
@@ -802,7 +804,7 @@ func BenchmarkAnalyze(b *testing.B) {
 			cfg.Timeout = 2 * time.Minute
 			a := NewAnalyzer(newStore(b, lang, cfg), th)
 			for b.Loop() {
-				v, err := a.Analyze(context.Background(), Window{From: start, To: start.Add(10 * time.Minute), Share: 10})
+				v, err := a.Analyze(context.Background(), verdict.Window{From: start, To: start.Add(10 * time.Minute), Share: 10})
 				if err != nil {
 					b.Fatal(err)
 				}

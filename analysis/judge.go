@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // Defaults of Thresholds.
@@ -68,45 +70,13 @@ func (th Thresholds) alpha() float64 {
 	return math.Round((1-c)*1e9) / 1e9
 }
 
-// Tally is what HAProxy's own counters say of one group over a window.
-type Tally struct {
-	// Requests answered and, of those, answered with a 5xx status.
-	Requests, Errors5xx int64
-}
-
-// Window is what is judged: the time span, the canary's share of requests in it and, if known,
-// HAProxy's own counts for the same span.
-type Window struct {
-	From, To time.Time
-	// Share is the canary's share of requests, in percent.
-	Share float64
-	// Early marks one of the looks taken during a bake: it can only fail the canary (or find nothing),
-	// at α divided by Looks, so that looking often does not make a healthy canary fail by chance.
-	Early bool
-	// Looks is how many early looks the bake takes (α is shared among them); at least 1.
-	Looks int
-	// HAProxyCanary and HAProxyStable are HAProxy's counts of the window, the second signal; nil when
-	// unknown.
-	HAProxyCanary, HAProxyStable *Tally
-}
-
 // Input is everything Judge judges.
 type Input struct {
-	Canary, Stable Metrics
+	Canary, Stable verdict.Metrics
 	// Custom holds the values of the custom metrics, in the order of Thresholds.Custom.
 	Custom []CustomValue
-	Window Window
+	Window verdict.Window
 }
-
-// The names of the checks, in the order a Verdict lists them.
-const (
-	checkCanaryRequests    = "canary_requests"
-	checkStableRequests    = "stable_requests"
-	checkTelemetry         = "telemetry"
-	checkErrorRate         = "error_rate"
-	checkErrorRateIncrease = "error_rate_increase"
-	checkLatencyShift      = "latency_shift"
-)
 
 // The tests named in Check.Test.
 const (
@@ -126,8 +96,8 @@ type judge struct {
 	stableEnough   bool
 	notJudged      string
 	notCompared    string
-	checks         []Check
-	canary, stable Metrics
+	checks         []verdict.Check
+	canary, stable verdict.Metrics
 }
 
 // Judge judges the canary against stable. It is pure: no I/O, no logging, the same answer for the
@@ -148,7 +118,7 @@ type judge struct {
 // Reason is the first failing (or inconclusive) check's Detail. A NaN anywhere never makes a check
 // pass. An early look (Window.Early) tests at α/Looks and cannot fail the canary before it has
 // MinRequestsToFail requests.
-func Judge(in Input, th Thresholds) Verdict {
+func Judge(in Input, th Thresholds) verdict.Verdict {
 	j := &judge{in: in, th: th, alpha: th.alpha(), canary: in.Canary, stable: in.Stable}
 	j.minReq = th.MinRequests
 	if j.minReq <= 0 {
@@ -193,7 +163,7 @@ func Judge(in Input, th Thresholds) Verdict {
 }
 
 type pct struct {
-	name           string
+	name           verdict.Metric
 	q              float64
 	canary, stable time.Duration
 	limit          time.Duration
@@ -202,37 +172,37 @@ type pct struct {
 func (j *judge) percentiles() []pct {
 	c, s, th := j.canary, j.stable, j.th
 	return []pct{
-		{"p50", 0.50, c.P50, s.P50, th.MaxP50},
-		{"p90", 0.90, c.P90, s.P90, th.MaxP90},
-		{"p95", 0.95, c.P95, s.P95, th.MaxP95},
-		{"p99", 0.99, c.P99, s.P99, th.MaxP99},
+		{verdict.MetricP50, 0.50, c.P50, s.P50, th.MaxP50},
+		{verdict.MetricP90, 0.90, c.P90, s.P90, th.MaxP90},
+		{verdict.MetricP95, 0.95, c.P95, s.P95, th.MaxP95},
+		{verdict.MetricP99, 0.99, c.P99, s.P99, th.MaxP99},
 	}
 }
 
-func (j *judge) add(c Check) { j.checks = append(j.checks, c) }
+func (j *judge) add(c verdict.Check) { j.checks = append(j.checks, c) }
 
 func (j *judge) sampleChecks() {
-	group := func(name, who string, m Metrics) Check {
-		c := Check{Name: name, Canary: float64(j.canary.Requests), Stable: float64(j.stable.Requests), Limit: float64(j.minReq), Unit: "requests",
+	group := func(name, who string, m verdict.Metrics) verdict.Check {
+		c := verdict.Check{Name: name, Metric: verdict.MetricRequests, Canary: float64(j.canary.Requests), Stable: float64(j.stable.Requests), Limit: float64(j.minReq), Unit: "requests",
 			CanaryN: j.canary.Requests, StableN: j.stable.Requests}
 		if m.Requests < j.minReq {
-			c.Result, c.More = ResultInconclusive, j.minReq-m.Requests
+			c.Result, c.More = verdict.ResultInconclusive, j.minReq-m.Requests
 			c.Detail = fmt.Sprintf("%s has %d requests (%d errors), needs at least %d to pass", who, m.Requests, m.Errors, j.minReq)
 			if who == "stable" {
 				// More canary requests come with more stable ones, in proportion to the split.
 				c.More = j.canaryFor(c.More)
 			}
 		} else {
-			c.Result = ResultPass
+			c.Result = verdict.ResultPass
 			c.Detail = fmt.Sprintf("%s has %d requests (at least %d)", who, m.Requests, j.minReq)
 		}
 		return c
 	}
-	j.add(group(checkCanaryRequests, "canary", j.canary))
+	j.add(group(verdict.CheckCanaryRequests, "canary", j.canary))
 	if j.relative {
-		j.add(group(checkStableRequests, "stable", j.stable))
+		j.add(group(verdict.CheckStableRequests, "stable", j.stable))
 	} else {
-		j.add(skipped(Check{Name: checkStableRequests, Canary: float64(j.canary.Requests), Stable: float64(j.stable.Requests), Limit: float64(j.minReq), Unit: "requests"}))
+		j.add(skipped(verdict.Check{Name: verdict.CheckStableRequests, Metric: verdict.MetricRequests, Canary: float64(j.canary.Requests), Stable: float64(j.stable.Requests), Limit: float64(j.minReq), Unit: "requests"}))
 	}
 }
 
@@ -256,19 +226,19 @@ func (j *judge) telemetry() {
 	if gap == 0 {
 		gap = DefaultMaxTelemetryGap
 	}
-	if w.Early || w.HAProxyCanary == nil || w.HAProxyStable == nil || gap < 0 {
+	if w.Early || w.Canary == nil || w.Stable == nil || gap < 0 {
 		return
 	}
-	c := Check{Name: checkTelemetry, Canary: float64(j.canary.Requests), Stable: float64(w.HAProxyCanary.Requests), Limit: gap, Unit: "requests",
+	c := verdict.Check{Name: verdict.CheckTelemetry, Metric: verdict.MetricRequests, Canary: float64(j.canary.Requests), Stable: float64(w.Canary.Requests), Limit: gap, Unit: "requests",
 		CanaryN: j.canary.Requests, StableN: j.stable.Requests}
 	type cmp struct {
 		what         string
 		influx, hapx int64
 	}
 	cmps := []cmp{
-		{"canary requests", j.canary.Requests, w.HAProxyCanary.Requests},
-		{"stable requests", j.stable.Requests, w.HAProxyStable.Requests},
-		{"canary 5xx answers", j.canary.Errors5xx, w.HAProxyCanary.Errors5xx},
+		{"canary requests", j.canary.Requests, w.Canary.Requests},
+		{"stable requests", j.stable.Requests, w.Stable.Requests},
+		{"canary 5xx answers", j.canary.Errors5xx, w.Canary.Errors5xx},
 	}
 	var off []string
 	for _, x := range cmps {
@@ -279,13 +249,13 @@ func (j *judge) telemetry() {
 		}
 	}
 	if len(off) > 0 {
-		c.Result = ResultInconclusive
+		c.Result = verdict.ResultInconclusive
 		c.Detail = fmt.Sprintf("telemetry disagrees with HAProxy by more than %s%%: %s; points are lost or late, so the step cannot be judged",
 			fmtNum(gap), strings.Join(off, "; "))
 	} else {
-		c.Result = ResultPass
+		c.Result = verdict.ResultPass
 		c.Detail = fmt.Sprintf("InfluxDB's counts agree with HAProxy's within %s%% (canary %d vs %d requests, stable %d vs %d)",
-			fmtNum(gap), j.canary.Requests, w.HAProxyCanary.Requests, j.stable.Requests, w.HAProxyStable.Requests)
+			fmtNum(gap), j.canary.Requests, w.Canary.Requests, j.stable.Requests, w.Stable.Requests)
 	}
 	j.add(c)
 }
@@ -293,17 +263,17 @@ func (j *judge) telemetry() {
 // errorRate holds the canary's error rate to the absolute limit, with an exact binomial test.
 func (j *judge) errorRate() {
 	cm, lim := j.canary, j.th.MaxErrorRate
-	c := Check{Name: checkErrorRate, Canary: cm.ErrorRate, Stable: j.stable.ErrorRate, Limit: lim, Unit: "%", CanaryN: cm.Requests, StableN: j.stable.Requests}
+	c := verdict.Check{Name: verdict.CheckErrorRate, Metric: verdict.MetricErrorRate, Canary: cm.ErrorRate, Stable: j.stable.ErrorRate, Limit: lim, Unit: "%", CanaryN: cm.Requests, StableN: j.stable.Requests}
 	counts := fmt.Sprintf("%d of %d requests", cm.Errors, cm.Requests)
 	switch {
 	case math.IsNaN(cm.ErrorRate) || math.IsInf(cm.ErrorRate, 0) || math.IsNaN(lim):
-		c.Result, c.Detail = ResultFail, fmt.Sprintf("canary error rate %s%% against %s%% cannot be judged (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts)
+		c.Result, c.Detail = verdict.ResultFail, fmt.Sprintf("canary error rate %s%% against %s%% cannot be judged (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts)
 	case cm.Requests == 0:
-		c.Result, c.Detail, c.More = ResultInconclusive, "canary has no requests: "+j.notJudged, j.minReq
+		c.Result, c.Detail, c.More = verdict.ResultInconclusive, "canary has no requests: "+j.notJudged, j.minReq
 	case cm.ErrorRate <= lim:
-		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary error rate %s%% ≤ %s%% (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts)
+		c.Result, c.Detail = verdict.ResultPass, fmt.Sprintf("canary error rate %s%% ≤ %s%% (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts)
 		if !j.canaryEnough {
-			c.Result, c.More = ResultInconclusive, j.minReq-cm.Requests
+			c.Result, c.More = verdict.ResultInconclusive, j.minReq-cm.Requests
 			c.Detail = fmt.Sprintf("canary error rate %s%% ≤ %s%% (%s), but %s", fmtNum(cm.ErrorRate), fmtNum(lim), counts, j.notJudged)
 		}
 	default:
@@ -320,7 +290,7 @@ func (j *judge) errorRate() {
 
 // decide settles a check whose numbers are beyond the limit: a fail if its test is significant, else
 // inconclusive with how many more canary requests (of n so far) would make it so.
-func (j *judge) decide(c *Check, what string, pAt func(s float64) float64, n int64) {
+func (j *judge) decide(c *verdict.Check, what string, pAt func(s float64) float64, n int64) {
 	failMin := j.th.MinRequestsToFail
 	if failMin <= 0 {
 		failMin = DefaultMinRequestsToFail
@@ -330,16 +300,16 @@ func (j *judge) decide(c *Check, what string, pAt func(s float64) float64, n int
 		have = min(n, c.CanaryN)
 	}
 	if have < failMin {
-		c.Result, c.More = ResultInconclusive, failMin-have
+		c.Result, c.More = verdict.ResultInconclusive, failMin-have
 		c.Detail = fmt.Sprintf("%s, but %d canary requests are too few to fail it (%s p = %s; at least %d needed)", what, have, c.Test, fmtP(c.PValue), failMin)
 		return
 	}
 	if c.PValue < j.alpha {
-		c.Result = ResultFail
+		c.Result = verdict.ResultFail
 		c.Detail = fmt.Sprintf("%s; %s p = %s < α %s", what, c.Test, fmtP(c.PValue), fmtP(j.alpha))
 		return
 	}
-	c.Result = ResultInconclusive
+	c.Result = verdict.ResultInconclusive
 	c.More = moreFor(n, scaleNeeded(pAt, j.alpha))
 	c.Detail = fmt.Sprintf("%s, but not yet beyond doubt (%s p = %s ≥ α %s)", what, c.Test, fmtP(c.PValue), fmtP(j.alpha))
 }
@@ -350,14 +320,14 @@ func (j *judge) latencyLimit(l pct) {
 		return
 	}
 	cm := j.canary
-	c := Check{Name: "latency_" + l.name, Canary: msOf(l.canary), Stable: msOf(l.stable), Limit: msOf(l.limit), Unit: "ms", CanaryN: cm.Timed, StableN: j.stable.Timed}
+	c := verdict.Check{Name: verdict.LatencyCheck(l.name), Metric: l.name, Canary: msOf(l.canary), Stable: msOf(l.stable), Limit: msOf(l.limit), Unit: "ms", CanaryN: cm.Timed, StableN: j.stable.Timed}
 	switch {
 	case cm.Requests == 0:
-		c.Result, c.Detail, c.More = ResultInconclusive, "canary has no requests: "+j.notJudged, j.minReq
+		c.Result, c.Detail, c.More = verdict.ResultInconclusive, "canary has no requests: "+j.notJudged, j.minReq
 	case l.canary <= l.limit:
-		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary %s %sms ≤ %sms", l.name, fmtNum(c.Canary), fmtNum(c.Limit))
+		c.Result, c.Detail = verdict.ResultPass, fmt.Sprintf("canary %s %sms ≤ %sms", l.name, fmtNum(c.Canary), fmtNum(c.Limit))
 		if !j.canaryEnough {
-			c.Result, c.More = ResultInconclusive, j.minReq-cm.Requests
+			c.Result, c.More = verdict.ResultInconclusive, j.minReq-cm.Requests
 			c.Detail += ", but " + j.notJudged
 		}
 	default:
@@ -379,7 +349,7 @@ func tailTolerance(q float64) float64 {
 // the check passes (given enough requests); beyond it, an exact binomial test asks whether more than
 // the percentile's share of requests is slower than the limit: a fail when it is beyond doubt, else
 // inconclusive.
-func (j *judge) exceedance(c *Check, l pct, limit float64, what string) {
+func (j *judge) exceedance(c *verdict.Check, l pct, limit float64, what string) {
 	cm := j.canary
 	n := int64(len(cm.Latencies))
 	k := above(cm.Latencies, limit)
@@ -387,11 +357,11 @@ func (j *judge) exceedance(c *Check, l pct, limit float64, what string) {
 	c.CanaryN = n
 	c.Statistic = fmt.Sprintf("%d of %d sampled canary requests > %sms, %s%% allowed", k, n, fmtNum(limit), fmtNum(100*share))
 	if n > 0 && float64(k)/float64(n) <= tailTolerance(l.q) {
-		c.Result = ResultPass
+		c.Result = verdict.ResultPass
 		c.Detail = fmt.Sprintf("%s, but only %d of %d requests (%s%%) are slower, within a %s's noise (up to %s%%)",
 			what, k, n, fmtNum(100*float64(k)/float64(n)), l.name, fmtNum(100*tailTolerance(l.q)))
 		if !j.canaryEnough {
-			c.Result, c.More = ResultInconclusive, j.minReq-cm.Requests
+			c.Result, c.More = verdict.ResultInconclusive, j.minReq-cm.Requests
 			c.Detail += ", but " + j.notJudged
 		}
 		return
@@ -406,20 +376,20 @@ func (j *judge) exceedance(c *Check, l pct, limit float64, what string) {
 // errorRateIncrease holds the canary's error rate to stable's plus a margin, with a two-proportion test.
 func (j *judge) errorRateIncrease() {
 	cm, sm, margin := j.canary, j.stable, j.th.MaxErrorRateIncrease
-	c := Check{Name: checkErrorRateIncrease, Canary: cm.ErrorRate, Stable: sm.ErrorRate, Limit: sm.ErrorRate + margin, Unit: "%", CanaryN: cm.Requests, StableN: sm.Requests}
+	c := verdict.Check{Name: verdict.CheckErrorRateIncrease, Metric: verdict.MetricErrorRate, Canary: cm.ErrorRate, Stable: sm.ErrorRate, Limit: sm.ErrorRate + margin, Unit: "%", CanaryN: cm.Requests, StableN: sm.Requests}
 	within := cm.ErrorRate <= c.Limit
 	switch {
 	case !j.relative:
 		c = skipped(c)
 	case math.IsNaN(c.Limit) || math.IsNaN(cm.ErrorRate) || math.IsInf(cm.ErrorRate, 0):
-		c.Result, c.Detail = ResultFail, fmt.Sprintf("canary error rate %s%% against stable's %s%% + %s points cannot be judged", fmtNum(cm.ErrorRate), fmtNum(sm.ErrorRate), fmtNum(margin))
+		c.Result, c.Detail = verdict.ResultFail, fmt.Sprintf("canary error rate %s%% against stable's %s%% + %s points cannot be judged", fmtNum(cm.ErrorRate), fmtNum(sm.ErrorRate), fmtNum(margin))
 	case cm.Requests == 0 || sm.Requests == 0:
-		c.Result, c.More = ResultInconclusive, j.minReq
+		c.Result, c.More = verdict.ResultInconclusive, j.minReq
 		c.Detail = fmt.Sprintf("canary error rate %s%% vs stable's %s%%: %s", fmtNum(cm.ErrorRate), fmtNum(sm.ErrorRate), j.notCompared)
 	case within:
-		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary error rate %s%% within %s points of stable's %s%%", fmtNum(cm.ErrorRate), fmtNum(margin), fmtNum(sm.ErrorRate))
+		c.Result, c.Detail = verdict.ResultPass, fmt.Sprintf("canary error rate %s%% within %s points of stable's %s%%", fmtNum(cm.ErrorRate), fmtNum(margin), fmtNum(sm.ErrorRate))
 		if j.notCompared != "" {
-			c.Result, c.More = ResultInconclusive, j.moreToCompare()
+			c.Result, c.More = verdict.ResultInconclusive, j.moreToCompare()
 			c.Detail += ", but " + j.notCompared
 		}
 	default:
@@ -461,7 +431,7 @@ func (j *judge) latencyShift() {
 	}
 	cm, sm := j.canary, j.stable
 	limit, formula := j.relativeLimit(sm.P50)
-	c := Check{Name: checkLatencyShift, Canary: msOf(cm.P50), Stable: msOf(sm.P50), Limit: limit, Unit: "ms",
+	c := verdict.Check{Name: verdict.CheckLatencyShift, Metric: verdict.MetricP50, Canary: msOf(cm.P50), Stable: msOf(sm.P50), Limit: limit, Unit: "ms",
 		CanaryN: int64(len(cm.Latencies)), StableN: int64(len(sm.Latencies))}
 	what := fmt.Sprintf("canary p50 %sms vs %sms (%s)", fmtNum(c.Canary), fmtNum(limit), formula)
 	switch {
@@ -470,11 +440,11 @@ func (j *judge) latencyShift() {
 		j.add(c)
 		return
 	case math.IsNaN(limit):
-		c.Result, c.Detail = ResultFail, what+": the latency ratio is not a number"
+		c.Result, c.Detail = verdict.ResultFail, what+": the latency ratio is not a number"
 		j.add(c)
 		return
 	case len(cm.Latencies) == 0 || len(sm.Latencies) == 0:
-		c.Result, c.More = ResultInconclusive, j.moreToCompare()
+		c.Result, c.More = verdict.ResultInconclusive, j.moreToCompare()
 		c.Detail = fmt.Sprintf("no latencies to compare (canary %d, stable %d sampled)", len(cm.Latencies), len(sm.Latencies))
 		if j.notCompared != "" {
 			c.Detail += ": " + j.notCompared
@@ -487,10 +457,10 @@ func (j *judge) latencyShift() {
 	c.Statistic = fmt.Sprintf("U = %s, z = %s, P(canary slower) = %s", fmtNum(u), fmtNum(z), fmtNum(sup))
 	switch {
 	case c.Canary <= limit:
-		c.Result = ResultPass
+		c.Result = verdict.ResultPass
 		c.Detail = fmt.Sprintf("canary p50 %sms ≤ %sms (%s); any shift is within the practical margin (%s p = %s)", fmtNum(c.Canary), fmtNum(limit), formula, c.Test, fmtP(p))
 		if j.notCompared != "" {
-			c.Result, c.More = ResultInconclusive, j.moreToCompare()
+			c.Result, c.More = verdict.ResultInconclusive, j.moreToCompare()
 			c.Detail += ", but " + j.notCompared
 		}
 	default:
@@ -508,20 +478,20 @@ func (j *judge) latencyTail(l pct) {
 	}
 	cm, sm := j.canary, j.stable
 	limit, formula := j.relativeLimit(l.stable)
-	c := Check{Name: l.name + "_vs_stable", Canary: msOf(l.canary), Stable: msOf(l.stable), Limit: limit, Unit: "ms",
+	c := verdict.Check{Name: verdict.VsStableCheck(l.name), Metric: l.name, Canary: msOf(l.canary), Stable: msOf(l.stable), Limit: limit, Unit: "ms",
 		CanaryN: int64(len(cm.Latencies)), StableN: int64(len(sm.Latencies))}
 	switch {
 	case !j.relative:
 		c = skipped(c)
 	case math.IsNaN(limit):
-		c.Result, c.Detail = ResultFail, fmt.Sprintf("canary %s %sms: the latency ratio is not a number", l.name, fmtNum(c.Canary))
+		c.Result, c.Detail = verdict.ResultFail, fmt.Sprintf("canary %s %sms: the latency ratio is not a number", l.name, fmtNum(c.Canary))
 	case cm.Requests == 0 || sm.Requests == 0:
-		c.Result, c.More = ResultInconclusive, j.moreToCompare()
+		c.Result, c.More = verdict.ResultInconclusive, j.moreToCompare()
 		c.Detail = fmt.Sprintf("canary %s %sms vs stable's %sms: %s", l.name, fmtNum(c.Canary), fmtNum(c.Stable), j.notCompared)
 	case c.Canary <= limit:
-		c.Result, c.Detail = ResultPass, fmt.Sprintf("canary %s %sms ≤ %sms (%s)", l.name, fmtNum(c.Canary), fmtNum(limit), formula)
+		c.Result, c.Detail = verdict.ResultPass, fmt.Sprintf("canary %s %sms ≤ %sms (%s)", l.name, fmtNum(c.Canary), fmtNum(limit), formula)
 		if j.notCompared != "" {
-			c.Result, c.More = ResultInconclusive, j.moreToCompare()
+			c.Result, c.More = verdict.ResultInconclusive, j.moreToCompare()
 			c.Detail += ", but " + j.notCompared
 		}
 	default:
@@ -532,14 +502,14 @@ func (j *judge) latencyTail(l pct) {
 
 // custom judges a custom metric: one number per group, held to the metric's own limits.
 func (j *judge) custom(cm CustomMetric, v CustomValue) {
-	c := Check{Name: "custom_" + cm.Name, Canary: v.Canary, Stable: v.Stable, Unit: cm.Unit}
+	c := verdict.Check{Name: verdict.CustomPrefix + cm.Name, Metric: verdict.MetricCustom, Canary: v.Canary, Stable: v.Stable, Unit: cm.Unit}
 	if j.in.Window.Early {
 		return
 	}
 	var broken []string
 	var limits []string
 	if v.Err != "" {
-		c.Result, c.Detail, c.More = ResultInconclusive, fmt.Sprintf("custom metric %s: %s", cm.Name, v.Err), -1
+		c.Result, c.Detail, c.More = verdict.ResultInconclusive, fmt.Sprintf("custom metric %s: %s", cm.Name, v.Err), -1
 		j.add(c)
 		return
 	}
@@ -565,15 +535,15 @@ func (j *judge) custom(cm CustomMetric, v CustomValue) {
 	}
 	c.Test = "threshold"
 	if len(broken) > 0 {
-		c.Result, c.Detail = ResultFail, fmt.Sprintf("custom metric %s: canary %s", cm.Name, strings.Join(broken, ", "))
+		c.Result, c.Detail = verdict.ResultFail, fmt.Sprintf("custom metric %s: canary %s", cm.Name, strings.Join(broken, ", "))
 	} else {
-		c.Result, c.Detail = ResultPass, fmt.Sprintf("custom metric %s: canary %s %s (stable %s)", cm.Name, fmtNum(v.Canary), strings.Join(limits, ", "), fmtNum(v.Stable))
+		c.Result, c.Detail = verdict.ResultPass, fmt.Sprintf("custom metric %s: canary %s %s (stable %s)", cm.Name, fmtNum(v.Canary), strings.Join(limits, ", "), fmtNum(v.Stable))
 	}
 	j.add(c)
 }
 
-func (j *judge) verdict() Verdict {
-	v := Verdict{Canary: j.canary, Stable: j.stable, Checks: j.checks, Early: j.in.Window.Early}
+func (j *judge) verdict() verdict.Verdict {
+	v := verdict.Verdict{Canary: j.canary, Stable: j.stable, Checks: j.checks, Early: j.in.Window.Early}
 	if j.in.Window.Early {
 		early := j.th.MinRequestsToFail
 		if early <= 0 {
@@ -581,21 +551,21 @@ func (j *judge) verdict() Verdict {
 		}
 		if j.canary.Requests < early {
 			for i, c := range v.Checks {
-				if c.Result == ResultFail {
-					v.Checks[i].Result = ResultInconclusive
+				if c.Result == verdict.ResultFail {
+					v.Checks[i].Result = verdict.ResultInconclusive
 					v.Checks[i].Detail = "too few requests for an early verdict: " + c.Detail
 				}
 			}
-			v.Result = ResultInconclusive
+			v.Result = verdict.ResultInconclusive
 			v.Reason = fmt.Sprintf("early look: canary has %d requests, an early verdict needs at least %d", j.canary.Requests, early)
 			return v
 		}
 	}
-	for _, want := range []Result{ResultFail, ResultInconclusive} {
+	for _, want := range []verdict.Result{verdict.ResultFail, verdict.ResultInconclusive} {
 		for _, c := range v.Checks {
 			if c.Result == want {
 				v.Result, v.Reason = want, c.Detail
-				if want == ResultInconclusive {
+				if want == verdict.ResultInconclusive {
 					j.estimate(&v)
 				}
 				return v
@@ -603,7 +573,7 @@ func (j *judge) verdict() Verdict {
 		}
 	}
 	cm, sm := j.canary, j.stable
-	v.Result = ResultPass
+	v.Result = verdict.ResultPass
 	v.Reason = fmt.Sprintf("all %d checks pass (canary %d requests, %s%% errors, p95 %sms", len(v.Checks), cm.Requests, fmtNum(cm.ErrorRate), fmtNum(msOf(cm.P95)))
 	if j.relative {
 		v.Reason += fmt.Sprintf("; stable %d requests, %s%% errors, p95 %sms", sm.Requests, fmtNum(sm.ErrorRate), fmtNum(msOf(sm.P95)))
@@ -614,10 +584,10 @@ func (j *judge) verdict() Verdict {
 
 // estimate sets how many more canary requests the inconclusive checks need and how long that takes
 // at the window's rate, and adds both to the Reason.
-func (j *judge) estimate(v *Verdict) {
+func (j *judge) estimate(v *verdict.Verdict) {
 	settled := true
 	for _, c := range v.Checks {
-		if c.Result != ResultInconclusive {
+		if c.Result != verdict.ResultInconclusive {
 			continue
 		}
 		if c.More < 0 {
@@ -645,8 +615,8 @@ func (j *judge) estimate(v *Verdict) {
 
 // skipped marks a check relative to stable as passed without judging, at a step where stable carries
 // no traffic.
-func skipped(c Check) Check {
-	c.Result = ResultPass
+func skipped(c verdict.Check) verdict.Check {
+	c.Result, c.Skipped = verdict.ResultPass, true
 	c.Detail = "skipped: stable carries no traffic at this step, the absolute checks decide"
 	return c
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // Config is what one release does. Durations left zero take the defaults documented on each field.
@@ -237,7 +239,7 @@ type state struct {
 	// windowStart is when the current step's traffic split took effect; countsAtStart the load
 	// balancer's counters then (nil if unknown).
 	windowStart   time.Time
-	countsAtStart map[string]Tally
+	countsAtStart map[string]verdict.Tally
 	// countersReset: the counters went back during this step's window (said once).
 	countersReset bool
 	// promoteWhenReady: a promotion was asked for while the canary was starting.
@@ -248,7 +250,7 @@ type state struct {
 	canaryPercent float64
 	weights       map[string]int
 	lastVerdict   *VerdictSummary
-	verdict       *Verdict
+	verdict       *verdict.Verdict
 	bakeUntil     time.Time
 	paused        bool
 	cause         cause
@@ -735,7 +737,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		e.interrupted(parent, st, "during the bake")
 		return
 	}
-	w := Window{From: st.windowStart, To: until, Share: pct}
+	w := verdict.Window{From: st.windowStart, To: until, Share: pct}
 	var observed *Observed
 	if c, s, ok := e.served(st, countsAtEnd); ok {
 		w.Canary, w.Stable = &c, &s
@@ -746,14 +748,14 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		e.interrupted(parent, st, "during the analysis")
 		return
 	}
-	v = failClosed(v, err)
+	v = verdict.FailClosed(v, err)
 	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
 	st.verdict = &v
 	st.bakeUntil, st.paused = time.Time{}, false
 	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed, Message: string(v.Result) + ": " + v.Reason})
 
 	switch v.Result {
-	case ResultPass:
+	case verdict.ResultPass:
 		st.extensions = 0
 		if st.step+1 < len(e.cfg.Steps) {
 			st.step++
@@ -768,7 +770,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 			return
 		}
 		e.enter(st, PhasePromoting, "every step passed")
-	case ResultFail:
+	case verdict.ResultFail:
 		e.startAbort(st, causeAnalysis, fmt.Sprintf("step %d failed: %s", st.step+1, v.Reason))
 	default:
 		if st.extensions < e.cfg.MaxExtensions {
@@ -787,45 +789,27 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	}
 }
 
-// failClosed makes sure a verdict that came with an error, or with no result, is no pass.
-func failClosed(v Verdict, err error) Verdict {
-	if err != nil && v.Result == ResultPass {
-		v.Result = ResultInconclusive
-	}
-	if v.Result == "" {
-		v.Result = ResultInconclusive
-	}
-	if err != nil && v.Reason == "" {
-		v.Reason = err.Error()
-	}
-	return v
-}
-
 // served is what the load balancer served each group since the step's window began, from its counters
 // now and then. ok is false when that is unknown: no counters, or counters that went back (HAProxy
 // reloaded and its new worker counts from zero), which is said once as a warning.
-func (e *Engine) served(st *state, now map[string]Tally) (canary, stable Tally, ok bool) {
+func (e *Engine) served(st *state, now map[string]verdict.Tally) (canary, stable verdict.Tally, ok bool) {
 	if now == nil || st.countsAtStart == nil {
 		return canary, stable, false
 	}
-	canary, stable = now[GroupCanary].minus(st.countsAtStart[GroupCanary]), now[GroupStable].minus(st.countsAtStart[GroupStable])
+	canary, stable = now[GroupCanary].Minus(st.countsAtStart[GroupCanary]), now[GroupStable].Minus(st.countsAtStart[GroupStable])
 	if canary.Requests < 0 || stable.Requests < 0 || canary.Errors5xx < 0 || stable.Errors5xx < 0 {
 		if !st.countersReset {
 			st.countersReset = true
 			e.send(st, Event{Kind: KindWarning, Message: "the load balancer's counters went back (HAProxy reloaded?): this step is judged on the metrics store alone"})
 		}
-		return Tally{}, Tally{}, false
+		return verdict.Tally{}, verdict.Tally{}, false
 	}
 	return canary, stable, true
 }
 
-func (t Tally) minus(u Tally) Tally {
-	return Tally{Requests: t.Requests - u.Requests, Errors5xx: t.Errors5xx - u.Errors5xx}
-}
-
 // counts reads the load balancer's counters, or nil when there is no Counter or it fails (the second
 // signal is information; without it the metrics store is judged alone).
-func (e *Engine) counts(ctx context.Context) map[string]Tally {
+func (e *Engine) counts(ctx context.Context) map[string]verdict.Tally {
 	if e.deps.Counter == nil {
 		return nil
 	}
@@ -927,18 +911,18 @@ func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd
 	case CommandPause:
 		if !clock.paused {
 			clock.paused, clock.left = true, max(time.Until(clock.until), 0)
-			e.send(st, Event{Kind: KindControl, CanaryPercent: clock.pct,
+			e.send(st, Event{Kind: KindControl, Command: cmd, CanaryPercent: clock.pct,
 				Message: fmt.Sprintf("paused by an operator: the bake's clock stops with %s left; traffic stays at %s%%, early looks go on", clock.left.Round(time.Second), fmtPct(st.canaryPercent))})
 		}
 	case CommandContinue:
 		if clock.paused {
 			clock.paused, clock.until = false, time.Now().Add(clock.left)
-			e.send(st, Event{Kind: KindControl, CanaryPercent: clock.pct, Until: clock.until,
+			e.send(st, Event{Kind: KindControl, Command: cmd, CanaryPercent: clock.pct, Until: clock.until,
 				Message: fmt.Sprintf("continued by an operator: %s of the bake left", clock.left.Round(time.Second))})
 		}
 	case CommandSkip:
 		clock.paused, clock.until = false, time.Now()
-		e.send(st, Event{Kind: KindControl, CanaryPercent: clock.pct, Message: "the rest of the bake skipped by an operator: judging the step now"})
+		e.send(st, Event{Kind: KindControl, Command: cmd, CanaryPercent: clock.pct, Message: "the rest of the bake skipped by an operator: judging the step now"})
 		return true
 	case CommandNudgeUp, CommandNudgeDown:
 		pct := clock.pct + NudgeStep
@@ -973,7 +957,7 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks in
 	if !to.After(st.windowStart) {
 		return false
 	}
-	v, err := e.deps.Analyzer.Analyze(ctx, Window{From: st.windowStart, To: to, Share: pct, Early: true, Looks: looks})
+	v, err := e.deps.Analyzer.Analyze(ctx, verdict.Window{From: st.windowStart, To: to, Share: pct, Early: true, Looks: looks})
 	if ctx.Err() != nil {
 		return false
 	}
@@ -981,12 +965,12 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks in
 	if c, s, ok := e.served(st, e.counts(ctx)); ok {
 		observed = &Observed{Canary: c.Requests, Stable: s.Requests}
 	}
-	if v.Result != ResultFail {
+	if v.Result != verdict.ResultFail {
 		v.Early = true
 		e.send(st, Event{Kind: KindLook, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed})
 		return false
 	}
-	v = failClosed(v, err)
+	v = verdict.FailClosed(v, err)
 	v.Early = true
 	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
 	st.verdict = &v

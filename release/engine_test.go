@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // world is a scripted stand-in for Swarm, HAProxy and InfluxDB that records every call in order, so a
@@ -17,11 +19,11 @@ type world struct {
 	mu    sync.Mutex
 	calls []string
 
-	verdicts     []Verdict // returned by Analyze in turn; the last one repeats
-	early        []Verdict // returned by early looks in turn; the last one repeats; none: inconclusive
+	verdicts     []verdict.Verdict // returned by Analyze in turn; the last one repeats
+	early        []verdict.Verdict // returned by early looks in turn; the last one repeats; none: inconclusive
 	earlyCalls   int
-	windows      []Window // every final window judged
-	counts       map[string]Tally
+	windows      []verdict.Window // every final window judged
+	counts       map[string]verdict.Tally
 	analyzeErr   error
 	createErr    error
 	readyErr     map[string]error // by service
@@ -167,22 +169,22 @@ func (w *world) Drain(_ context.Context, group string) error {
 	return nil
 }
 
-func (w *world) Counts(context.Context) (map[string]Tally, error) {
+func (w *world) Counts(context.Context) (map[string]verdict.Tally, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := map[string]Tally{}
+	out := map[string]verdict.Tally{}
 	for k, v := range w.counts {
 		out[k] = v
 	}
 	// Every reading finds 100 more stable and 10 more canary requests, one a 5xx.
-	for k, d := range map[string]Tally{GroupStable: {Requests: 100}, GroupCanary: {Requests: 10, Errors5xx: 1}} {
+	for k, d := range map[string]verdict.Tally{GroupStable: {Requests: 100}, GroupCanary: {Requests: 10, Errors5xx: 1}} {
 		t := w.counts[k]
-		w.counts[k] = Tally{Requests: t.Requests + d.Requests, Errors5xx: t.Errors5xx + d.Errors5xx}
+		w.counts[k] = verdict.Tally{Requests: t.Requests + d.Requests, Errors5xx: t.Errors5xx + d.Errors5xx}
 	}
 	return out, nil
 }
 
-func (w *world) Analyze(_ context.Context, win Window) (Verdict, error) {
+func (w *world) Analyze(_ context.Context, win verdict.Window) (verdict.Verdict, error) {
 	from, to, share := win.From, win.To, win.Share
 	if win.Early {
 		w.mu.Lock()
@@ -190,10 +192,10 @@ func (w *world) Analyze(_ context.Context, win Window) (Verdict, error) {
 		w.earlyCalls++
 		w.mu.Unlock()
 		if win.Looks < 1 || !to.After(from) {
-			return Verdict{}, fmt.Errorf("early look with %d looks over %s..%s", win.Looks, from, to)
+			return verdict.Verdict{}, fmt.Errorf("early look with %d looks over %s..%s", win.Looks, from, to)
 		}
 		if len(w.early) == 0 {
-			return Verdict{Result: ResultInconclusive, Early: true}, nil
+			return verdict.Verdict{Result: verdict.ResultInconclusive, Early: true}, nil
 		}
 		w.record("early %g", share)
 		return w.early[min(n, len(w.early)-1)], nil
@@ -208,13 +210,13 @@ func (w *world) Analyze(_ context.Context, win Window) (Verdict, error) {
 		w.onAnalyze(n)
 	}
 	if !to.After(from) {
-		return Verdict{}, fmt.Errorf("empty window %s..%s", from, to)
+		return verdict.Verdict{}, fmt.Errorf("empty window %s..%s", from, to)
 	}
 	if w.analyzeErr != nil {
-		return Verdict{Result: ResultInconclusive, Reason: w.analyzeErr.Error()}, w.analyzeErr
+		return verdict.Verdict{Result: verdict.ResultInconclusive, Reason: w.analyzeErr.Error()}, w.analyzeErr
 	}
 	if len(w.verdicts) == 0 {
-		return Verdict{Result: ResultPass, Reason: "all checks pass"}, nil
+		return verdict.Verdict{Result: verdict.ResultPass, Reason: "all checks pass"}, nil
 	}
 	v := w.verdicts[min(n, len(w.verdicts)-1)]
 	return v, nil
@@ -258,9 +260,9 @@ func run(t *testing.T, ctx context.Context, cfg Config, w *world, pre ...Preflig
 }
 
 func TestRun(t *testing.T) {
-	pass := Verdict{Result: ResultPass, Reason: "ok"}
-	fail := Verdict{Result: ResultFail, Reason: "canary error rate 50% > 1%"}
-	inconclusive := Verdict{Result: ResultInconclusive, Reason: "canary has 3 requests, needs 50"}
+	pass := verdict.Verdict{Result: verdict.ResultPass, Reason: "ok"}
+	fail := verdict.Verdict{Result: verdict.ResultFail, Reason: "canary error rate 50% > 1%"}
+	inconclusive := verdict.Verdict{Result: verdict.ResultInconclusive, Reason: "canary has 3 requests, needs 50"}
 	abortTail := "shift 0\ndrain canary\nremove app-canary"
 
 	tests := []struct {
@@ -280,20 +282,20 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name:  "failing step aborts: canary to 0 first, then drain and remove, stable untouched",
-			world: &world{verdicts: []Verdict{pass, fail}},
+			world: &world{verdicts: []verdict.Verdict{pass, fail}},
 			want:  OutcomeAbortedAnalysis,
 			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" + abortTail,
 		},
 		{
 			name:  "inconclusive step is extended, then aborted: it never promotes",
-			world: &world{verdicts: []Verdict{inconclusive}},
+			world: &world{verdicts: []verdict.Verdict{inconclusive}},
 			cfg:   func(c *Config) { c.MaxExtensions = 2 },
 			want:  OutcomeAbortedInconclusive,
 			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nanalyze 10\nanalyze 10\n" + abortTail,
 		},
 		{
 			name:  "inconclusive then pass goes on",
-			world: &world{verdicts: []Verdict{inconclusive, pass, pass}},
+			world: &world{verdicts: []verdict.Verdict{inconclusive, pass, pass}},
 			want:  OutcomePromoted,
 			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nanalyze 10\nshift 50\nanalyze 50\n" +
 				"scale app-canary\nready app-canary\nup canary\nshift 100\nupdate app app:v2\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary",
@@ -327,7 +329,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name:  "traffic back to stable is retried",
-			world: &world{verdicts: []Verdict{fail}, shiftFailsN: 2},
+			world: &world{verdicts: []verdict.Verdict{fail}, shiftFailsN: 2},
 			want:  OutcomeAbortedAnalysis,
 			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 0\nshift 0\n" + abortTail,
 		},
@@ -369,7 +371,7 @@ func TestRun(t *testing.T) {
 
 func TestRunFailsClosedWhenAnalyzerErrsWithPass(t *testing.T) {
 	// An analyzer that reports an error must not let a step pass, whatever Result it set.
-	w := &world{verdicts: []Verdict{{Result: ResultPass}}}
+	w := &world{verdicts: []verdict.Verdict{{Result: verdict.ResultPass}}}
 	w.analyzeErr = nil
 	bad := &errorPassAnalyzer{world: w}
 	cfg := testConfig()
@@ -391,9 +393,9 @@ func TestRunFailsClosedWhenAnalyzerErrsWithPass(t *testing.T) {
 
 type errorPassAnalyzer struct{ world *world }
 
-func (a *errorPassAnalyzer) Analyze(context.Context, Window) (Verdict, error) {
+func (a *errorPassAnalyzer) Analyze(context.Context, verdict.Window) (verdict.Verdict, error) {
 	a.world.record("analyze")
-	return Verdict{Result: ResultPass}, errors.New("query timed out")
+	return verdict.Verdict{Result: verdict.ResultPass}, errors.New("query timed out")
 }
 
 func TestRunPreflightFailureChangesNothing(t *testing.T) {
@@ -792,7 +794,7 @@ func TestWarmStandby(t *testing.T) {
 }
 
 func TestEarlyLookAbortsAtOnce(t *testing.T) {
-	w := &world{early: []Verdict{{Result: ResultInconclusive}, {Result: ResultInconclusive}, {Result: ResultFail, Reason: "canary error rate 50% > 1%"}}}
+	w := &world{early: []verdict.Verdict{{Result: verdict.ResultInconclusive}, {Result: verdict.ResultInconclusive}, {Result: verdict.ResultFail, Reason: "canary error rate 50% > 1%"}}}
 	cfg := testConfig()
 	cfg.Bake, cfg.EarlyInterval, cfg.ProgressInterval = time.Hour, 5*time.Millisecond, time.Hour
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -814,13 +816,13 @@ func TestEarlyLookAbortsAtOnce(t *testing.T) {
 		t.Errorf("early verdict event %+v after %d looks", early, w.earlyCalls)
 	}
 	rec, _ := Load(context.Background(), &w.memJournal, "app")
-	if rec.LastVerdict == nil || rec.LastVerdict.Result != ResultFail || !strings.Contains(rec.Message, "failed an early look") {
+	if rec.LastVerdict == nil || rec.LastVerdict.Result != verdict.ResultFail || !strings.Contains(rec.Message, "failed an early look") {
 		t.Errorf("record %+v", rec)
 	}
 }
 
 func TestEarlyLooksThatFindNothingLetTheBakeEnd(t *testing.T) {
-	w := &world{early: []Verdict{{Result: ResultInconclusive}, {Result: ResultPass}}}
+	w := &world{early: []verdict.Verdict{{Result: verdict.ResultInconclusive}, {Result: verdict.ResultPass}}}
 	cfg := testConfig()
 	cfg.Bake, cfg.EarlyInterval = 60*time.Millisecond, 5*time.Millisecond
 	out, err, _ := run(t, context.Background(), cfg, w)
@@ -833,7 +835,7 @@ func TestEarlyLooksThatFindNothingLetTheBakeEnd(t *testing.T) {
 }
 
 func TestSecondSignalReachesTheAnalyzer(t *testing.T) {
-	w := &world{counts: map[string]Tally{}}
+	w := &world{counts: map[string]verdict.Tally{}}
 	d := deps(w)
 	d.Counter = w
 	var events []Event
@@ -849,7 +851,7 @@ func TestSecondSignalReachesTheAnalyzer(t *testing.T) {
 	}
 	for _, win := range w.windows {
 		// One reading when the step starts, one when its bake ends: one increment each.
-		if win.Canary == nil || *win.Canary != (Tally{Requests: 10, Errors5xx: 1}) || win.Stable == nil || win.Stable.Requests != 100 {
+		if win.Canary == nil || *win.Canary != (verdict.Tally{Requests: 10, Errors5xx: 1}) || win.Stable == nil || win.Stable.Requests != 100 {
 			t.Errorf("window counts canary %+v stable %+v", win.Canary, win.Stable)
 		}
 	}
@@ -861,7 +863,7 @@ func TestSecondSignalReachesTheAnalyzer(t *testing.T) {
 }
 
 func TestInconclusiveCanPauseForAHuman(t *testing.T) {
-	w := &world{verdicts: []Verdict{{Result: ResultInconclusive, Reason: "canary has 3 requests, needs 50"}, {Result: ResultPass}}}
+	w := &world{verdicts: []verdict.Verdict{{Result: verdict.ResultInconclusive, Reason: "canary has 3 requests, needs 50"}, {Result: verdict.ResultPass}}}
 	cfg := testConfig()
 	cfg.OnInconclusive, cfg.MaxExtensions = "pause", -1
 	out, err, _ := run(t, context.Background(), cfg, w)
@@ -1009,7 +1011,7 @@ func TestPauseBeforePromoteStopsAtTheGate(t *testing.T) {
 }
 
 func TestCountersThatGoBackAreNoSecondSignal(t *testing.T) {
-	w := &world{counts: map[string]Tally{GroupStable: {Requests: 1e6}, GroupCanary: {Requests: 1e5}}}
+	w := &world{counts: map[string]verdict.Tally{GroupStable: {Requests: 1e6}, GroupCanary: {Requests: 1e5}}}
 	d := deps(w)
 	d.Counter = w
 	var warnings []string
@@ -1019,7 +1021,7 @@ func TestCountersThatGoBackAreNoSecondSignal(t *testing.T) {
 		if ev.Kind == KindTraffic && ev.CanaryPercent == 10 {
 			// HAProxy reloads: its new worker counts from zero.
 			w.mu.Lock()
-			w.counts = map[string]Tally{}
+			w.counts = map[string]verdict.Tally{}
 			w.mu.Unlock()
 		}
 		if ev.Kind == KindWarning {

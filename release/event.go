@@ -1,6 +1,10 @@
 package release
 
-import "time"
+import (
+	"time"
+
+	"github.com/fridaymorning/fridaymorning/verdict"
+)
 
 // Phase is where a release stands. A release moves forward through the phases
 // preflight → starting → baking (once per step) → promoting, and from any of the middle ones to aborting;
@@ -55,7 +59,8 @@ const (
 	KindAnalysis Kind = "analysis"
 	// KindPhase: the release entered a new phase (Message says why).
 	KindPhase Kind = "phase"
-	// KindControl: an operator steered a bake (Message says how: paused, continued, skipped, nudged).
+	// KindControl: an operator steered a bake (Command says how: paused, continued, skipped; Message
+	// says it in words).
 	KindControl Kind = "control"
 	// KindWarning: something went wrong that the engine worked around (Message).
 	KindWarning Kind = "warning"
@@ -125,9 +130,11 @@ type Event struct {
 	AchievedPercent float64
 	Weights         map[string]int
 	Until           time.Time
-	Verdict         *Verdict
+	Verdict         *verdict.Verdict
 	// Observed is a step's split counted by the load balancer, on analysis events.
 	Observed *Observed
 	Outcome  Outcome
-	Message  string
+	// Command is, on a KindControl event, the operator's command the bake carried out.
+	Command Command
+	Message string
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // Journal keeps each service's release record where every process can read it: in Swarm, on the stable
@@ -69,9 +71,9 @@ func bakeCommand(c Command) bool {
 
 // VerdictSummary is what a Record keeps of a step's verdict.
 type VerdictSummary struct {
-	Step   int    `json:"step"`
-	Result Result `json:"result"`
-	Reason string `json:"reason"`
+	Step   int            `json:"step"`
+	Result verdict.Result `json:"result"`
+	Reason string         `json:"reason"`
 }
 
 // Record is a release's state as kept in Swarm: enough for any process to show it, and to resume,
@@ -94,7 +96,7 @@ type Record struct {
 	Message     string          `json:"message,omitempty"`
 	LastVerdict *VerdictSummary `json:"last_verdict,omitempty"`
 	// Verdict is the last verdict in full, with its evidence, for a display in another process.
-	Verdict *Verdict `json:"verdict,omitempty"`
+	Verdict *verdict.Verdict `json:"verdict,omitempty"`
 	// BakeUntil is when the current step's bake ends; Paused says an operator stopped its clock.
 	BakeUntil *time.Time `json:"bake_until,omitempty"`
 	Paused    bool       `json:"paused,omitempty"`
@@ -221,4 +223,55 @@ func Liveness(ctx context.Context, p Pulse, rec *Record, staleAfter time.Duratio
 		}
 	}
 	return last, now.Sub(last) < staleAfter, nil
+}
+
+// RecordEvents turns the change of a release record from prev to cur into the events a display folds,
+// for a front end that follows a release another process drives (fridaymorning watch).
+func RecordEvents(prev, cur *Record, now time.Time) []Event {
+	base := Event{Time: now, Phase: cur.Phase, ReleaseID: cur.ID, Service: cur.Service, Canary: cur.Canary,
+		Image: cur.Image, StableImage: cur.StableImage, StartedBy: cur.StartedBy, StartedAt: cur.StartedAt,
+		Steps: len(cur.Steps), Plan: cur.Steps, Step: cur.Step}
+	with := func(f func(*Event)) Event { e := base; f(&e); return e }
+	var out []Event
+	if prev == nil || prev.ID != cur.ID {
+		out = append(out, with(func(e *Event) {
+			e.Kind, e.Message = KindStarted, fmt.Sprintf("watching %s (%s), started by %s", cur.ID, cur.Summary(), cur.StartedBy)
+		}))
+		prev = &Record{}
+	}
+	if prev.Phase != cur.Phase || prev.Step != cur.Step || prev.Message != cur.Message {
+		out = append(out, with(func(e *Event) { e.Kind, e.Message = KindPhase, cur.Message }))
+	}
+	if prev.CanaryPercent != cur.CanaryPercent || fmt.Sprint(prev.Weights) != fmt.Sprint(cur.Weights) {
+		out = append(out, with(func(e *Event) {
+			e.Kind, e.CanaryPercent, e.AchievedPercent, e.Weights = KindTraffic, cur.CanaryPercent, cur.CanaryPercent, cur.Weights
+			e.Message = fmt.Sprintf("canary gets %v%% of requests", cur.CanaryPercent)
+		}))
+	}
+	untilChanged := (prev.BakeUntil == nil) != (cur.BakeUntil == nil) || prev.BakeUntil != nil && cur.BakeUntil != nil && !prev.BakeUntil.Equal(*cur.BakeUntil)
+	if cur.BakeUntil != nil && (untilChanged || prev.Paused != cur.Paused) {
+		until := *cur.BakeUntil
+		if cur.Paused {
+			out = append(out, with(func(e *Event) {
+				e.Kind, e.Until, e.Message = KindBake, until, ""
+			}), with(func(e *Event) {
+				e.Kind, e.Command, e.Message = KindControl, CommandPause, "paused by an operator"
+			}))
+		} else {
+			out = append(out, with(func(e *Event) { e.Kind, e.Until, e.Message = KindBake, until, "" }))
+		}
+	}
+	if cur.Verdict != nil && (prev.Verdict == nil || prev.Verdict.Reason != cur.Verdict.Reason || prev.LastVerdict != nil && cur.LastVerdict != nil && *prev.LastVerdict != *cur.LastVerdict) {
+		v := *cur.Verdict
+		out = append(out, with(func(e *Event) {
+			e.Kind, e.Verdict, e.Message = KindAnalysis, &v, string(v.Result)+": "+v.Reason
+			if cur.LastVerdict != nil {
+				e.Step = cur.LastVerdict.Step
+			}
+		}))
+	}
+	if !cur.Active() && (prev.Active() || prev.Phase == "") {
+		out = append(out, with(func(e *Event) { e.Kind, e.Outcome, e.Message = KindFinished, cur.Outcome, cur.Message }))
+	}
+	return out
 }

@@ -10,7 +10,8 @@ package release
 
 import (
 	"context"
-	"time"
+
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // Group names a set of HAProxy servers: the stable service's or the canary's.
@@ -60,34 +61,14 @@ type Router interface {
 type Counter interface {
 	// Counts returns, by group (GroupCanary, GroupStable), the responses the group's servers have
 	// sent since the load balancer started.
-	Counts(ctx context.Context) (map[string]Tally, error)
-}
-
-// Tally is what the load balancer's counters say of one group.
-type Tally struct {
-	// Requests answered and, of those, answered with a 5xx status.
-	Requests, Errors5xx int64
-}
-
-// Window is a span of time to judge.
-type Window struct {
-	From, To time.Time
-	// Share is the canary's share of requests in the window, in percent.
-	Share float64
-	// Early marks a look during a bake: it only ever fails a canary (or finds nothing), holding its
-	// tests to a stricter level since the bake takes Looks of them.
-	Early bool
-	Looks int
-	// Canary and Stable are the load balancer's own counts of the window, a second signal to check
-	// the metrics store against; nil when unknown.
-	Canary, Stable *Tally
+	Counts(ctx context.Context) (map[string]verdict.Tally, error)
 }
 
 // Analyzer judges the canary against stable over a window of time.
 type Analyzer interface {
 	// Analyze judges the requests served in w. An error means the judgement could not be made; the
 	// returned Verdict then says why and is never a pass.
-	Analyze(ctx context.Context, w Window) (Verdict, error)
+	Analyze(ctx context.Context, w verdict.Window) (verdict.Verdict, error)
 }
 
 // Preflight is one check that must hold before a release changes anything, such as an API being
@@ -97,57 +78,4 @@ type Preflight struct {
 	Name string
 	// Run performs the check; its error should say what is wrong and what to do.
 	Run func(ctx context.Context) error
-}
-
-// Result is the outcome of a judgement.
-type Result string
-
-// The results of a check or a step's analysis. Only ResultPass lets a release go on.
-const (
-	ResultPass         Result = "pass"
-	ResultFail         Result = "fail"
-	ResultInconclusive Result = "inconclusive"
-)
-
-// Metrics are one group's request statistics over an analysis window.
-type Metrics struct {
-	Requests, Errors int64
-	// ErrorRate is the share of requests that failed, in percent.
-	ErrorRate          float64
-	P50, P90, P95, P99 time.Duration
-}
-
-// Check is one criterion of a verdict with the evidence behind it.
-type Check struct {
-	Name                  string
-	Result                Result
-	Canary, Stable, Limit float64
-	Unit                  string
-	// CanaryN and StableN are the sample sizes looked at.
-	CanaryN, StableN int64
-	// Test names the statistical test that ran ("" if none), Statistic its numbers, PValue its
-	// one-sided p-value, Alpha the level it was held to.
-	Test, Statistic string
-	PValue, Alpha   float64
-	// More is, for an inconclusive check, about how many more canary requests would settle it (-1:
-	// more of the same would not).
-	More   int64
-	Detail string
-}
-
-// Verdict is the judgement of one analysis window, with its evidence.
-type Verdict struct {
-	Result Result
-	// Reason is one line saying why, with the numbers that decided it.
-	Reason         string
-	Canary, Stable Metrics
-	Checks         []Check
-	// Queries are the queries that produced the numbers.
-	Queries []string
-	// More is, for an inconclusive verdict, about how many more canary requests would settle it (-1:
-	// more of the same would not); Wait about how long they take at the current rate.
-	More int64
-	Wait time.Duration
-	// Early marks the verdict of a look during a bake.
-	Early bool
 }

@@ -9,6 +9,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -16,11 +17,14 @@ import (
 	"github.com/fridaymorning/fridaymorning/release"
 )
 
-// Controller takes the operator's commands to the release: *release.Engine for a release this process
-// drives, a journal writer for one driven elsewhere. Request must not block for long; it runs off the
-// UI's goroutine anyway.
+// requestTimeout bounds the delivery of one command to the release.
+const requestTimeout = 10 * time.Second
+
+// Controller takes the operator's commands to the release: the engine of a release this process
+// drives, a journal writer for one driven elsewhere. Request runs off the UI's goroutine, bounded by
+// ctx; its error is shown to the operator.
 type Controller interface {
-	Request(cmd release.Command)
+	Request(ctx context.Context, cmd release.Command) error
 }
 
 // Probe checks one dependency (Docker, HAProxy, InfluxDB); the cockpit runs each every few seconds and
@@ -65,7 +69,10 @@ type (
 		canary, stable string
 		err            error
 	}
-	sentMsg   struct{ cmd release.Command }
+	sentMsg struct {
+		cmd release.Command
+		err error
+	}
 	probeTick struct{}
 	tasksTick struct{}
 )
@@ -199,6 +206,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case sentMsg:
+		if msg.err != nil {
+			m.notice, m.noticeAt = fmt.Sprintf("asking for %s failed: %v", msg.cmd, msg.err), m.opts.Now()
+		}
 		return m, nil
 	case tea.KeyMsg:
 		return m.key(msg)
@@ -249,8 +259,9 @@ func (m *Model) send(cmd release.Command, notice string) tea.Cmd {
 		return nil
 	}
 	return func() tea.Msg {
-		ctl.Request(cmd)
-		return sentMsg{cmd: cmd}
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		return sentMsg{cmd: cmd, err: ctl.Request(ctx, cmd)}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/fridaymorning/fridaymorning/release"
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -28,10 +29,11 @@ type recorder struct {
 	cmds []release.Command
 }
 
-func (r *recorder) Request(c release.Command) {
+func (r *recorder) Request(_ context.Context, c release.Command) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cmds = append(r.cmds, c)
+	return nil
 }
 
 func (r *recorder) got() []release.Command {
@@ -50,24 +52,24 @@ func ev(at time.Duration, e release.Event) release.Event {
 }
 
 // look is an early look's verdict.
-func look(canaryP95 time.Duration) *release.Verdict {
-	v := verdict(release.ResultInconclusive, 0, canaryP95)
+func look(canaryP95 time.Duration) *verdict.Verdict {
+	v := mkVerdict(verdict.ResultInconclusive, 0, canaryP95)
 	v.Early = true
 	v.Reason = "canary has 40 requests (0 errors), needs at least 50 to pass"
 	return v
 }
 
-func verdict(result release.Result, canaryErr float64, canaryP95 time.Duration) *release.Verdict {
-	v := &release.Verdict{
+func mkVerdict(result verdict.Result, canaryErr float64, canaryP95 time.Duration) *verdict.Verdict {
+	v := &verdict.Verdict{
 		Result:  result,
-		Canary:  release.Metrics{Requests: 612, Errors: int64(canaryErr * 6.12), ErrorRate: canaryErr, P50: 4 * time.Millisecond, P90: 9 * time.Millisecond, P95: canaryP95, P99: 31 * time.Millisecond},
-		Stable:  release.Metrics{Requests: 1836, Errors: 2, ErrorRate: 0.11, P50: 4 * time.Millisecond, P90: 8 * time.Millisecond, P95: 12 * time.Millisecond, P99: 29 * time.Millisecond},
+		Canary:  verdict.Metrics{Requests: 612, Errors: int64(canaryErr * 6.12), ErrorRate: canaryErr, P50: 4 * time.Millisecond, P90: 9 * time.Millisecond, P95: canaryP95, P99: 31 * time.Millisecond},
+		Stable:  verdict.Metrics{Requests: 1836, Errors: 2, ErrorRate: 0.11, P50: 4 * time.Millisecond, P90: 8 * time.Millisecond, P95: 12 * time.Millisecond, P99: 29 * time.Millisecond},
 		Queries: []string{`SELECT count("status") FROM "autogen"."haproxy_request" WHERE time >= 1763629200000000000 AND time < 1763629260000000000 AND "backend" = 'be_shop' AND ("server" = 'canary1')`},
 	}
-	pass := func(name, detail string, c, s, l float64, unit string) release.Check {
-		return release.Check{Name: name, Result: release.ResultPass, Canary: c, Stable: s, Limit: l, Unit: unit, CanaryN: 612, StableN: 1836, Detail: detail}
+	pass := func(name, detail string, c, s, l float64, unit string) verdict.Check {
+		return verdict.Check{Name: name, Result: verdict.ResultPass, Canary: c, Stable: s, Limit: l, Unit: unit, CanaryN: 612, StableN: 1836, Detail: detail}
 	}
-	v.Checks = []release.Check{
+	v.Checks = []verdict.Check{
 		pass("canary_requests", "canary has 612 requests (at least 50)", 612, 1836, 50, "requests"),
 		pass("stable_requests", "stable has 1836 requests (at least 50)", 612, 1836, 50, "requests"),
 		pass("telemetry", "InfluxDB's counts agree with HAProxy's within 10%", 612, 615, 10, "requests"),
@@ -79,9 +81,9 @@ func verdict(result release.Result, canaryErr float64, canaryP95 time.Duration) 
 		pass("p99_vs_stable", "canary p99 31ms ≤ 46.25ms (1.25 × stable 29ms + 10ms)", 31, 29, 46.25, "ms"),
 	}
 	v.Reason = "all 9 checks pass (canary 612 requests, 0% errors, p95 14ms; stable 1836 requests, 0.11% errors, p95 12ms)"
-	if result == release.ResultFail {
+	if result == verdict.ResultFail {
 		c := &v.Checks[3]
-		c.Result, c.Test, c.PValue, c.Alpha = release.ResultFail, "exact binomial", 4.4e-15, 0.02
+		c.Result, c.Test, c.PValue, c.Alpha = verdict.ResultFail, "exact binomial", 4.4e-15, 0.02
 		c.Statistic = fmt.Sprintf("P(≥%d errors of 612 | rate 1%%) = 4.4e-15", int(canaryErr*6.12))
 		c.Detail = fmt.Sprintf("canary error rate %s%% > 1%% (%d of 612 requests); exact binomial p = 4.4e-15 < α 0.02", num(canaryErr), int(canaryErr*6.12))
 		v.Reason = c.Detail
@@ -103,7 +105,7 @@ func inProgress() []release.Event {
 			Verdict: look(time.Duration(12+i%4) * time.Millisecond)}))
 	}
 	evs = append(evs,
-		ev(67*time.Second, release.Event{Kind: release.KindAnalysis, Phase: release.PhaseBaking, Step: 1, CanaryPercent: 10, Verdict: verdict(release.ResultPass, 0, 14*time.Millisecond),
+		ev(67*time.Second, release.Event{Kind: release.KindAnalysis, Phase: release.PhaseBaking, Step: 1, CanaryPercent: 10, Verdict: mkVerdict(verdict.ResultPass, 0, 14*time.Millisecond),
 			Observed: &release.Observed{Canary: 612, Stable: 5508}, Message: "pass: all 9 checks pass"}),
 		ev(67*time.Second, release.Event{Kind: release.KindTraffic, Phase: release.PhaseBaking, Step: 2, CanaryPercent: 25, AchievedPercent: 25, Weights: map[string]int{"canary1": 85, "stable1": 255}, Message: "canary gets 25% of requests (requested 25%)"}),
 		ev(67*time.Second, release.Event{Kind: release.KindBake, Phase: release.PhaseBaking, Step: 2, Until: t0.Add(127 * time.Second), Message: "baking for 1m0s"}),
@@ -118,7 +120,7 @@ func inProgress() []release.Event {
 // failing adds a failing early look of step 2 and the abort it starts.
 func failing() []release.Event {
 	evs := inProgress()
-	v := verdict(release.ResultFail, 12.5, 14*time.Millisecond)
+	v := mkVerdict(verdict.ResultFail, 12.5, 14*time.Millisecond)
 	v.Early = true
 	return append(evs,
 		ev(86*time.Second, release.Event{Kind: release.KindAnalysis, Phase: release.PhaseBaking, Step: 2, CanaryPercent: 25, Verdict: v, Message: "fail (early look after 18s): " + v.Reason}),
@@ -128,7 +130,7 @@ func failing() []release.Event {
 }
 
 func paused() []release.Event {
-	return append(inProgress(), ev(86*time.Second, release.Event{Kind: release.KindControl, Phase: release.PhaseBaking, Step: 2,
+	return append(inProgress(), ev(86*time.Second, release.Event{Kind: release.KindControl, Command: release.CommandPause, Phase: release.PhaseBaking, Step: 2,
 		Message: "paused by an operator: the bake's clock stops with 41s left; traffic stays at 25%, early looks go on"}))
 }
 
@@ -379,7 +381,7 @@ func BenchmarkView(b *testing.B) {
 	var tm tea.Model = m
 	for i := range 1800 {
 		at := time.Duration(90+2*i) * time.Second
-		tm, _ = tm.Update(EventMsg(ev(at, release.Event{Kind: release.KindLook, Phase: release.PhaseBaking, Step: 2, Verdict: verdict(release.ResultInconclusive, 0, time.Duration(10+i%7)*time.Millisecond)})))
+		tm, _ = tm.Update(EventMsg(ev(at, release.Event{Kind: release.KindLook, Phase: release.PhaseBaking, Step: 2, Verdict: mkVerdict(verdict.ResultInconclusive, 0, time.Duration(10+i%7)*time.Millisecond)})))
 		tm, _ = tm.Update(EventMsg(ev(at, release.Event{Kind: release.KindProgress, Phase: release.PhaseBaking, Step: 2, Message: fmt.Sprintf("baking, %ds left", i%60)})))
 	}
 	for b.Loop() {
@@ -405,7 +407,7 @@ func sequence(msg tea.Msg) []tea.Cmd {
 // blocking is a Controller whose requests never return: a hung Docker or HAProxy.
 type blocking struct{ called chan struct{} }
 
-func (b blocking) Request(release.Command) { close(b.called); select {} }
+func (b blocking) Request(context.Context, release.Command) error { close(b.called); select {} }
 
 // TestNeverBlocks: keys, probes and polls return at once whatever the release's adapters do; the work
 // runs in commands, off the UI's goroutine.

@@ -1,10 +1,10 @@
 package tui
 
 import (
-	"strings"
 	"time"
 
 	"github.com/fridaymorning/fridaymorning/release"
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // maxLog and maxHistory bound what the cockpit keeps: the last events and samples, enough for any
@@ -45,8 +45,8 @@ type Status struct {
 	BakeUntil                time.Time
 	Paused                   bool
 	PausedLeft               time.Duration
-	StepResults              map[int]release.Result
-	Verdict                  *release.Verdict
+	StepResults              map[int]verdict.Result
+	Verdict                  *verdict.Verdict
 	VerdictAt                time.Time
 	History                  []Sample
 	Log                      []LogLine
@@ -93,7 +93,7 @@ func (s *Status) Apply(ev release.Event) {
 		s.Paused = false
 	}
 	if s.StepResults == nil {
-		s.StepResults = map[int]release.Result{}
+		s.StepResults = map[int]verdict.Result{}
 	}
 	switch ev.Kind {
 	case release.KindTraffic:
@@ -102,13 +102,13 @@ func (s *Status) Apply(ev release.Event) {
 	case release.KindBake:
 		s.BakeUntil, s.Paused = ev.Until, false
 	case release.KindControl:
-		switch {
-		case strings.HasPrefix(ev.Message, "paused"):
+		switch ev.Command {
+		case release.CommandPause:
 			s.Paused = true
 			if !s.BakeUntil.IsZero() {
 				s.PausedLeft = max(s.BakeUntil.Sub(ev.Time), 0)
 			}
-		case strings.HasPrefix(ev.Message, "continued"):
+		case release.CommandContinue:
 			s.Paused, s.BakeUntil = false, ev.Until
 		}
 	case release.KindLook, release.KindAnalysis:

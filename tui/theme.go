@@ -4,9 +4,8 @@ import (
 	"io"
 
 	"github.com/charmbracelet/lipgloss"
+	"github.com/fridaymorning/fridaymorning/verdict"
 	"github.com/muesli/termenv"
-
-	"github.com/fridaymorning/fridaymorning/release"
 )
 
 // Theme holds every style of the cockpit: one place for its colours. Results are also told by symbols,
@@ -58,26 +57,26 @@ func themeFor(r *lipgloss.Renderer) Theme {
 }
 
 // result renders a result with its symbol and colour: "✓ pass", "✗ fail", "? inconclusive".
-func (t Theme) result(r release.Result) string {
+func (t Theme) result(r verdict.Result) string {
 	switch r {
-	case release.ResultPass:
+	case verdict.ResultPass:
 		return t.Pass.Render(symPass + " pass")
-	case release.ResultFail:
+	case verdict.ResultFail:
 		return t.Fail.Render(symFail + " fail")
-	case release.ResultInconclusive:
+	case verdict.ResultInconclusive:
 		return t.Inconclusive.Render(symInconclusive + " inconclusive")
 	}
 	return t.Dim.Render(symPending)
 }
 
 // symbol is a result's symbol alone, coloured.
-func (t Theme) symbol(r release.Result) string {
+func (t Theme) symbol(r verdict.Result) string {
 	switch r {
-	case release.ResultPass:
+	case verdict.ResultPass:
 		return t.Pass.Render(symPass)
-	case release.ResultFail:
+	case verdict.ResultFail:
 		return t.Fail.Render(symFail)
-	case release.ResultInconclusive:
+	case verdict.ResultInconclusive:
 		return t.Inconclusive.Render(symInconclusive)
 	}
 	return t.Dim.Render(symPending)

@@ -12,13 +12,14 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/fridaymorning/fridaymorning/release"
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // row is one line of the metrics table with the checks behind it.
 type row struct {
 	name                         string
 	canary, stable, delta, limit string
-	result                       release.Result
+	result                       verdict.Result
 	checks                       []string
 }
 
@@ -35,8 +36,8 @@ var rowChecks = []struct {
 	{"p99", []string{"latency_p99", "p99_vs_stable"}},
 }
 
-func worse(a, b release.Result) release.Result {
-	rank := map[release.Result]int{"": 0, release.ResultPass: 1, release.ResultInconclusive: 2, release.ResultFail: 3}
+func worse(a, b verdict.Result) verdict.Result {
+	rank := map[verdict.Result]int{"": 0, verdict.ResultPass: 1, verdict.ResultInconclusive: 2, verdict.ResultFail: 3}
 	if rank[b] > rank[a] {
 		return b
 	}
@@ -64,8 +65,8 @@ func signed(v float64, unit string) string {
 // rows builds the metrics table from the latest verdict.
 func (m Model) rows() []row {
 	v := m.st.Verdict
-	byName := map[string]release.Check{}
-	var custom []release.Check
+	byName := map[string]verdict.Check{}
+	var custom []verdict.Check
 	if v != nil {
 		for _, c := range v.Checks {
 			byName[c.Name] = c
@@ -118,7 +119,7 @@ func (m Model) rows() []row {
 }
 
 // limits is the tightest limit among the named checks: "≤ 13.8ms".
-func limits(byName map[string]release.Check, unit string, names ...string) string {
+func limits(byName map[string]verdict.Check, unit string, names ...string) string {
 	best := math.Inf(1)
 	for _, n := range names {
 		if c, ok := byName[n]; ok && c.Unit == unit && c.Limit < best && !strings.HasPrefix(c.Detail, "skipped") {
@@ -232,7 +233,7 @@ func (m Model) body(w, h int) []string {
 	if m.notice != "" && m.opts.Now().Sub(m.noticeAt) < 10*time.Second {
 		lines = append(lines, t.Warn.Render("» "+m.notice))
 	}
-	if v := s.Verdict; v != nil && v.Result != release.ResultPass && v.Reason != "" && (!v.Early || v.Result == release.ResultFail) {
+	if v := s.Verdict; v != nil && v.Result != verdict.ResultPass && v.Reason != "" && (!v.Early || v.Result == verdict.ResultFail) {
 		lines = append(lines, t.Label.Render("why ")+t.result(s.Verdict.Result)+" "+s.Verdict.Reason)
 	}
 	room := h - len(lines) - 1
@@ -289,7 +290,7 @@ func (m Model) steps() string {
 			case !s.BakeUntil.IsZero():
 				left = " " + clock(s.BakeUntil.Sub(m.opts.Now())) + " left"
 			}
-			if r := s.StepResults[step]; r == release.ResultInconclusive {
+			if r := s.StepResults[step]; r == verdict.ResultInconclusive {
 				left += " (extended)"
 			}
 			parts = append(parts, t.Bold.Render(symCurrent+" "+label)+left)
@@ -568,11 +569,11 @@ func (m Model) explainBox(w, h int) string {
 			if c.Test != "" {
 				lines = append(lines, t.Label.Render(fmt.Sprintf("   %s: %s · p = %s, α = %s", c.Test, c.Statistic, pval(c.PValue), pval(c.Alpha))))
 			}
-			if c.Result == release.ResultInconclusive && c.More > 0 {
+			if c.Result == verdict.ResultInconclusive && c.More > 0 {
 				lines = append(lines, t.Inconclusive.Render(fmt.Sprintf("   about %d more canary requests would settle it", c.More)))
 			}
 		}
-		if v.Result == release.ResultInconclusive && v.More > 0 {
+		if v.Result == verdict.ResultInconclusive && v.More > 0 {
 			lines = append(lines, "", t.Inconclusive.Render(fmt.Sprintf("The step needs about %d more canary requests, about %s at the current rate.", v.More, v.Wait)))
 		}
 		if len(v.Queries) > 0 {

@@ -61,7 +61,7 @@ func (s *sink) detach() {
 func cockpit(ctx context.Context, w *wired, s *sink, stdout io.Writer, run func(context.Context) (release.Outcome, error)) (release.Outcome, error) {
 	th := tui.NewTheme(stdout)
 	m := tui.New(tui.Options{
-		Controller: w.engine,
+		Controller: engineController{w.engine},
 		Probes:     w.probes(),
 		Tasks:      w.tasks,
 		Theme:      &th,
@@ -158,15 +158,17 @@ type journalController struct {
 	errs    chan<- error
 }
 
-func (j journalController) Request(cmd release.Command) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := release.Request(ctx, j.sw, j.service, cmd); err != nil {
-		select {
-		case j.errs <- fmt.Errorf("asking for %s: %w", cmd, err):
-		default:
-		}
-	}
+func (j journalController) Request(ctx context.Context, cmd release.Command) error {
+	_, err := release.Request(ctx, j.sw, j.service, cmd)
+	return err
+}
+
+// engineController hands the cockpit's commands to the engine this process drives; it never blocks.
+type engineController struct{ e *release.Engine }
+
+func (c engineController) Request(_ context.Context, cmd release.Command) error {
+	c.e.Request(cmd)
+	return nil
 }
 
 func runWatch(ctx context.Context, opts watchOptions, args []string, stdout io.Writer) error {
@@ -212,7 +214,7 @@ func follow(ctx context.Context, sw *swarm.Client, service string, interval time
 		case rec == nil:
 			p.Send(tui.ErrMsg{Err: fmt.Errorf("service %s has no release yet", service)})
 		default:
-			for _, ev := range recordEvents(last, rec, time.Now()) {
+			for _, ev := range release.RecordEvents(last, rec, time.Now()) {
 				p.Send(tui.EventMsg(ev))
 			}
 			last = rec
@@ -225,54 +227,4 @@ func follow(ctx context.Context, sw *swarm.Client, service string, interval time
 		case <-time.After(interval):
 		}
 	}
-}
-
-// recordEvents turns the change from prev to cur into the events the cockpit folds.
-func recordEvents(prev, cur *release.Record, now time.Time) []release.Event {
-	base := release.Event{Time: now, Phase: cur.Phase, ReleaseID: cur.ID, Service: cur.Service, Canary: cur.Canary,
-		Image: cur.Image, StableImage: cur.StableImage, StartedBy: cur.StartedBy, StartedAt: cur.StartedAt,
-		Steps: len(cur.Steps), Plan: cur.Steps, Step: cur.Step}
-	with := func(f func(*release.Event)) release.Event { e := base; f(&e); return e }
-	var out []release.Event
-	if prev == nil || prev.ID != cur.ID {
-		out = append(out, with(func(e *release.Event) {
-			e.Kind, e.Message = release.KindStarted, fmt.Sprintf("watching %s (%s), started by %s", cur.ID, cur.Summary(), cur.StartedBy)
-		}))
-		prev = &release.Record{}
-	}
-	if prev.Phase != cur.Phase || prev.Step != cur.Step || prev.Message != cur.Message {
-		out = append(out, with(func(e *release.Event) { e.Kind, e.Message = release.KindPhase, cur.Message }))
-	}
-	if prev.CanaryPercent != cur.CanaryPercent || fmt.Sprint(prev.Weights) != fmt.Sprint(cur.Weights) {
-		out = append(out, with(func(e *release.Event) {
-			e.Kind, e.CanaryPercent, e.AchievedPercent, e.Weights = release.KindTraffic, cur.CanaryPercent, cur.CanaryPercent, cur.Weights
-			e.Message = fmt.Sprintf("canary gets %v%% of requests", cur.CanaryPercent)
-		}))
-	}
-	untilChanged := (prev.BakeUntil == nil) != (cur.BakeUntil == nil) || prev.BakeUntil != nil && cur.BakeUntil != nil && !prev.BakeUntil.Equal(*cur.BakeUntil)
-	if cur.BakeUntil != nil && (untilChanged || prev.Paused != cur.Paused) {
-		until := *cur.BakeUntil
-		if cur.Paused {
-			out = append(out, with(func(e *release.Event) {
-				e.Kind, e.Until, e.Message = release.KindBake, until, ""
-			}), with(func(e *release.Event) {
-				e.Kind, e.Message = release.KindControl, "paused by an operator"
-			}))
-		} else {
-			out = append(out, with(func(e *release.Event) { e.Kind, e.Until, e.Message = release.KindBake, until, "" }))
-		}
-	}
-	if cur.Verdict != nil && (prev.Verdict == nil || prev.Verdict.Reason != cur.Verdict.Reason || prev.LastVerdict != nil && cur.LastVerdict != nil && *prev.LastVerdict != *cur.LastVerdict) {
-		v := *cur.Verdict
-		out = append(out, with(func(e *release.Event) {
-			e.Kind, e.Verdict, e.Message = release.KindAnalysis, &v, string(v.Result)+": "+v.Reason
-			if cur.LastVerdict != nil {
-				e.Step = cur.LastVerdict.Step
-			}
-		}))
-	}
-	if !cur.Active() && (prev.Active() || prev.Phase == "") {
-		out = append(out, with(func(e *release.Event) { e.Kind, e.Outcome, e.Message = release.KindFinished, cur.Outcome, cur.Message }))
-	}
-	return out
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fridaymorning/fridaymorning/release"
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -137,9 +138,9 @@ func TestHeadlessLines(t *testing.T) {
 	h.Event(release.Event{Time: at, Kind: release.KindTraffic, Phase: release.PhaseBaking, ReleaseID: "r1", Step: 1, Steps: 3,
 		CanaryPercent: 10, AchievedPercent: 10.0390625, Weights: map[string]int{"stable1": 230, "canary1": 26}, Message: "canary gets 10% of requests"})
 	h.Event(release.Event{Kind: release.KindAnalysis, Phase: release.PhaseBaking, ReleaseID: "r1", Step: 1, Steps: 3, CanaryPercent: 10,
-		Verdict: &release.Verdict{Result: release.ResultFail, Reason: "canary error rate 50% > 1%",
-			Canary: release.Metrics{Requests: 212, ErrorRate: 50, P95: 12 * time.Millisecond},
-			Checks: []release.Check{{Name: "error_rate", Result: release.ResultFail, Canary: 50, Limit: 1, Unit: "%", Detail: "canary error rate 50% > 1%"}}},
+		Verdict: &verdict.Verdict{Result: verdict.ResultFail, Reason: "canary error rate 50% > 1%",
+			Canary: verdict.Metrics{Requests: 212, ErrorRate: 50, P95: 12 * time.Millisecond},
+			Checks: []verdict.Check{{Name: "error_rate", Result: verdict.ResultFail, Canary: 50, Limit: 1, Unit: "%", Detail: "canary error rate 50% > 1%"}}},
 		Message: "fail: canary error rate 50% > 1%"})
 	h.Event(release.Event{Kind: release.KindFinished, Phase: release.PhaseAborted, ReleaseID: "r1", Outcome: release.OutcomeAbortedAnalysis})
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")

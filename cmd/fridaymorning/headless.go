@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fridaymorning/fridaymorning/release"
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // Keys of the headless output. They are part of fridaymorning's interface: CI jobs grep for them.
@@ -78,7 +79,7 @@ func (h *headless) Event(ev release.Event) {
 		if v.Early {
 			attrs = append(attrs, "early", true)
 		}
-		if v.Result == release.ResultInconclusive && v.More != 0 {
+		if v.Result == verdict.ResultInconclusive && v.More != 0 {
 			attrs = append(attrs, "more_requests", v.More)
 			if v.Wait > 0 {
 				attrs = append(attrs, "more_time", v.Wait.String())

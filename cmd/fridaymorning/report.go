@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fridaymorning/fridaymorning/release"
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // Flags shared by the commands that carry a release out (release, resume, abort, promote, rollback).
@@ -64,7 +65,7 @@ type jsonEvent struct {
 	Weights     map[string]int    `json:"weights,omitempty"`
 	Until       *time.Time        `json:"until,omitempty"`
 	Observed    *release.Observed `json:"observed,omitempty"`
-	Verdict     *release.Verdict  `json:"verdict,omitempty"`
+	Verdict     *verdict.Verdict  `json:"verdict,omitempty"`
 	Outcome     release.Outcome   `json:"outcome,omitempty"`
 	Message     string            `json:"message,omitempty"`
 }
@@ -216,9 +217,9 @@ func (j *junit) Event(ev release.Event) {
 		}
 		c := junitCase{Name: name, Classname: "fridaymorning." + j.service, Time: secs(ev.Time.Sub(j.lastTime)), SystemOut: evidence(v)}
 		switch v.Result {
-		case release.ResultFail:
+		case verdict.ResultFail:
 			c.Failure = &junitMessage{Message: v.Reason, Type: "fail", Text: evidence(v)}
-		case release.ResultInconclusive:
+		case verdict.ResultInconclusive:
 			c.Skipped = &junitMessage{Message: "inconclusive: " + v.Reason}
 		}
 		j.cases = append(j.cases, c)
@@ -238,7 +239,7 @@ func (j *junit) Event(ev release.Event) {
 }
 
 // evidence is a verdict's checks as text: one line each, with the test behind it.
-func evidence(v *release.Verdict) string {
+func evidence(v *verdict.Verdict) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s\n", v.Result, v.Reason)
 	fmt.Fprintf(&b, "canary: %d requests, %.2f%% errors, p50 %s p95 %s p99 %s\n", v.Canary.Requests, v.Canary.ErrorRate, v.Canary.P50, v.Canary.P95, v.Canary.P99)

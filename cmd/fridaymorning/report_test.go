@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fridaymorning/fridaymorning/release"
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 func reportEvents() []release.Event {
@@ -22,8 +23,8 @@ func reportEvents() []release.Event {
 		f(&ev)
 		return ev
 	}
-	fail := &release.Verdict{Result: release.ResultFail, Reason: "canary error rate 50% > 1%", Queries: []string{"SELECT 1"},
-		Checks: []release.Check{{Name: "error_rate", Result: release.ResultFail, Test: "exact binomial", Statistic: "P = 1e-9", PValue: 1e-9, Alpha: 0.02, Detail: "canary error rate 50% > 1%"}}}
+	fail := &verdict.Verdict{Result: verdict.ResultFail, Reason: "canary error rate 50% > 1%", Queries: []string{"SELECT 1"},
+		Checks: []verdict.Check{{Name: "error_rate", Result: verdict.ResultFail, Test: "exact binomial", Statistic: "P = 1e-9", PValue: 1e-9, Alpha: 0.02, Detail: "canary error rate 50% > 1%"}}}
 	return []release.Event{
 		e(0, func(ev *release.Event) {
 			ev.Kind, ev.Phase, ev.Message = release.KindStarted, release.PhasePreflight, "releasing"
@@ -35,10 +36,10 @@ func reportEvents() []release.Event {
 			ev.Kind, ev.Phase, ev.Step, ev.CanaryPercent, ev.AchievedPercent, ev.Message = release.KindTraffic, release.PhaseBaking, 1, 10, 10, "10%"
 		}),
 		e(6*time.Second, func(ev *release.Event) {
-			ev.Kind, ev.Phase, ev.Step, ev.Verdict = release.KindLook, release.PhaseBaking, 1, &release.Verdict{Result: release.ResultInconclusive, Early: true}
+			ev.Kind, ev.Phase, ev.Step, ev.Verdict = release.KindLook, release.PhaseBaking, 1, &verdict.Verdict{Result: verdict.ResultInconclusive, Early: true}
 		}),
 		e(65*time.Second, func(ev *release.Event) {
-			ev.Kind, ev.Phase, ev.Step, ev.CanaryPercent, ev.Verdict, ev.Message = release.KindAnalysis, release.PhaseBaking, 1, 10, &release.Verdict{Result: release.ResultPass, Reason: "ok"}, "pass"
+			ev.Kind, ev.Phase, ev.Step, ev.CanaryPercent, ev.Verdict, ev.Message = release.KindAnalysis, release.PhaseBaking, 1, 10, &verdict.Verdict{Result: verdict.ResultPass, Reason: "ok"}, "pass"
 		}),
 		e(66*time.Second, func(ev *release.Event) {
 			ev.Kind, ev.Phase, ev.Step, ev.CanaryPercent, ev.Verdict, ev.Message = release.KindAnalysis, release.PhaseBaking, 2, 50, fail, "fail"

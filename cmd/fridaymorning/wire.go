@@ -13,6 +13,7 @@ import (
 	"github.com/fridaymorning/fridaymorning/haproxy"
 	"github.com/fridaymorning/fridaymorning/release"
 	"github.com/fridaymorning/fridaymorning/swarm"
+	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
 // The adapters satisfy the engine's interfaces.
@@ -20,7 +21,7 @@ var (
 	_ release.Canaries = (*swarm.Client)(nil)
 	_ release.Rollout  = (*swarm.Client)(nil)
 	_ release.Router   = (*haproxy.Client)(nil)
-	_ release.Analyzer = analyzer{}
+	_ release.Analyzer = (*analysis.Analyzer)(nil)
 	_ release.Journal  = (*swarm.Client)(nil)
 	_ release.Pulse    = (*swarm.Client)(nil)
 	_ release.Counter  = counter{}
@@ -168,7 +169,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Journal:  sw,
 		Pulse:    sw,
 		Counter:  counter{hp},
-		Analyzer: analyzer{analysis.NewAnalyzer(store, th)},
+		Analyzer: analysis.NewAnalyzer(store, th),
 		Preflight: []release.Preflight{
 			{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
 			{Name: "haproxy", Run: hp.Check},
@@ -275,50 +276,16 @@ func thresholds(fc *fileConfig) (analysis.Thresholds, error) {
 // counter adapts the HAProxy client's counters to release.Counter.
 type counter struct{ hp *haproxy.Client }
 
-func (c counter) Counts(ctx context.Context) (map[string]release.Tally, error) {
+func (c counter) Counts(ctx context.Context) (map[string]verdict.Tally, error) {
 	got, err := c.hp.Counts(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]release.Tally, len(got))
+	out := make(map[string]verdict.Tally, len(got))
 	for g, t := range got {
-		out[g] = release.Tally{Requests: t.Requests, Errors5xx: t.Errors5xx}
+		out[g] = verdict.Tally{Requests: t.Requests, Errors5xx: t.Errors5xx}
 	}
 	return out, nil
-}
-
-// analyzer adapts analysis.Analyzer to release.Analyzer: the two packages do not know each other, so
-// the window and the verdict are translated here.
-type analyzer struct{ a *analysis.Analyzer }
-
-func (z analyzer) Analyze(ctx context.Context, w release.Window) (release.Verdict, error) {
-	aw := analysis.Window{From: w.From, To: w.To, Share: w.Share, Early: w.Early, Looks: w.Looks}
-	if w.Canary != nil && w.Stable != nil {
-		aw.HAProxyCanary = &analysis.Tally{Requests: w.Canary.Requests, Errors5xx: w.Canary.Errors5xx}
-		aw.HAProxyStable = &analysis.Tally{Requests: w.Stable.Requests, Errors5xx: w.Stable.Errors5xx}
-	}
-	v, err := z.a.Analyze(ctx, aw)
-	metrics := func(m analysis.Metrics) release.Metrics {
-		return release.Metrics{Requests: m.Requests, Errors: m.Errors, ErrorRate: m.ErrorRate, P50: m.P50, P90: m.P90, P95: m.P95, P99: m.P99}
-	}
-	out := release.Verdict{
-		Result:  release.Result(v.Result),
-		Reason:  v.Reason,
-		Canary:  metrics(v.Canary),
-		Stable:  metrics(v.Stable),
-		Queries: v.Queries,
-		More:    v.More,
-		Wait:    v.Wait,
-		Early:   v.Early,
-	}
-	for _, c := range v.Checks {
-		out.Checks = append(out.Checks, release.Check{
-			Name: c.Name, Result: release.Result(c.Result), Canary: c.Canary, Stable: c.Stable, Limit: c.Limit, Unit: c.Unit,
-			CanaryN: c.CanaryN, StableN: c.StableN, Test: c.Test, Statistic: c.Statistic, PValue: c.PValue, Alpha: c.Alpha, More: c.More,
-			Detail: c.Detail,
-		})
-	}
-	return out, err
 }
 
 // annotated returns emit, also writing the release's milestones to InfluxDB (measurement
