@@ -274,7 +274,7 @@ func (e *Engine) Run(ctx context.Context) (Outcome, error) {
 	}
 	st := &state{phase: PhasePreflight}
 	e.send(st, Event{Kind: KindStarted, Message: fmt.Sprintf("releasing %s to service %s in %d steps (%s), %s bake each",
-		e.cfg.Image, e.cfg.Service, len(e.cfg.Steps), formatSteps(e.cfg.Steps), e.cfg.Bake)})
+		e.cfg.Image, e.cfg.Service, len(e.cfg.Steps), FormatSteps(e.cfg.Steps), e.cfg.Bake)})
 	return e.loop(ctx, st)
 }
 
@@ -688,7 +688,7 @@ func (e *Engine) start(ctx, parent context.Context, st *state) {
 			e.enter(st, PhasePromoting, "promotion requested by an operator")
 			return
 		}
-		e.enter(st, PhaseBaking, fmt.Sprintf("step %d of %d: %s%% of requests to the canary", st.step+1, len(e.cfg.Steps), fmtPct(e.cfg.Steps[st.step])))
+		e.enter(st, PhaseBaking, fmt.Sprintf("step %d of %d: %s%% of requests to the canary", st.step+1, len(e.cfg.Steps), FormatPercent(e.cfg.Steps[st.step])))
 	}
 }
 
@@ -705,14 +705,14 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 				e.interrupted(parent, st, "while shifting traffic")
 				return
 			}
-			e.startAbort(st, causeError, fmt.Sprintf("shifting %s%% of traffic to the canary failed: %v", fmtPct(pct), err))
+			e.startAbort(st, causeError, fmt.Sprintf("shifting %s%% of traffic to the canary failed: %v", FormatPercent(pct), err))
 			return
 		}
 		st.windowStart = time.Now()
 		st.countsAtStart, st.countersReset = e.counts(ctx), false
 		st.canaryPercent, st.weights = achieved, weights
 		e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights,
-			Message: fmt.Sprintf("canary gets %s%% of requests (requested %s%%)", fmtPct(achieved), fmtPct(pct))})
+			Message: fmt.Sprintf("canary gets %s%% of requests (requested %s%%)", FormatPercent(achieved), FormatPercent(pct))})
 	}
 
 	clock := &bakeClock{until: time.Now().Add(e.cfg.Bake), pct: pct}
@@ -759,12 +759,12 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		st.extensions = 0
 		if st.step+1 < len(e.cfg.Steps) {
 			st.step++
-			e.enter(st, PhaseBaking, fmt.Sprintf("step %d of %d: %s%% of requests to the canary", st.step+1, len(e.cfg.Steps), fmtPct(e.cfg.Steps[st.step])))
+			e.enter(st, PhaseBaking, fmt.Sprintf("step %d of %d: %s%% of requests to the canary", st.step+1, len(e.cfg.Steps), FormatPercent(e.cfg.Steps[st.step])))
 			return
 		}
 		if e.cfg.PauseBeforePromote {
 			st.reason = fmt.Sprintf("every step passed; waiting at the promotion gate with %s%% of requests on the canary: `fridaymorning promote %s` promotes, `fridaymorning abort %s` aborts",
-				fmtPct(st.canaryPercent), e.cfg.Service, e.cfg.Service)
+				FormatPercent(st.canaryPercent), e.cfg.Service, e.cfg.Service)
 			st.end, st.outcome = true, OutcomePaused
 			e.send(st, Event{Kind: KindPhase, Message: st.reason})
 			return
@@ -912,7 +912,7 @@ func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd
 		if !clock.paused {
 			clock.paused, clock.left = true, max(time.Until(clock.until), 0)
 			e.send(st, Event{Kind: KindControl, Command: cmd, CanaryPercent: clock.pct,
-				Message: fmt.Sprintf("paused by an operator: the bake's clock stops with %s left; traffic stays at %s%%, early looks go on", clock.left.Round(time.Second), fmtPct(st.canaryPercent))})
+				Message: fmt.Sprintf("paused by an operator: the bake's clock stops with %s left; traffic stays at %s%%, early looks go on", clock.left.Round(time.Second), FormatPercent(st.canaryPercent))})
 		}
 	case CommandContinue:
 		if clock.paused {
@@ -935,7 +935,7 @@ func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd
 		}
 		weights, achieved, err := e.deps.Router.Shift(ctx, pct)
 		if err != nil {
-			e.send(st, Event{Kind: KindWarning, CanaryPercent: clock.pct, Message: fmt.Sprintf("nudging the canary to %s%% failed, it stays at %s%%: %v", fmtPct(pct), fmtPct(st.canaryPercent), err)})
+			e.send(st, Event{Kind: KindWarning, CanaryPercent: clock.pct, Message: fmt.Sprintf("nudging the canary to %s%% failed, it stays at %s%%: %v", FormatPercent(pct), FormatPercent(st.canaryPercent), err)})
 			return false
 		}
 		clock.pct, clock.paused = pct, false
@@ -943,7 +943,7 @@ func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd
 		st.windowStart, st.countsAtStart, st.countersReset = time.Now(), e.counts(ctx), false
 		st.canaryPercent, st.weights = achieved, weights
 		e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights,
-			Message: fmt.Sprintf("nudged by an operator: canary gets %s%% of requests; the step's bake starts again", fmtPct(achieved))})
+			Message: fmt.Sprintf("nudged by an operator: canary gets %s%% of requests; the step's bake starts again", FormatPercent(achieved))})
 		e.send(st, Event{Kind: KindBake, CanaryPercent: pct, Until: clock.until, Message: fmt.Sprintf("baking for %s", e.cfg.Bake)})
 		e.persist(context.Background(), st)
 	}
@@ -1275,15 +1275,16 @@ func FormatWeights(w map[string]int) string {
 	return b.String()
 }
 
-func formatSteps(steps []float64) string {
+// FormatSteps renders steps as "10%, 25%, 50%".
+func FormatSteps(steps []float64) string {
 	s := make([]string, len(steps))
 	for i, p := range steps {
-		s[i] = fmtPct(p) + "%"
+		s[i] = FormatPercent(p) + "%"
 	}
 	return strings.Join(s, ", ")
 }
 
-// fmtPct renders a share without trailing zeros: 10, 12.5, 33.33.
-func fmtPct(p float64) string {
+// FormatPercent renders a share without trailing zeros: 10, 12.5, 33.33.
+func FormatPercent(p float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", p), "0"), ".")
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -128,7 +127,7 @@ func printStatus(w io.Writer, v statusView, now time.Time) {
 	row("release", "%s", r.ID)
 	phase := string(r.Phase)
 	if r.Phase == release.PhaseBaking && r.Step > 0 {
-		phase += fmt.Sprintf(" (step %d of %d: %s)", r.Step, len(r.Steps), stepList(r.Steps))
+		phase += fmt.Sprintf(" (step %d of %d: %s)", r.Step, len(r.Steps), release.FormatSteps(r.Steps))
 	}
 	if r.Active() && r.Outcome == release.OutcomeFailed {
 		phase += " — stopped, needs an operator"
@@ -145,7 +144,7 @@ func printStatus(w io.Writer, v statusView, now time.Time) {
 	if r.Canary != "" {
 		row("canary", "%s", r.Canary)
 	}
-	row("traffic", "canary %s%% (%s)", trimFloat(r.CanaryPercent), release.FormatWeights(r.Weights))
+	row("traffic", "canary %s%% (%s)", release.FormatPercent(r.CanaryPercent), release.FormatWeights(r.Weights))
 	if lv := r.LastVerdict; lv != nil {
 		row("last verdict", "step %d: %s: %s", lv.Step, lv.Result, lv.Reason)
 	}
@@ -162,16 +161,4 @@ func printStatus(w io.Writer, v statusView, now time.Time) {
 			row("driven by", "%s, last seen %s ago: %s", r.Owner, now.Sub(*v.LastHeartbeat).Round(time.Second), state)
 		}
 	}
-}
-
-func stepList(steps []float64) string {
-	s := make([]string, len(steps))
-	for i, p := range steps {
-		s[i] = trimFloat(p) + "%"
-	}
-	return strings.Join(s, ", ")
-}
-
-func trimFloat(v float64) string {
-	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
 }
