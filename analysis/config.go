@@ -52,7 +52,8 @@ type Config struct {
 	// session, which includes the client's keep-alive idle time, so it is a poor latency measure).
 	// Negative values (no response) are left out of the percentiles.
 	Timer string
-	// ErrorStatuses are the HTTP statuses counted as errors (default 500–599); see ParseStatuses.
+	// ErrorStatuses are the HTTP statuses counted as errors (default 500–599); see ParseStatuses. A
+	// request logged without a status (negative: no response) always counts as failed.
 	ErrorStatuses []StatusRange
 	// Timeout bounds each query (default 10s).
 	Timeout time.Duration

@@ -202,7 +202,7 @@ func (f *Flux) metricsQuery(from, to time.Time) string {
 		n := g.name
 		fmt.Fprintf(&b, "%s_status = %s\n  |> group()\n", n, f.read(from, to, g.servers, "status"))
 		fmt.Fprintf(&b, "%s_status |> count() |> yield(name: \"%s_requests\")\n", n, n)
-		fmt.Fprintf(&b, "%s_status |> filter(fn: (r) => %s) |> count() |> yield(name: \"%s_errors\")\n", n, fluxStatuses(f.cfg.ErrorStatuses), n)
+		fmt.Fprintf(&b, "%s_status |> filter(fn: (r) => %s) |> count() |> yield(name: \"%s_errors\")\n", n, fluxStatuses(f.cfg.ErrorStatuses)+" or r._value < 0.0", n)
 		fmt.Fprintf(&b, "%s_status |> filter(fn: (r) => %s) |> count() |> yield(name: \"%s_errors5xx\")\n", n, fluxStatuses([]StatusRange{{500, 599}}), n)
 		fmt.Fprintf(&b, "%s_latency = %s\n  |> filter(fn: (r) => r._value >= 0.0)\n  |> group()\n", n, f.read(from, to, g.servers, f.cfg.Timer))
 		fmt.Fprintf(&b, "%s_latency |> count() |> yield(name: \"%s_timed\")\n", n, n)

@@ -75,7 +75,7 @@ func (q *InfluxQL) Metrics(ctx context.Context, from, to time.Time) (canary, sta
 		where := q.where(from, to, g.servers)
 		counts = append(counts,
 			fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s", status, q.from(), where),
-			fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s AND (%s)", status, q.from(), where, qlStatuses(q.cfg.ErrorStatuses)),
+			fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s AND (%s)", status, q.from(), where, qlFailures(q.cfg.ErrorStatuses)),
 			fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s AND (%s)", status, q.from(), where, qlStatuses([]StatusRange{{500, 599}})),
 			fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s AND %s >= 0", timer, q.from(), where, timer))
 	}
@@ -148,6 +148,12 @@ func qlServers(servers []string) string {
 		or[i] = qlIdent("server") + " = " + qlString(s)
 	}
 	return strings.Join(or, " OR ")
+}
+
+// qlFailures matches the failed requests: an error status, or none at all (HAProxy logs -1 when no
+// response came, as when the client gave up waiting): a request without a response is never a success.
+func qlFailures(rs []StatusRange) string {
+	return qlStatuses(rs) + fmt.Sprintf(" OR %s < 0", qlIdent("status"))
 }
 
 func qlStatuses(rs []StatusRange) string {

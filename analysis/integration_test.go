@@ -259,7 +259,8 @@ func TestMetricsOfKnownDistributions(t *testing.T) {
 	var canaryLat, stableLat []float64
 	var canaryErrors int64
 	// Canary: 1000 requests with latencies of 1..1000 ms in random order, every 8th a 503 (125), and
-	// 3 aborted ones (status -1, no timers): 1003 requests, 125 errors.
+	// 3 aborted ones (status -1, no timers, no response, so failed too): 1003 requests, 128 errors, 125 of
+	// them 5xx.
 	for i, p := range rng.Perm(1000) {
 		status := 200.0
 		if i%8 == 0 {
@@ -327,11 +328,11 @@ func knownDistributions(t *testing.T, lang, timer string, scale float64, backend
 			if err != nil {
 				t.Fatal(err)
 			}
-			if canary.Requests != 1003 || canary.Errors != canaryErrors || canary.Errors5xx != canaryErrors || canary.Timed != 1000 ||
+			if canary.Requests != 1003 || canary.Errors != canaryErrors+3 || canary.Errors5xx != canaryErrors || canary.Timed != 1000 ||
 				stable.Requests != 3000 || stable.Errors != 0 || stable.Timed != 3000 {
 				t.Fatalf("counts: canary %+v, stable %+v", canary, stable)
 			}
-			if want := 100 * 125.0 / 1003; canary.ErrorRate != want || stable.ErrorRate != 0 {
+			if want := 100 * 128.0 / 1003; canary.ErrorRate != want || stable.ErrorRate != 0 {
 				t.Errorf("error rates %g and %g, want %g and 0", canary.ErrorRate, stable.ErrorRate, want)
 			}
 			// Both backends give the nearest-rank percentiles exactly: of 1..1000 ms, 500, 900, 950 and 990.
@@ -545,7 +546,11 @@ func failsClosed(t *testing.T, lang, backend string, start time.Time) {
 		cfg := testConfig(backend, "canary2")
 		cfg.Timer = "tr"
 		v, err := window(newFlux(t, cfg))
-		notPass(t, v, err, ErrNoData, "none of the canary's 100 requests", "has a tr")
+		// Every one of those requests went without a response: no latency, and each one failed.
+		if v.Result != verdict.ResultFail || !errors.Is(err, ErrNoData) || !strings.Contains(err.Error(), "none of the canary's 100 requests") ||
+			!strings.Contains(v.Reason, "canary error rate 100%") {
+			t.Fatalf("verdict %s (%s), error %v: want a fail for 100%% failed requests and ErrNoData for the latency", v.Result, v.Reason, err)
+		}
 	})
 	t.Run("a server name that tries to match every server matches none", func(t *testing.T) {
 		_, _, _, err := newFlux(t, testConfig(backend, `canary9" or r.server != "`)).Metrics(ctx, start, start.Add(time.Minute))

@@ -96,6 +96,12 @@ type judge struct {
 	stableEnough   bool
 	notJudged      string
 	notCompared    string
+	// latNotJudged and latNotCompared say why the latency checks cannot pass ("" when they can): the
+	// requests that have a latency (a response) are what a percentile is made of.
+	latNotJudged   string
+	latNotCompared string
+	// lostErrors are canary 5xx answers HAProxy counted and the metrics store lacks; they are counted.
+	lostErrors int64
 	checks         []verdict.Check
 	canary, stable verdict.Metrics
 }
@@ -141,6 +147,9 @@ func Judge(in Input, th Thresholds) verdict.Verdict {
 		j.notCompared = fmt.Sprintf("stable has %d requests to compare with and needs at least %d", in.Stable.Requests, j.minReq)
 	}
 
+	j.countLostErrors()
+	j.latencyCoverage()
+
 	j.sampleChecks()
 	j.telemetry()
 	j.errorRate()
@@ -180,6 +189,69 @@ func (j *judge) percentiles() []pct {
 }
 
 func (j *judge) add(c verdict.Check) { j.checks = append(j.checks, c) }
+
+// countLostErrors adds to the canary's errors the 5xx answers HAProxy's own counters saw and the metrics
+// store lacks: lost telemetry can only make a canary look worse, never better.
+func (j *judge) countLostErrors() {
+	w := j.in.Window
+	if w.Canary == nil || w.Canary.Errors5xx <= j.canary.Errors5xx {
+		return
+	}
+	j.lostErrors = w.Canary.Errors5xx - j.canary.Errors5xx
+	j.canary.Errors += j.lostErrors
+	j.canary.Errors5xx += j.lostErrors
+	j.canary.Requests = max(j.canary.Requests, j.canary.Errors)
+	j.canary.ErrorRate = 100 * float64(j.canary.Errors) / float64(j.canary.Requests)
+}
+
+// latencyCoverage decides whether the groups have enough requests with a latency for the latency checks
+// to pass: percentiles of 3 timed requests out of 1,000 say nothing of the other 997.
+func (j *judge) latencyCoverage() {
+	c, s := j.canary, j.stable
+	j.latNotJudged = j.notJudged
+	if j.canaryEnough {
+		j.latNotJudged = ""
+		if c.Timed < j.minReq {
+			j.latNotJudged = fmt.Sprintf("only %d of the canary's %d requests have a latency (got a response), and percentiles need at least %d", c.Timed, c.Requests, j.minReq)
+		}
+	}
+	j.latNotCompared = j.notCompared
+	if j.latNotCompared == "" {
+		switch {
+		case c.Timed < j.minReq:
+			j.latNotCompared = j.latNotJudged
+		case s.Timed < j.minReq:
+			j.latNotCompared = fmt.Sprintf("only %d of stable's %d requests have a latency (got a response), and a comparison needs at least %d", s.Timed, s.Requests, j.minReq)
+		}
+	}
+}
+
+// latencyMore is how many more canary requests the latency checks need: enough requests in all, and
+// enough of them with a latency at the rate seen so far (-1 when none has one: more of the same would
+// not help).
+func (j *judge) latencyMore(relative bool) int64 {
+	more := max(j.minReq-j.canary.Requests, 0)
+	if relative {
+		more = j.moreToCompare()
+	}
+	for _, g := range []struct {
+		m      verdict.Metrics
+		stable bool
+	}{{j.canary, false}, {j.stable, true}} {
+		if g.stable && !relative || g.m.Timed >= j.minReq {
+			continue
+		}
+		if g.m.Timed == 0 {
+			return -1
+		}
+		need := int64(math.Ceil(float64(j.minReq-g.m.Timed) * float64(g.m.Requests) / float64(g.m.Timed)))
+		if g.stable {
+			need = j.canaryFor(need)
+		}
+		more = max(more, need)
+	}
+	return more
+}
 
 func (j *judge) sampleChecks() {
 	group := func(name, who string, m verdict.Metrics) verdict.Check {
@@ -238,7 +310,7 @@ func (j *judge) telemetry() {
 	cmps := []cmp{
 		{"canary requests", j.canary.Requests, w.Canary.Requests},
 		{"stable requests", j.stable.Requests, w.Stable.Requests},
-		{"canary 5xx answers", j.canary.Errors5xx, w.Canary.Errors5xx},
+		{"canary 5xx answers", j.in.Canary.Errors5xx, w.Canary.Errors5xx},
 	}
 	var off []string
 	for _, x := range cmps {
@@ -265,6 +337,9 @@ func (j *judge) errorRate() {
 	cm, lim := j.canary, j.th.MaxErrorRate
 	c := verdict.Check{Name: verdict.CheckErrorRate, Metric: verdict.MetricErrorRate, Canary: cm.ErrorRate, Stable: j.stable.ErrorRate, Limit: lim, Unit: "%", CanaryN: cm.Requests, StableN: j.stable.Requests}
 	counts := fmt.Sprintf("%d of %d requests", cm.Errors, cm.Requests)
+	if j.lostErrors > 0 {
+		counts += fmt.Sprintf(", %d of them counted by HAProxy only", j.lostErrors)
+	}
 	switch {
 	case math.IsNaN(cm.ErrorRate) || math.IsInf(cm.ErrorRate, 0) || math.IsNaN(lim):
 		c.Result, c.Detail = verdict.ResultFail, fmt.Sprintf("canary error rate %s%% against %s%% cannot be judged (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts)
@@ -326,9 +401,9 @@ func (j *judge) latencyLimit(l pct) {
 		c.Result, c.Detail, c.More = verdict.ResultInconclusive, "canary has no requests: "+j.notJudged, j.minReq
 	case l.canary <= l.limit:
 		c.Result, c.Detail = verdict.ResultPass, fmt.Sprintf("canary %s %sms ≤ %sms", l.name, fmtNum(c.Canary), fmtNum(c.Limit))
-		if !j.canaryEnough {
-			c.Result, c.More = verdict.ResultInconclusive, j.minReq-cm.Requests
-			c.Detail += ", but " + j.notJudged
+		if j.latNotJudged != "" {
+			c.Result, c.More = verdict.ResultInconclusive, j.latencyMore(false)
+			c.Detail += ", but " + j.latNotJudged
 		}
 	default:
 		j.exceedance(&c, l, msOf(l.limit), fmt.Sprintf("canary %s %sms > %sms (%d requests)", l.name, fmtNum(c.Canary), fmtNum(c.Limit), cm.Requests))
@@ -336,19 +411,10 @@ func (j *judge) latencyLimit(l pct) {
 	j.add(c)
 }
 
-// tailTolerance is the share of a group's requests that may be slower than a limit before a percentile
-// q beyond that limit counts as more than noise: twice the percentile's own share for the tails (2% for
-// p99, 10% for p95), and 10 points more for the median (60%). A percentile estimated from few requests
-// jumps with one slow request (p99 of 75 requests is the slowest of them, a cold start's, say).
-func tailTolerance(q float64) float64 {
-	return min(2*(1-q), (1-q)+0.1)
-}
-
-// exceedance settles a check whose percentile l is beyond limit (ms): it counts the sampled canary
-// requests slower than the limit. Within tailTolerance the percentile is beyond the limit by noise and
-// the check passes (given enough requests); beyond it, an exact binomial test asks whether more than
-// the percentile's share of requests is slower than the limit: a fail when it is beyond doubt, else
-// inconclusive.
+// exceedance settles a check whose percentile l is beyond limit (ms). A percentile beyond its limit is
+// never a pass: an exact binomial test on the sampled canary latencies asks whether more than the
+// percentile's share of requests (1 − q) is slower than the limit; a fail when that is beyond doubt, else
+// inconclusive, with how many more requests would settle it.
 func (j *judge) exceedance(c *verdict.Check, l pct, limit float64, what string) {
 	cm := j.canary
 	n := int64(len(cm.Latencies))
@@ -356,16 +422,6 @@ func (j *judge) exceedance(c *verdict.Check, l pct, limit float64, what string) 
 	share := 1 - l.q
 	c.CanaryN = n
 	c.Statistic = fmt.Sprintf("%d of %d sampled canary requests > %sms, %s%% allowed", k, n, fmtNum(limit), fmtNum(100*share))
-	if n > 0 && float64(k)/float64(n) <= tailTolerance(l.q) {
-		c.Result = verdict.ResultPass
-		c.Detail = fmt.Sprintf("%s, but only %d of %d requests (%s%%) are slower, within a %s's noise (up to %s%%)",
-			what, k, n, fmtNum(100*float64(k)/float64(n)), l.name, fmtNum(100*tailTolerance(l.q)))
-		if !j.canaryEnough {
-			c.Result, c.More = verdict.ResultInconclusive, j.minReq-cm.Requests
-			c.Detail += ", but " + j.notJudged
-		}
-		return
-	}
 	p := binomialUpper(k, n, share)
 	c.Test, c.PValue, c.Alpha = testBinomial, p, j.alpha
 	j.decide(c, what, func(s float64) float64 {
@@ -444,10 +500,10 @@ func (j *judge) latencyShift() {
 		j.add(c)
 		return
 	case len(cm.Latencies) == 0 || len(sm.Latencies) == 0:
-		c.Result, c.More = verdict.ResultInconclusive, j.moreToCompare()
+		c.Result, c.More = verdict.ResultInconclusive, j.latencyMore(true)
 		c.Detail = fmt.Sprintf("no latencies to compare (canary %d, stable %d sampled)", len(cm.Latencies), len(sm.Latencies))
-		if j.notCompared != "" {
-			c.Detail += ": " + j.notCompared
+		if j.latNotCompared != "" {
+			c.Detail += ": " + j.latNotCompared
 		}
 		j.add(c)
 		return
@@ -459,9 +515,9 @@ func (j *judge) latencyShift() {
 	case c.Canary <= limit:
 		c.Result = verdict.ResultPass
 		c.Detail = fmt.Sprintf("canary p50 %sms ≤ %sms (%s); any shift is within the practical margin (%s p = %s)", fmtNum(c.Canary), fmtNum(limit), formula, c.Test, fmtP(p))
-		if j.notCompared != "" {
-			c.Result, c.More = verdict.ResultInconclusive, j.moreToCompare()
-			c.Detail += ", but " + j.notCompared
+		if j.latNotCompared != "" {
+			c.Result, c.More = verdict.ResultInconclusive, j.latencyMore(true)
+			c.Detail += ", but " + j.latNotCompared
 		}
 	default:
 		j.decide(&c, fmt.Sprintf("canary p50 %sms > %sms (%s)", fmtNum(c.Canary), fmtNum(limit), formula),
@@ -486,13 +542,13 @@ func (j *judge) latencyTail(l pct) {
 	case math.IsNaN(limit):
 		c.Result, c.Detail = verdict.ResultFail, fmt.Sprintf("canary %s %sms: the latency ratio is not a number", l.name, fmtNum(c.Canary))
 	case cm.Requests == 0 || sm.Requests == 0:
-		c.Result, c.More = verdict.ResultInconclusive, j.moreToCompare()
+		c.Result, c.More = verdict.ResultInconclusive, j.latencyMore(true)
 		c.Detail = fmt.Sprintf("canary %s %sms vs stable's %sms: %s", l.name, fmtNum(c.Canary), fmtNum(c.Stable), j.notCompared)
 	case c.Canary <= limit:
 		c.Result, c.Detail = verdict.ResultPass, fmt.Sprintf("canary %s %sms ≤ %sms (%s)", l.name, fmtNum(c.Canary), fmtNum(limit), formula)
-		if j.notCompared != "" {
-			c.Result, c.More = verdict.ResultInconclusive, j.moreToCompare()
-			c.Detail += ", but " + j.notCompared
+		if j.latNotCompared != "" {
+			c.Result, c.More = verdict.ResultInconclusive, j.latencyMore(true)
+			c.Detail += ", but " + j.latNotCompared
 		}
 	default:
 		j.exceedance(&c, l, limit, fmt.Sprintf("canary %s %sms > %sms (%s)", l.name, fmtNum(c.Canary), fmtNum(limit), formula))
