@@ -87,21 +87,21 @@ const (
 
 // judge carries one judgement's inputs.
 type judge struct {
-	in             Input
-	th             Thresholds
-	alpha          float64
-	minReq         int64
-	relative       bool
-	canaryEnough   bool
-	stableEnough   bool
-	notJudged      string
-	notCompared    string
+	in           Input
+	th           Thresholds
+	alpha        float64
+	minReq       int64
+	relative     bool
+	canaryEnough bool
+	stableEnough bool
+	notJudged    string
+	notCompared  string
 	// latNotJudged and latNotCompared say why the latency checks cannot pass ("" when they can): the
 	// requests that have a latency (a response) are what a percentile is made of.
 	latNotJudged   string
 	latNotCompared string
 	// lostErrors are canary 5xx answers HAProxy counted and the metrics store lacks; they are counted.
-	lostErrors int64
+	lostErrors     int64
 	checks         []verdict.Check
 	canary, stable verdict.Metrics
 }
