@@ -188,7 +188,54 @@ func checkServers(stable, canary []string) error {
 			group[s] = g.name
 		}
 	}
+	// A pattern of one group must not take in the other's servers: "app*" for stable would count
+	// "app-canary1" as stable.
+	for _, st := range stable {
+		for _, ca := range canary {
+			if overlap(st, ca) {
+				return fmt.Errorf("analysis: stable server %q and canary server %q overlap: a pattern of one group matches servers of the other; give each group a prefix the other's names do not start with", st, ca)
+			}
+		}
+	}
 	return nil
+}
+
+// ServerPrefix reports whether a configured server is a pattern, "stable*" for the slots of a
+// server-template (stable1 … stableN), and returns its prefix. The analysis queries expand patterns the
+// same way haproxy/ does: every server whose name begins with the prefix.
+func ServerPrefix(server string) (prefix string, ok bool) {
+	return strings.CutSuffix(server, "*")
+}
+
+// prefixRegexp is a regular expression (Go's RE2, which InfluxQL and Flux both use) matching the names
+// that begin with prefix. Every character but letters and digits is written as \x{…}, so that nothing a
+// name holds (a slash, a dollar, a bracket) can end the regex literal or mean anything but itself.
+func prefixRegexp(prefix string) string {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range prefix {
+		if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			fmt.Fprintf(&b, `\x{%x}`, r)
+		}
+	}
+	return b.String()
+}
+
+// overlap reports whether some server name is matched by both entries (names, or patterns ending in "*").
+func overlap(a, b string) bool {
+	ap, aPat := ServerPrefix(a)
+	bp, bPat := ServerPrefix(b)
+	switch {
+	case aPat && bPat:
+		return strings.HasPrefix(ap, bp) || strings.HasPrefix(bp, ap)
+	case aPat:
+		return strings.HasPrefix(b, ap)
+	case bPat:
+		return strings.HasPrefix(a, bp)
+	}
+	return a == b
 }
 
 // Store is a Querier that can also be pinged and closed: *Flux or *InfluxQL.

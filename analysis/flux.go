@@ -235,7 +235,11 @@ func fluxTime(t time.Time) string {
 func fluxServers(servers []string) string {
 	or := make([]string, len(servers))
 	for i, s := range servers {
-		or[i] = "r.server == " + fluxString(s)
+		if prefix, ok := ServerPrefix(s); ok {
+			or[i] = "r.server =~ /" + prefixRegexp(prefix) + "/"
+		} else {
+			or[i] = "r.server == " + fluxString(s)
+		}
 	}
 	return strings.Join(or, " or ")
 }

@@ -145,7 +145,11 @@ func (q *InfluxQL) where(from, to time.Time, servers []string) string {
 func qlServers(servers []string) string {
 	or := make([]string, len(servers))
 	for i, s := range servers {
-		or[i] = qlIdent("server") + " = " + qlString(s)
+		if prefix, ok := ServerPrefix(s); ok {
+			or[i] = qlIdent("server") + " =~ /" + prefixRegexp(prefix) + "/"
+		} else {
+			or[i] = qlIdent("server") + " = " + qlString(s)
+		}
 	}
 	return strings.Join(or, " OR ")
 }

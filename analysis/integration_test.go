@@ -436,6 +436,46 @@ func TestHostileNames(t *testing.T) {
 	}
 }
 
+// TestServerPatterns: "stable*" and "canary*" match the server-template slots they name (as they do in
+// haproxy/), in both backends, and nothing else: the pattern's characters are literal, however odd.
+func TestServerPatterns(t *testing.T) {
+	backend := uniqueBackend(t)
+	start := time.Now().Add(-8 * time.Minute).Truncate(time.Second)
+	counts := map[string]int{"stable1": 50, "stable2": 60, "stable10": 70, "canary1": 11, "canary2": 12,
+		"s.t$(1": 13, "sXt$(1": 14, "other1": 15, "xstable1": 16}
+	var lines []string
+	i := 0
+	for name, n := range counts {
+		for range n {
+			lines = append(lines, point(backend, name, 200, 5, start.Add(time.Duration(i)*time.Millisecond)))
+			i++
+		}
+	}
+	write(t, lines)
+	for _, lang := range languages {
+		for _, c := range []struct {
+			stable, canary []string
+			wantStable     int64
+			wantCanary     int64
+		}{
+			{[]string{"stable*"}, []string{"canary*"}, 180, 23},
+			{[]string{"stable1", "stable2"}, []string{"canary*"}, 110, 23},
+			{[]string{"stable*"}, []string{"s.t$(*"}, 180, 13},
+		} {
+			cfg := testConfig(backend)
+			cfg.StableServers, cfg.CanaryServers = c.stable, c.canary
+			canary, stable, _, err := newStore(t, lang, cfg).Metrics(context.Background(), start, start.Add(time.Minute))
+			if err != nil {
+				t.Errorf("%s %v/%v: %v", lang, c.stable, c.canary, err)
+				continue
+			}
+			if canary.Requests != c.wantCanary || stable.Requests != c.wantStable {
+				t.Errorf("%s %v/%v: %d canary and %d stable requests, want %d and %d", lang, c.stable, c.canary, canary.Requests, stable.Requests, c.wantCanary, c.wantStable)
+			}
+		}
+	}
+}
+
 // TestWindowBoundaries: a window is [from, to), so that consecutive steps' windows share no request,
 // although InfluxDB 1.8 returns points at exactly range's stop.
 func TestWindowBoundaries(t *testing.T) {
