@@ -359,6 +359,12 @@ func (j *judge) errorRate() {
 			func(s float64) float64 {
 				return binomialUpper(int64(math.Round(float64(cm.Errors)*s)), int64(math.Round(float64(cm.Requests)*s)), lim/100)
 			}, cm.Requests)
+		if sm := j.stable; c.Result == verdict.ResultFail && sm.Requests >= j.minReq && sm.ErrorRate > lim && sm.ErrorRate >= cm.ErrorRate/2 {
+			// Aborting stays right (a canary can break what stable shares), but the operator should know
+			// that stable failed too, so that a retry after the outage is worth it.
+			c.Detail += fmt.Sprintf("; stable failed as much (%s%% errors of %d requests): the cause may be shared (an outage), not the canary: retry the release once it is over",
+				fmtNum(sm.ErrorRate), sm.Requests)
+		}
 	}
 	j.add(c)
 }

@@ -73,6 +73,8 @@ func TestJudge(t *testing.T) {
 			want: verdict.ResultFail, failing: "error_rate", reason: "canary error rate 48.58% > 1% (103 of 212 requests); exact binomial p = "},
 		{name: "a few errors over the limit are not yet beyond doubt", canary: withErrors(100, 3), stable: stable,
 			want: verdict.ResultInconclusive, reason: "canary error rate 3% > 1% (3 of 100 requests), but not yet beyond doubt (exact binomial p = 0.079 ≥ α 0.02); about"},
+		{name: "an outage of everyone fails the canary and says stable failed as much", canary: withErrors(100, 72), stable: withErrors(900, 630),
+			want: verdict.ResultFail, failing: "error_rate", reason: "; stable failed as much (70% errors of 900 requests): the cause may be shared (an outage), not the canary: retry the release once it is over"},
 		{name: "error rate above stable's plus the margin fails", canary: withErrors(600, 15), stable: withErrors(5000, 0),
 			th: withTh(func(th *Thresholds) { th.MaxErrorRate = 5 }), want: verdict.ResultFail, failing: "error_rate_increase",
 			reason: "canary error rate 2.5% > stable's 0% + 0.5 points (15 of 600 canary requests, 0 of 5000 stable)"},
