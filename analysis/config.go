@@ -264,11 +264,13 @@ func New(cfg Config) (Store, error) {
 // expression) of the query language.
 type customData struct {
 	Bucket, Database, RetentionPolicy, Measurement, Backend, Servers, Start, Stop, Group string
+	// Range is the window's length as a PromQL duration (Prometheus only).
+	Range string
 }
 
 // runCustom renders cm's template for each group with data and runs it with run, which returns the
 // query's number and whether there was one.
-func runCustom(cm CustomMetric, data func(group string, servers []string) customData, cfg Config,
+func runCustom(cm CustomMetric, data func(group string, servers []string) customData, canary, stable []string,
 	run func(query string) (float64, bool, error)) CustomValue {
 	var out CustomValue
 	tmpl, err := template.New(cm.Name).Option("missingkey=error").Parse(cm.Query)
@@ -280,7 +282,7 @@ func runCustom(cm CustomMetric, data func(group string, servers []string) custom
 		name    string
 		servers []string
 		value   *float64
-	}{{"canary", cfg.CanaryServers, &out.Canary}, {"stable", cfg.StableServers, &out.Stable}} {
+	}{{"canary", canary, &out.Canary}, {"stable", stable, &out.Stable}} {
 		var b strings.Builder
 		if err := tmpl.Execute(&b, data(g.name, g.servers)); err != nil {
 			out.Err = fmt.Sprintf("the query template fails: %v", err)
