@@ -34,24 +34,24 @@ func immediately(msg tea.Msg) tea.Cmd {
 	return func() tea.Msg { return msg }
 }
 
-// probe checks one dependency and answers with a probeMsg.
-func probe(p Probe) tea.Cmd {
+// probe checks one dependency and answers with a probeMsg of generation gen.
+func probe(p Probe, gen uint64) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), pollTimeout)
 		defer cancel()
 		start := time.Now()
 		err := p.Run(ctx)
-		return probeMsg{name: p.Name, took: time.Since(start), err: err}
+		return probeMsg{name: p.Name, gen: gen, took: time.Since(start), err: err}
 	}
 }
 
-// pollTasks asks for the task states and answers with a tasksMsg.
-func pollTasks(tasks Tasks) tea.Cmd {
+// pollTasks asks for the task states and answers with a tasksMsg of generation gen.
+func pollTasks(tasks Tasks, gen uint64) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), pollTimeout)
 		defer cancel()
 		c, s, err := tasks(ctx)
-		return tasksMsg{canary: c, stable: s, err: err}
+		return tasksMsg{gen: gen, canary: c, stable: s, err: err}
 	}
 }
 

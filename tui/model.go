@@ -65,13 +65,15 @@ const (
 	dialogQuit
 )
 
-// probeState is a dependency's last answer.
+// probeState is a dependency's last answer. gen is the generation of the check that gave it: an
+// answer of an older check, arriving late, is dropped.
 type probeState struct {
 	ok      bool
 	took    time.Duration
 	err     string
 	at      time.Time
 	pending bool
+	gen     uint64
 }
 
 // Options configure a Model.
@@ -109,6 +111,11 @@ type Model struct {
 	tasksErr      string
 	notice        string
 	noticeAt      time.Time
+	// probeGen is the generation of the last round of probes issued, tasksGen that of the last tasks
+	// poll issued and tasksShown that of the poll whose answer is on screen. An answer older than the
+	// one on screen came late and is dropped; one older than the last issued is not, or a Docker slower
+	// than TaskInterval would never be shown.
+	probeGen, tasksGen, tasksShown uint64
 }
 
 // New returns a cockpit with the given options.
@@ -164,8 +171,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case probeTick:
 		return m.runProbes()
 	case probeMsg:
-		if p := m.probes[msg.name]; p != nil {
-			*p = probeState{ok: msg.err == nil, took: msg.took, at: m.opts.Now()}
+		if p := m.probes[msg.name]; p != nil && msg.gen >= p.gen {
+			*p = probeState{ok: msg.err == nil, took: msg.took, at: m.opts.Now(), gen: msg.gen}
 			if msg.err != nil {
 				p.err = msg.err.Error()
 			}
@@ -174,6 +181,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tasksTick:
 		return m.pollTasks()
 	case tasksMsg:
+		if msg.gen < m.tasksShown {
+			return m, nil // a poll older than the one on screen answered late
+		}
+		m.tasksShown = msg.gen
 		if msg.err != nil {
 			m.tasksErr = msg.err.Error()
 		} else {
@@ -195,6 +206,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // runProbes checks every dependency that is not being checked already, each in a command of its own,
 // and schedules the next round.
 func (m Model) runProbes() (Model, tea.Cmd) {
+	m.probeGen++
 	cmds := []tea.Cmd{after(m.opts.ProbeInterval, probeTick{})}
 	for _, p := range m.opts.Probes {
 		st := m.probes[p.Name]
@@ -202,7 +214,7 @@ func (m Model) runProbes() (Model, tea.Cmd) {
 			continue
 		}
 		st.pending = true
-		cmds = append(cmds, probe(p))
+		cmds = append(cmds, probe(p, m.probeGen))
 	}
 	return m, tea.Batch(cmds...)
 }
@@ -213,7 +225,8 @@ func (m Model) pollTasks() (Model, tea.Cmd) {
 	if m.opts.Tasks == nil {
 		return m, next
 	}
-	return m, tea.Batch(pollTasks(m.opts.Tasks), next)
+	m.tasksGen++
+	return m, tea.Batch(pollTasks(m.opts.Tasks, m.tasksGen), next)
 }
 
 // request asks the release to carry out cmd, off the UI's goroutine, and notes it on screen.

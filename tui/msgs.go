@@ -18,9 +18,10 @@ type tickMsg time.Time
 // probeTick says it is time to check the dependencies again.
 type probeTick struct{}
 
-// probeMsg is how one dependency answered a check.
+// probeMsg is how one dependency answered the check of generation gen.
 type probeMsg struct {
 	name string
+	gen  uint64
 	took time.Duration
 	err  error
 }
@@ -28,8 +29,9 @@ type probeMsg struct {
 // tasksTick says it is time to poll the task states again.
 type tasksTick struct{}
 
-// tasksMsg is the answer of a tasks poll.
+// tasksMsg is the answer of the tasks poll of generation gen.
 type tasksMsg struct {
+	gen            uint64
 	canary, stable string
 	err            error
 }
