@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fridaymorning local test bed: Docker Swarm, InfluxDB 1.8 fed by HAProxy's per-request log, HAProxy 2.6
-# (master-worker, admin socket), the project's Data Plane API v2 test server, the demo app's images and a stable
-# demo service behind HAProxy. Run as root on Debian; installs what is missing.
+# (master-worker, admin socket, Prometheus exporter), the project's Data Plane API v2 test server, Prometheus
+# 2.42 scraping HAProxy, the demo app's images and a stable demo service behind HAProxy. Run as root on Debian; installs what is missing.
 #
 #   testbed.sh up          install what is missing and start everything (idempotent)
 #   testbed.sh down        stop what this bed started and remove its services
@@ -25,6 +25,7 @@ export FM_DATAPLANE_PORT=${FM_DATAPLANE_PORT:-$((FM_PORT_BASE + 2))}
 export FM_INFLUX_PORT=${FM_INFLUX_PORT:-$((FM_PORT_BASE + 3))}
 export FM_INFLUX_UDP_PORT=${FM_INFLUX_UDP_PORT:-$((FM_PORT_BASE + 4))}
 export FM_INFLUX_RPC_PORT=${FM_INFLUX_RPC_PORT:-$((FM_PORT_BASE + 5))}
+export FM_PROMETHEUS_PORT=${FM_PROMETHEUS_PORT:-$((FM_PORT_BASE + 6))}
 export FM_STABLE_PORT=${FM_STABLE_PORT:-$((FM_PORT_BASE + 10))}
 export FM_CANARY_PORT=${FM_CANARY_PORT:-$((FM_PORT_BASE + 11))}
 export FM_INFLUX_DB=${FM_INFLUX_DB:-fridaymorning}
@@ -71,6 +72,7 @@ ensure_packages() {
 	command -v envsubst >/dev/null || missing+=(gettext-base)
 	command -v curl >/dev/null || missing+=(curl)
 	command -v tmux >/dev/null || missing+=(tmux)
+	command -v prometheus >/dev/null || missing+=(prometheus)
 	[ ${#missing[@]} -eq 0 ] && return 0
 	[ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}; run as root so the bed can install them with apt-get"
 	log "installing ${missing[*]}"
@@ -149,6 +151,20 @@ start_influxd() {
 	curl -sf -XPOST "http://127.0.0.1:$FM_INFLUX_PORT/query" --data-urlencode "q=CREATE DATABASE \"$FM_INFLUX_DB\"" >/dev/null
 }
 
+start_prometheus() {
+	local dir=$FM_BED_DIR/prometheus
+	mkdir -p "$dir/data"
+	if ! alive "$dir/prometheus.pid"; then
+		render "$ROOT/stacks/prometheus/prometheus.yml" "$dir/prometheus.yml"
+		log "starting Prometheus on 127.0.0.1:$FM_PROMETHEUS_PORT (scraping HAProxy's exporter every second)"
+		setsid nohup prometheus --config.file "$dir/prometheus.yml" --storage.tsdb.path "$dir/data" \
+			--storage.tsdb.retention.time 6h --web.listen-address "127.0.0.1:$FM_PROMETHEUS_PORT" \
+			>"$dir/prometheus.log" 2>&1 </dev/null &
+		echo $! >"$dir/prometheus.pid"
+	fi
+	wait_for "Prometheus (log: $dir/prometheus.log)" 60 curl -sf "http://127.0.0.1:$FM_PROMETHEUS_PORT/-/ready"
+}
+
 start_demo_service() {
 	if docker service inspect "$FM_SERVICE" >/dev/null 2>&1; then return 0; fi
 	log "creating the stable demo service $FM_SERVICE ($FM_IMAGE_REPO:v1, host port $FM_STABLE_PORT)"
@@ -218,6 +234,7 @@ cmd_up() {
 	wait_demo_service
 	start_haproxy
 	start_dataplane
+	start_prometheus
 	write_env
 	log "up: HAProxy http://127.0.0.1:$FM_HAPROXY_PORT/ · stats http://127.0.0.1:$FM_HAPROXY_STATS_PORT/ · env $FM_BED_DIR/env"
 }
@@ -234,6 +251,7 @@ stop_pid() { # name pidfile
 
 cmd_down() {
 	stop_pid "Data Plane API test server" "$FM_BED_DIR/dataplane/dataplanetest.pid"
+	stop_pid Prometheus "$FM_BED_DIR/prometheus/prometheus.pid"
 	stop_pid HAProxy "$FM_HAPROXY_DIR/haproxy.pid"
 	stop_pid InfluxDB "$FM_BED_DIR/influxdb/influxd.pid"
 	if docker info >/dev/null 2>&1; then
@@ -293,7 +311,7 @@ cmd_demo() {
 
 cmd_status() {
 	local f
-	for f in "$FM_BED_DIR/influxdb/influxd.pid" "$FM_HAPROXY_DIR/haproxy.pid" "$FM_BED_DIR/dataplane/dataplanetest.pid"; do
+	for f in "$FM_BED_DIR/influxdb/influxd.pid" "$FM_HAPROXY_DIR/haproxy.pid" "$FM_BED_DIR/dataplane/dataplanetest.pid" "$FM_BED_DIR/prometheus/prometheus.pid"; do
 		if alive "$f"; then echo "running  $(basename "$f" .pid) (pid $(cat "$f"))"; else echo "stopped  $(basename "$f" .pid)"; fi
 	done
 	docker service ls --filter "name=$FM_SERVICE" 2>/dev/null || echo "docker: not reachable"
