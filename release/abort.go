@@ -25,7 +25,9 @@ func (e *Engine) startAbort(st *state, c cause, why string) {
 }
 
 // interrupted handles a phase cut short by a command or by the end of parent (an operator's
-// interrupt, which means abort). It reports whether the phase should stop.
+// interrupt, which means abort), and sets what follows: the promotion or rollback asked for (a
+// promotion asked for while the canary starts follows once it is ready), an abort otherwise. A
+// promoted release in standby is never aborted: an abort only ends the standby early.
 func (e *Engine) interrupted(parent context.Context, st *state, where string) {
 	cmd := e.takePending()
 	if parent.Err() != nil {
@@ -63,16 +65,7 @@ func (e *Engine) abort(st *state) {
 		e.send(st, Event{Kind: KindWarning, Message: "reading the stable service's image: " + err.Error()})
 	} else if e.stableImage != "" && img != e.stableImage {
 		e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("stable %s runs %s: rolling it back to %s before it gets traffic", e.cfg.Service, img, e.stableImage)})
-		err = e.deps.Rollout.UpdateImage(ctx, e.cfg.Service, e.stableImage)
-		if err == nil {
-			err = e.deps.Rollout.WaitReady(ctx, e.cfg.Service, func(msg string) {
-				e.send(st, Event{Kind: KindProgress, Message: "stable " + msg})
-			})
-		}
-		if err == nil {
-			err = e.deps.Router.WaitUp(ctx, GroupStable)
-		}
-		if err != nil {
+		if err := e.converge(ctx, st, e.cfg.Service, setImage, e.stableImage, GroupStable, "stable"); err != nil {
 			e.halt(st, fmt.Errorf("aborting (%s): stable %s is not ready on %s: %w; traffic stays where it is: fix the stable service, then run `fridaymorning abort %s` again", st.reason, e.cfg.Service, e.stableImage, err, e.cfg.Service))
 			return
 		}
@@ -80,14 +73,7 @@ func (e *Engine) abort(st *state) {
 
 	var err error
 	for attempt := 1; attempt <= 5; attempt++ {
-		var weights map[string]int
-		var achieved float64
-		weights, achieved, err = e.deps.Router.Shift(ctx, 0)
-		if err == nil {
-			st.canaryPercent, st.weights = achieved, weights
-			e.send(st, Event{Kind: KindTraffic, CanaryPercent: 0, AchievedPercent: achieved, Weights: weights,
-				Message: "all requests back on the stable service"})
-			e.persist(ctx, st)
+		if err = e.shift(ctx, st, 0, shiftAndPersist, plain("all requests back on the stable service")); err == nil {
 			break
 		}
 		e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("moving traffic back to stable, attempt %d: %v", attempt, err)})

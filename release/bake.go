@@ -8,6 +8,8 @@ import (
 	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
+// bake runs one step: shift to the step's share (unless the bake is an extension), let it bake, judge
+// it, then go to the next step, promote, extend, pause or abort.
 func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	if ctx.Err() != nil {
 		e.interrupted(parent, st, "before the step")
@@ -15,7 +17,9 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	}
 	pct := e.cfg.Steps[st.step]
 	if st.extensions == 0 {
-		weights, achieved, err := e.deps.Router.Shift(ctx, pct)
+		err := e.shift(ctx, st, pct, shiftStep, func(achieved float64) string {
+			return fmt.Sprintf("canary gets %s%% of requests (requested %s%%)", FormatPercent(achieved), FormatPercent(pct))
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				e.interrupted(parent, st, "while shifting traffic")
@@ -24,11 +28,6 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 			e.startAbort(st, causeError, fmt.Sprintf("shifting %s%% of traffic to the canary failed: %v", FormatPercent(pct), err))
 			return
 		}
-		st.windowStart = time.Now()
-		st.countsAtStart, st.countersReset = e.counts(ctx), false
-		st.canaryPercent, st.weights = achieved, weights
-		e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights,
-			Message: fmt.Sprintf("canary gets %s%% of requests (requested %s%%)", FormatPercent(achieved), FormatPercent(pct))})
 	}
 
 	clock := &bakeClock{until: time.Now().Add(e.cfg.Bake), pct: pct}
@@ -136,6 +135,7 @@ func (e *Engine) counts(ctx context.Context) map[string]verdict.Tally {
 	return c
 }
 
+// sleepResult is how a bake's wait ended.
 type sleepResult int
 
 const (
@@ -249,17 +249,15 @@ func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd
 		if pct == clock.pct {
 			return false
 		}
-		weights, achieved, err := e.deps.Router.Shift(ctx, pct)
+		err := e.shift(ctx, st, pct, shiftStep, func(achieved float64) string {
+			return fmt.Sprintf("nudged by an operator: canary gets %s%% of requests; the step's bake starts again", FormatPercent(achieved))
+		})
 		if err != nil {
 			e.send(st, Event{Kind: KindWarning, CanaryPercent: clock.pct, Message: fmt.Sprintf("nudging the canary to %s%% failed, it stays at %s%%: %v", FormatPercent(pct), FormatPercent(st.canaryPercent), err)})
 			return false
 		}
 		clock.pct, clock.paused = pct, false
 		clock.until = time.Now().Add(e.cfg.Bake)
-		st.windowStart, st.countsAtStart, st.countersReset = time.Now(), e.counts(ctx), false
-		st.canaryPercent, st.weights = achieved, weights
-		e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights,
-			Message: fmt.Sprintf("nudged by an operator: canary gets %s%% of requests; the step's bake starts again", FormatPercent(achieved))})
 		e.send(st, Event{Kind: KindBake, CanaryPercent: pct, Until: clock.until, Message: fmt.Sprintf("baking for %s", e.cfg.Bake)})
 		e.persist(context.Background(), st)
 	}

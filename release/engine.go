@@ -144,6 +144,7 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 	return &Engine{cfg: cfg, deps: deps, emit: emit, steer: make(chan Command, 8)}, nil
 }
 
+// setDefault gives a duration left zero (or negative) its default.
 func setDefault(d *time.Duration, def time.Duration) {
 	if *d <= 0 {
 		*d = def
@@ -192,6 +193,7 @@ func (e *Engine) Request(cmd Command) {
 	}
 }
 
+// takePending returns the pending command and clears it: each command is acted on once.
 func (e *Engine) takePending() Command {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -269,35 +271,7 @@ const (
 // carries it on, aborts it or promotes it. The engine's Config supplies thresholds and timings; the
 // release's identity, image, steps and position come from the record.
 func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outcome, error) {
-	rec, err := Load(ctx, e.deps.Journal, e.cfg.Service)
-	if err != nil {
-		return OutcomeFailed, err
-	}
-	if !rec.Active() {
-		if rec != nil {
-			return OutcomeFailed, fmt.Errorf("release: service %s: %w (the last one, %s, ended %s)", e.cfg.Service, ErrNoRelease, rec.ID, rec.Outcome)
-		}
-		return OutcomeFailed, fmt.Errorf("release: service %s: %w", e.cfg.Service, ErrNoRelease)
-	}
-	if !force {
-		last, alive, err := Liveness(ctx, e.deps.Pulse, rec, e.cfg.StaleAfter, time.Now())
-		if err != nil {
-			return OutcomeFailed, err
-		}
-		if alive {
-			return OutcomeFailed, fmt.Errorf("release: %s is driven by a live process (%s, last heartbeat %s ago): ask it with `fridaymorning abort|promote %s`, or take it over with --force",
-				rec.Summary(), rec.Owner, time.Since(last).Round(time.Second), e.cfg.Service)
-		}
-	}
-	prevOwner := rec.Owner
-	rec, err = casRecord(ctx, e.deps.Journal, e.cfg.Service, func(cur *Record, req string) (*Record, string, error) {
-		if cur == nil || cur.ID != rec.ID || cur.Owner != prevOwner || !cur.Active() {
-			return nil, "", fmt.Errorf("release: %s changed hands while we were taking it over: %w", rec.ID, ErrLostOwnership)
-		}
-		cur.Owner = e.cfg.Owner
-		cur.UpdatedAt = time.Now()
-		return cur, "", nil
-	})
+	rec, prevOwner, err := e.takeOver(ctx, force)
 	if err != nil {
 		return OutcomeFailed, err
 	}
@@ -448,6 +422,7 @@ func (e *Engine) halt(st *state, err error) {
 	st.end, st.outcome, st.err = true, OutcomeFailed, err
 }
 
+// sleepCtx waits for d and reports whether it did; false means ctx ended first.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

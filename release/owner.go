@@ -22,6 +22,7 @@ type Pulse interface {
 // LockedError is returned when a service already has a release in progress.
 type LockedError struct{ Record Record }
 
+// Error names the release that holds the lock and the commands that act on it.
 func (e *LockedError) Error() string {
 	return fmt.Sprintf("service %s already has a release in progress: %s: watch it with `fridaymorning status %s`, abort it with `fridaymorning abort %s`, or, if the process driving it died, continue it with `fridaymorning resume %s`",
 		e.Record.Service, e.Record.Summary(), e.Record.Service, e.Record.Service, e.Record.Service)
@@ -30,6 +31,8 @@ func (e *LockedError) Error() string {
 // ErrLostOwnership is returned when another process took over the release this one was driving.
 var ErrLostOwnership = errors.New("another process took over this release")
 
+// newOwner names this process for the release record: host and pid say where it runs, the random
+// part tells apart two runs that reuse a pid.
 func newOwner() string {
 	host, _ := os.Hostname()
 	var b [3]byte
@@ -52,6 +55,45 @@ func (e *Engine) acquire(ctx context.Context, st *state) error {
 		e.startedAt = time.Time{}
 	}
 	return err
+}
+
+// takeOver makes this process the owner of service's active release, atomically, and returns its record
+// and the owner it had. Unless force, a release whose process still beats is refused: two processes
+// driving one release would fight over its traffic.
+func (e *Engine) takeOver(ctx context.Context, force bool) (*Record, string, error) {
+	rec, err := Load(ctx, e.deps.Journal, e.cfg.Service)
+	if err != nil {
+		return nil, "", err
+	}
+	if !rec.Active() {
+		if rec != nil {
+			return nil, "", fmt.Errorf("release: service %s: %w (the last one, %s, ended %s)", e.cfg.Service, ErrNoRelease, rec.ID, rec.Outcome)
+		}
+		return nil, "", fmt.Errorf("release: service %s: %w", e.cfg.Service, ErrNoRelease)
+	}
+	if !force {
+		last, alive, err := Liveness(ctx, e.deps.Pulse, rec, e.cfg.StaleAfter, time.Now())
+		if err != nil {
+			return nil, "", err
+		}
+		if alive {
+			return nil, "", fmt.Errorf("release: %s is driven by a live process (%s, last heartbeat %s ago): ask it with `fridaymorning abort|promote %s`, or take it over with --force",
+				rec.Summary(), rec.Owner, time.Since(last).Round(time.Second), e.cfg.Service)
+		}
+	}
+	prevOwner := rec.Owner
+	rec, err = casRecord(ctx, e.deps.Journal, e.cfg.Service, func(cur *Record, req string) (*Record, string, error) {
+		if cur == nil || cur.ID != rec.ID || cur.Owner != prevOwner || !cur.Active() {
+			return nil, "", fmt.Errorf("release: %s changed hands while we were taking it over: %w", rec.ID, ErrLostOwnership)
+		}
+		cur.Owner = e.cfg.Owner
+		cur.UpdatedAt = time.Now()
+		return cur, "", nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return rec, prevOwner, nil
 }
 
 // record is st as the journal keeps it.

@@ -19,40 +19,18 @@ func (e *Engine) promote(ctx context.Context, st *state) {
 	// The canary is about to carry everything: as many tasks as stable, where it can.
 	err := e.deps.Canaries.ScaleCanary(pctx, st.canary, e.cfg.Service)
 	if err == nil {
-		err = e.deps.Rollout.WaitReady(pctx, st.canary, func(msg string) {
-			e.send(st, Event{Kind: KindProgress, Message: "canary " + msg})
-		})
-	}
-	if err == nil {
-		err = e.deps.Router.WaitUp(pctx, GroupCanary)
+		err = e.converge(pctx, st, st.canary, keepImage, "", GroupCanary, "canary")
 	}
 	if err != nil {
 		e.startAbort(st, causeError, fmt.Sprintf("promotion: the canary could not be scaled to carry all traffic: %v", err))
 		return
 	}
-	weights, achieved, err := e.deps.Router.Shift(pctx, 100)
-	if err != nil {
+	if err := e.shift(pctx, st, 100, shiftAndPersist, plain("all requests to the canary while the stable service is updated")); err != nil {
 		e.startAbort(st, causeError, fmt.Sprintf("promotion: moving all traffic to the canary failed: %v", err))
 		return
 	}
-	st.canaryPercent, st.weights = achieved, weights
-	e.send(st, Event{Kind: KindTraffic, CanaryPercent: 100, AchievedPercent: achieved, Weights: weights,
-		Message: "all requests to the canary while the stable service is updated"})
-	e.persist(pctx, st)
 
-	img, err := e.deps.Rollout.Image(pctx, e.cfg.Service)
-	if err == nil && img != e.cfg.Image {
-		err = e.deps.Rollout.UpdateImage(pctx, e.cfg.Service, e.cfg.Image)
-	}
-	if err == nil {
-		err = e.deps.Rollout.WaitReady(pctx, e.cfg.Service, func(msg string) {
-			e.send(st, Event{Kind: KindProgress, Message: "stable " + msg})
-		})
-	}
-	if err == nil {
-		err = e.deps.Router.WaitUp(pctx, GroupStable)
-	}
-	if err != nil {
+	if err := e.converge(pctx, st, e.cfg.Service, setImageUnlessRunning, e.cfg.Image, GroupStable, "stable"); err != nil {
 		// Never move traffic onto servers that are not healthy: it stays on the canary, which runs the
 		// same image and passed every step. The release stays active for an operator.
 		st.reason = fmt.Sprintf("stable service %s did not become ready on %s: %v", e.cfg.Service, e.cfg.Image, err)
@@ -61,15 +39,10 @@ func (e *Engine) promote(ctx context.Context, st *state) {
 		return
 	}
 
-	weights, achieved, err = e.deps.Router.Shift(pctx, 0)
-	if err != nil {
+	if err := e.shift(pctx, st, 0, shiftAndPersist, plain("all requests back on the stable service, now running "+e.cfg.Image)); err != nil {
 		e.halt(st, fmt.Errorf("promotion: stable %s runs %s, but moving traffic back to it failed: %w; the canary %s still serves it: run `fridaymorning resume %s`", e.cfg.Service, e.cfg.Image, err, st.canary, e.cfg.Service))
 		return
 	}
-	st.canaryPercent, st.weights = achieved, weights
-	e.send(st, Event{Kind: KindTraffic, CanaryPercent: 0, AchievedPercent: achieved, Weights: weights,
-		Message: "all requests back on the stable service, now running " + e.cfg.Image})
-	e.persist(pctx, st)
 	if e.cfg.Standby > 0 && e.stableImage != "" {
 		if err := e.warmStandby(pctx, st); err == nil {
 			return

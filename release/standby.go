@@ -11,16 +11,7 @@ import (
 // weights.
 func (e *Engine) warmStandby(ctx context.Context, st *state) error {
 	e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("keeping %s warm on %s for %s, at weight 0", e.stableImage, st.canary, e.cfg.Standby)})
-	err := e.deps.Rollout.UpdateImage(ctx, st.canary, e.stableImage)
-	if err == nil {
-		err = e.deps.Rollout.WaitReady(ctx, st.canary, func(msg string) {
-			e.send(st, Event{Kind: KindProgress, Message: "standby " + msg})
-		})
-	}
-	if err == nil {
-		err = e.deps.Router.WaitUp(ctx, GroupCanary)
-	}
-	if err != nil {
+	if err := e.converge(ctx, st, st.canary, setImage, e.stableImage, GroupCanary, "standby"); err != nil {
 		return err
 	}
 	st.standbyUntil = time.Now().Add(e.cfg.Standby)
@@ -67,39 +58,19 @@ func (e *Engine) rollback(st *state) {
 	e.takePending()
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.PromoteTimeout)
 	defer cancel()
-	weights, achieved, err := e.deps.Router.Shift(ctx, 100)
-	if err != nil {
+	if err := e.shift(ctx, st, 100, shiftAndPersist, plain(fmt.Sprintf("all requests to the standby running %s", e.stableImage))); err != nil {
 		e.halt(st, fmt.Errorf("rollback: moving traffic to the standby %s failed: %w; run `fridaymorning rollback %s` again", st.canary, err, e.cfg.Service))
 		return
 	}
-	st.canaryPercent, st.weights = achieved, weights
-	e.send(st, Event{Kind: KindTraffic, CanaryPercent: 100, AchievedPercent: achieved, Weights: weights,
-		Message: fmt.Sprintf("all requests to the standby running %s", e.stableImage)})
-	e.persist(ctx, st)
-	img, err := e.deps.Rollout.Image(ctx, e.cfg.Service)
-	if err == nil && img != e.stableImage {
-		err = e.deps.Rollout.UpdateImage(ctx, e.cfg.Service, e.stableImage)
-	}
-	if err == nil {
-		err = e.deps.Rollout.WaitReady(ctx, e.cfg.Service, func(msg string) {
-			e.send(st, Event{Kind: KindProgress, Message: "stable " + msg})
-		})
-	}
-	if err == nil {
-		err = e.deps.Router.WaitUp(ctx, GroupStable)
-	}
-	if err != nil {
+	if err := e.converge(ctx, st, e.cfg.Service, setImageUnlessRunning, e.stableImage, GroupStable, "stable"); err != nil {
 		e.halt(st, fmt.Errorf("rollback: stable %s is not ready on %s: %w; all traffic stays on the standby %s: run `fridaymorning rollback %s` again", e.cfg.Service, e.stableImage, err, st.canary, e.cfg.Service))
 		return
 	}
-	weights, achieved, err = e.deps.Router.Shift(ctx, 0)
-	if err != nil {
+	// The run ends right after: its end writes the record with these weights.
+	if err := e.shift(ctx, st, 0, shiftOnly, plain("all requests back on the stable service, running "+e.stableImage+" again")); err != nil {
 		e.halt(st, fmt.Errorf("rollback: moving traffic back to stable failed: %w; the standby %s still serves it: run `fridaymorning rollback %s` again", err, st.canary, e.cfg.Service))
 		return
 	}
-	st.canaryPercent, st.weights = achieved, weights
-	e.send(st, Event{Kind: KindTraffic, CanaryPercent: 0, AchievedPercent: achieved, Weights: weights,
-		Message: "all requests back on the stable service, running " + e.stableImage + " again"})
 	if err := e.removeCanary(ctx, st); err != nil {
 		e.halt(st, fmt.Errorf("rolled back, but removing the standby failed: %w; run `fridaymorning abort %s`", err, e.cfg.Service))
 		return

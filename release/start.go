@@ -6,6 +6,8 @@ import (
 	"fmt"
 )
 
+// preflight runs the checks, reads the stable service's image and takes the release lock: nothing is
+// changed until all of that has succeeded, so a failure here leaves the service as it was.
 func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 	// A release in progress is the first thing to tell: its canary would fail the checks below with a
 	// less helpful message. The lock itself is taken atomically after the checks.
@@ -39,6 +41,8 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 	e.send(st, Event{Kind: KindPhase, Message: fmt.Sprintf("release lock taken on %s (stable runs %s); creating the canary service", e.cfg.Service, img)})
 }
 
+// start creates the canary service and waits until it is ready to take traffic. The canary's name is
+// persisted as soon as it is known, so that an abort, in this process or another, removes it.
 func (e *Engine) start(ctx, parent context.Context, st *state) {
 	name, err := e.deps.Canaries.CreateCanary(ctx, e.cfg.Service, e.cfg.Image, e.cfg.ReleaseID)
 	if name != "" && name != st.canary {
@@ -65,12 +69,7 @@ func (e *Engine) start(ctx, parent context.Context, st *state) {
 
 	readyCtx, cancel := context.WithTimeout(ctx, e.cfg.ReadyTimeout)
 	defer cancel()
-	err = e.deps.Rollout.WaitReady(readyCtx, name, func(msg string) {
-		e.send(st, Event{Kind: KindProgress, Message: "canary " + msg})
-	})
-	if err == nil {
-		err = e.deps.Router.WaitUp(readyCtx, GroupCanary)
-	}
+	err = e.converge(readyCtx, st, name, keepImage, "", GroupCanary, "canary")
 	switch {
 	case ctx.Err() != nil:
 		e.interrupted(parent, st, "while the canary was starting")
