@@ -120,13 +120,14 @@ build_images() {
 	mkdir -p "$ctx"
 	cp "$FM_BIN_DIR/demoapp" "$ctx/demoapp"
 	cp "$ROOT/stacks/demo/Dockerfile" "$ctx/Dockerfile"
-	log "building demo images $FM_IMAGE_REPO:{v1,v2,v3,v2-errors,v2-slow,v2-crash,v2-unhealthy}"
+	log "building demo images $FM_IMAGE_REPO:{v1,v2,v3,v2-errors,v2-resets,v2-slow,v2-crash,v2-unhealthy}"
 	local spec tag args
 	for spec in \
 		"v1|--build-arg VERSION=v1" \
 		"v2|--build-arg VERSION=v2" \
 		"v3|--build-arg VERSION=v3" \
 		"v2-errors|--build-arg VERSION=v2-errors --build-arg ERROR_RATE=0.5" \
+		"v2-resets|--build-arg VERSION=v2-resets --build-arg RESET_RATE=0.2" \
 		"v2-slow|--build-arg VERSION=v2-slow --build-arg LATENCY=250ms" \
 		"v2-crash|--build-arg VERSION=v2-crash --build-arg CRASH=start" \
 		"v2-unhealthy|--build-arg VERSION=v2-unhealthy --build-arg UNHEALTHY=true"; do
