@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -15,6 +16,9 @@ import (
 type Querier interface {
 	// Metrics returns the canary's and stable's metrics over [from, to) and the queries that produced them.
 	Metrics(ctx context.Context, from, to time.Time) (canary, stable verdict.Metrics, queries []string, err error)
+	// Interval returns what each group served over [from, to), counted against the cuts, for one look
+	// of a sequential analysis; an interval without requests is no error.
+	Interval(ctx context.Context, from, to time.Time, cuts Cuts) (canary, stable Interval, queries []string, err error)
 	// Custom returns a custom metric's value for each group over [from, to), or why there is none.
 	Custom(ctx context.Context, cm CustomMetric, from, to time.Time) CustomValue
 }
@@ -70,9 +74,18 @@ func (a *Analyzer) custom(ctx context.Context, cm CustomMetric, from, to time.Ti
 //     an inconclusive Verdict without checks; the error names InfluxDB's URL, never the token.
 //   - The context's error when ctx ended during the query: an inconclusive Verdict.
 //
-// Custom metrics are queried at final looks only (an early look judges the built-in metrics). The
-// Verdict's Queries hold every query sent.
+// Custom metrics are queried at final looks only (an early look judges the built-in metrics), over
+// the whole window. The Verdict's Queries hold every query sent.
+//
+// Unless the Thresholds ask for FixedSample tests, the analysis is sequential: Analyze reads only what
+// is new since the look before (w.Sequence says where that ended), folds it into the release's tests
+// with JudgeLook and returns the new Sequence in the Verdict; when it fails, the Verdict carries the
+// Sequence it was given, so that nothing is lost and the next look reads the interval again. ErrNoData
+// then means the window holds no canary requests.
 func (a *Analyzer) Analyze(ctx context.Context, w verdict.Window) (verdict.Verdict, error) {
+	if !a.th.FixedSample {
+		return a.look(ctx, w)
+	}
 	canary, stable, queries, err := a.q.Metrics(ctx, w.From, w.To)
 	in := Input{Canary: canary, Stable: stable, Window: w}
 	if err == nil && !w.Early {
@@ -103,4 +116,39 @@ func (a *Analyzer) Analyze(ctx context.Context, w verdict.Window) (verdict.Verdi
 		return v, err
 	}
 	return verdict.Verdict{Result: verdict.ResultInconclusive, Reason: reason, Queries: queries, Early: w.Early}, err
+}
+
+// look is Analyze's sequential analysis.
+func (a *Analyzer) look(ctx context.Context, w verdict.Window) (verdict.Verdict, error) {
+	since := w.From
+	if s := w.Sequence; s != nil && s.From.Equal(w.From) && s.Through.After(since) {
+		since = s.Through
+	}
+	canary, stable, queries, err := a.q.Interval(ctx, since, w.To, LookCuts(w.Sequence, a.th))
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		reason := strings.TrimPrefix(err.Error(), "analysis: ")
+		return verdict.Verdict{Result: verdict.ResultInconclusive, Reason: reason, Queries: queries, Early: w.Early, Sequence: w.Sequence}, err
+	}
+	look := Look{Window: w, Since: since, Canary: canary, Stable: stable}
+	if !w.Early {
+		for _, cm := range a.th.Custom {
+			cv := a.custom(ctx, cm, w.From, w.To)
+			queries = append(queries, cv.Queries...)
+			look.Custom = append(look.Custom, cv)
+		}
+	}
+	v := JudgeLook(look, a.th)
+	v.Queries = queries
+	if v.Canary.Requests == 0 {
+		// Nothing of the canary in the window: the judgement stands (a fail needs evidence, a pass
+		// requests), but it comes with the reason.
+		err = fmt.Errorf("analysis: %w: no requests of the canary servers between %s and %s", ErrNoData, w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339))
+		if v.Result == verdict.ResultPass {
+			v.Result = verdict.ResultInconclusive
+		}
+	}
+	return v, err
 }

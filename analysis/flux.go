@@ -120,7 +120,8 @@ func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable 
 	if err != nil {
 		return verdict.Metrics{}, verdict.Metrics{}, queries, err
 	}
-	if err := f.sample(ctx, from, to, &canary, &stable, &queries); err != nil {
+	canary.Latencies, stable.Latencies, err = f.sample(ctx, from, to, SampleSize, canary.Timed, stable.Timed, &queries)
+	if err != nil {
 		return verdict.Metrics{}, verdict.Metrics{}, queries, err
 	}
 	return canary, stable, queries, finish(f.cfg, from, to, &canary, &stable)
@@ -153,40 +154,99 @@ func finish(cfg Config, from, to time.Time, canary, stable *verdict.Metrics) err
 	return nil
 }
 
-// sample reads a sample of each group's latencies, every one when a group has at most SampleSize,
-// else every k-th in time order (a systematic sample, spread evenly over the window).
-func (f *Flux) sample(ctx context.Context, from, to time.Time, canary, stable *verdict.Metrics, queries *[]string) error {
-	if canary.Timed == 0 && stable.Timed == 0 {
-		return nil
+// sample reads a sample of each group's latencies, given how many each has (timed): every one when a
+// group has at most size, else every k-th in time order (a systematic sample, spread evenly over the
+// window).
+func (f *Flux) sample(ctx context.Context, from, to time.Time, size int64, canaryTimed, stableTimed int64, queries *[]string) (canary, stable []float64, err error) {
+	if canaryTimed == 0 && stableTimed == 0 {
+		return nil, nil, nil
 	}
 	var b strings.Builder
 	for _, g := range []struct {
 		name    string
 		servers []string
 		timed   int64
-	}{{"canary", f.cfg.CanaryServers, canary.Timed}, {"stable", f.cfg.StableServers, stable.Timed}} {
+	}{{"canary", f.cfg.CanaryServers, canaryTimed}, {"stable", f.cfg.StableServers, stableTimed}} {
 		if g.timed == 0 {
 			continue
 		}
-		k := (g.timed + SampleSize - 1) / SampleSize
+		k := (g.timed + size - 1) / size
 		fmt.Fprintf(&b, "%s\n  |> filter(fn: (r) => r._value >= 0.0)\n  |> group()\n  |> sample(n: %d, pos: 0)\n  |> keep(columns: [\"_value\"])\n  |> yield(name: \"%s\")\n",
 			f.read(from, to, g.servers, f.cfg.Timer), k, g.name)
 	}
 	q := b.String()
 	*queries = append(*queries, q)
-	canary.Latencies = make([]float64, 0, min(canary.Timed, SampleSize))
-	stable.Latencies = make([]float64, 0, min(stable.Timed, SampleSize))
-	return f.run(ctx, q, func(rec *fluxquery.FluxRecord) bool {
+	canary = make([]float64, 0, min(canaryTimed, size))
+	stable = make([]float64, 0, min(stableTimed, size))
+	err = f.run(ctx, q, func(rec *fluxquery.FluxRecord) bool {
 		if v, ok := rec.Value().(float64); ok {
 			switch rec.Result() {
 			case "canary":
-				canary.Latencies = append(canary.Latencies, v)
+				canary = append(canary, v)
 			case "stable":
-				stable.Latencies = append(stable.Latencies, v)
+				stable = append(stable, v)
 			}
 		}
 		return true
 	})
+	return canary, stable, err
+}
+
+// Interval reads what each group served over [from, to) for one look of a sequential analysis: the
+// counts and the timed requests slower than each of the group's cuts in one query, then a systematic
+// sample of at most LookSample latencies. It reads only the interval, so its cost does not grow with the
+// window. Its error is run's; an interval without requests is no error.
+func (f *Flux) Interval(ctx context.Context, from, to time.Time, cuts Cuts) (canary, stable Interval, queries []string, err error) {
+	if !to.Add(-time.Nanosecond).After(from) {
+		return canary, stable, nil, nil
+	}
+	groups := map[string]*Interval{"canary": &canary, "stable": &stable}
+	var b strings.Builder
+	for _, g := range []struct {
+		name    string
+		servers []string
+		cuts    []Cut
+	}{{"canary", f.cfg.CanaryServers, cuts.Canary}, {"stable", f.cfg.StableServers, cuts.Stable}} {
+		n := g.name
+		f.countsQuery(&b, n, from, to, g.servers)
+		groups[n].Above = make([]int64, len(g.cuts))
+		for i, c := range g.cuts {
+			fmt.Fprintf(&b, "%s_latency |> filter(fn: (r) => r._value > %s) |> count() |> yield(name: \"%s_above%d\")\n", n, fluxFloat(c.Ms), n, i)
+		}
+	}
+	q := b.String()
+	queries = []string{q}
+	err = f.run(ctx, q, func(rec *fluxquery.FluxRecord) bool {
+		group, metric, _ := strings.Cut(rec.Result(), "_")
+		iv := groups[group]
+		if iv == nil {
+			return true
+		}
+		switch metric {
+		case "requests":
+			iv.Requests = toInt(rec.Value())
+		case "errors":
+			iv.Errors = toInt(rec.Value())
+		case "errors5xx":
+			iv.Errors5xx = toInt(rec.Value())
+		case "timed":
+			iv.Timed = toInt(rec.Value())
+		default:
+			var i int
+			if _, err := fmt.Sscanf(metric, "above%d", &i); err == nil && i < len(iv.Above) {
+				iv.Above[i] = toInt(rec.Value())
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return Interval{}, Interval{}, queries, err
+	}
+	canary.Latencies, stable.Latencies, err = f.sample(ctx, from, to, LookSample, canary.Timed, stable.Timed, &queries)
+	if err != nil {
+		return Interval{}, Interval{}, queries, err
+	}
+	return canary, stable, queries, nil
 }
 
 // metricsQuery builds the Flux query of one window. Per group it reads the status and the timer field
@@ -200,17 +260,23 @@ func (f *Flux) metricsQuery(from, to time.Time) string {
 		servers []string
 	}{{"canary", f.cfg.CanaryServers}, {"stable", f.cfg.StableServers}} {
 		n := g.name
-		fmt.Fprintf(&b, "%s_status = %s\n  |> group()\n", n, f.read(from, to, g.servers, "status"))
-		fmt.Fprintf(&b, "%s_status |> count() |> yield(name: \"%s_requests\")\n", n, n)
-		fmt.Fprintf(&b, "%s_status |> filter(fn: (r) => %s) |> count() |> yield(name: \"%s_errors\")\n", n, fluxStatuses(f.cfg.ErrorStatuses)+" or r._value < 0.0", n)
-		fmt.Fprintf(&b, "%s_status |> filter(fn: (r) => %s) |> count() |> yield(name: \"%s_errors5xx\")\n", n, fluxStatuses([]StatusRange{{500, 599}}), n)
-		fmt.Fprintf(&b, "%s_latency = %s\n  |> filter(fn: (r) => r._value >= 0.0)\n  |> group()\n", n, f.read(from, to, g.servers, f.cfg.Timer))
-		fmt.Fprintf(&b, "%s_latency |> count() |> yield(name: \"%s_timed\")\n", n, n)
+		f.countsQuery(&b, n, from, to, g.servers)
 		for _, p := range []struct{ q, name string }{{"0.5", "p50"}, {"0.9", "p90"}, {"0.95", "p95"}, {"0.99", "p99"}} {
 			fmt.Fprintf(&b, "%s_latency |> quantile(q: %s, method: \"exact_selector\") |> yield(name: \"%s_%s\")\n", n, p.q, n, p.name)
 		}
 	}
 	return b.String()
+}
+
+// countsQuery writes the Flux that yields a group's request, error, 5xx and timed counts over [from,
+// to) as "<group>_requests" and so on, and leaves its latencies in "<group>_latency".
+func (f *Flux) countsQuery(b *strings.Builder, n string, from, to time.Time, servers []string) {
+	fmt.Fprintf(b, "%s_status = %s\n  |> group()\n", n, f.read(from, to, servers, "status"))
+	fmt.Fprintf(b, "%s_status |> count() |> yield(name: \"%s_requests\")\n", n, n)
+	fmt.Fprintf(b, "%s_status |> filter(fn: (r) => %s) |> count() |> yield(name: \"%s_errors\")\n", n, fluxStatuses(f.cfg.ErrorStatuses)+" or r._value < 0.0", n)
+	fmt.Fprintf(b, "%s_status |> filter(fn: (r) => %s) |> count() |> yield(name: \"%s_errors5xx\")\n", n, fluxStatuses([]StatusRange{{500, 599}}), n)
+	fmt.Fprintf(b, "%s_latency = %s\n  |> filter(fn: (r) => r._value >= 0.0)\n  |> group()\n", n, f.read(from, to, servers, f.cfg.Timer))
+	fmt.Fprintf(b, "%s_latency |> count() |> yield(name: \"%s_timed\")\n", n, n)
 }
 
 // read is the Flux that reads one field of a group's servers over [from, to), with every filter

@@ -58,6 +58,11 @@ type Thresholds struct {
 	MaxTelemetryGap float64
 	// Custom are the user's own metrics.
 	Custom []CustomMetric
+	// FixedSample judges each window on its own with fixed-sample tests (each early look of a bake at
+	// α divided by the bake's looks, the final look at α), as fridaymorning did before its sequential
+	// tests: every look and every step then spends budget of its own. false (the default) is the
+	// sequential analysis of Analyzer.Analyze and JudgeLook.
+	FixedSample bool
 }
 
 // alpha is the significance level of a final judgement.

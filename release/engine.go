@@ -38,6 +38,11 @@ type Config struct {
 	// EarlyInterval is how often a bake takes an early look at the canary, to abort a clearly failing
 	// one without waiting for the bake to end (default 2s; negative turns early looks off).
 	EarlyInterval time.Duration
+	// EarlyPass lets an early look end the bake once it shows the canary within every limit beyond
+	// doubt, and the step has baked for MinBake (default a sixth of Bake, at least one EarlyInterval):
+	// a fault that takes a while to show still gets that long.
+	EarlyPass bool
+	MinBake   time.Duration
 	// ReadyTimeout bounds the wait for the canary's tasks and health checks (default 2m).
 	ReadyTimeout time.Duration
 	// PromoteTimeout bounds the stable service's update to the new image (default 5m).
@@ -126,6 +131,7 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 		return nil, fmt.Errorf("release: on_inconclusive %q: want abort or pause", cfg.OnInconclusive)
 	}
 	setDefault(&cfg.EarlyInterval, 2*time.Second)
+	setDefault(&cfg.MinBake, max(cfg.Bake/6, cfg.EarlyInterval))
 	if cfg.MaxExtensions == 0 {
 		cfg.MaxExtensions = 2
 	} else if cfg.MaxExtensions < 0 {
@@ -227,12 +233,14 @@ type state struct {
 	weights       map[string]int
 	lastVerdict   *VerdictSummary
 	verdict       *verdict.Verdict
-	bakeUntil     time.Time
-	paused        bool
-	cause         cause
-	reason        string
-	outcome       Outcome
-	err           error
+	// seq is the release's sequential analysis: the evidence of every look so far, over every step.
+	seq       *verdict.Sequence
+	bakeUntil time.Time
+	paused    bool
+	cause     cause
+	reason    string
+	outcome   Outcome
+	err       error
 	// end stops the run; phase may still be an active one when the process gives up on a release
 	// that needs an operator (the record then says where it stands).
 	end bool
@@ -280,7 +288,7 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outco
 	e.cfg.ReleaseID, e.cfg.Image, e.cfg.Steps = rec.ID, rec.Image, rec.Steps
 	e.stableImage, e.startedAt, e.startedBy = rec.StableImage, rec.StartedAt, rec.StartedBy
 	st := &state{phase: rec.Phase, canary: rec.Canary, step: max(rec.Step-1, 0), canaryPercent: rec.CanaryPercent,
-		weights: rec.Weights, lastVerdict: rec.LastVerdict, cause: cause(rec.Cause), reason: rec.Message}
+		weights: rec.Weights, lastVerdict: rec.LastVerdict, cause: cause(rec.Cause), reason: rec.Message, seq: rec.Sequence}
 	if st.phase == PhasePreflight {
 		st.phase = PhaseStarting
 	}

@@ -154,6 +154,8 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		MaxExtensions:      maxExtensions(fc.Analysis.MaxExtensions),
 		OnInconclusive:     fc.Analysis.OnInconclusive,
 		EarlyInterval:      fc.Analysis.EarlyInterval.D(),
+		EarlyPass:          fc.Analysis.EarlyPass,
+		MinBake:            fc.Analysis.MinBake.D(),
 		ReadyTimeout:       fc.Canary.ReadyTimeout.D(),
 		PromoteTimeout:     fc.Promote.Timeout.D(),
 		DrainTimeout:       fc.HAProxy.DrainTimeout.D(),
@@ -245,6 +247,7 @@ func thresholds(fc *fileConfig) (analysis.Thresholds, error) {
 		LatencySlack:         a.LatencySlack.D(),
 		MinRequestsToFail:    a.MinRequestsToFail,
 		MaxTelemetryGap:      orDefault(a.MaxTelemetryGap, 0),
+		FixedSample:          !orDefault(a.Sequential, true),
 	}
 	if th.MinRequests == 0 {
 		th.MinRequests = defaultMinRequests
