@@ -3,7 +3,6 @@ package analysis
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -18,6 +17,8 @@ type Querier interface {
 	Metrics(ctx context.Context, from, to time.Time) (canary, stable verdict.Metrics, queries []string, err error)
 	// Interval returns what each group served over [from, to), counted against the cuts, for one look
 	// of a sequential analysis; an interval without requests is no error.
+	// ErrNoData comes with the counts when the interval itself holds no canary requests, or a group's
+	// requests have no latency.
 	Interval(ctx context.Context, from, to time.Time, cuts Cuts) (canary, stable Interval, queries []string, err error)
 	// Custom returns a custom metric's value for each group over [from, to), or why there is none.
 	Custom(ctx context.Context, cm CustomMetric, from, to time.Time) CustomValue
@@ -81,7 +82,7 @@ func (a *Analyzer) custom(ctx context.Context, cm CustomMetric, from, to time.Ti
 // is new since the look before (w.Sequence says where that ended), folds it into the release's tests
 // with JudgeLook and returns the new Sequence in the Verdict; when it fails, the Verdict carries the
 // Sequence it was given, so that nothing is lost and the next look reads the interval again. ErrNoData
-// then means the window holds no canary requests.
+// then says the window as a whole (not just the new interval) has nothing to judge, as above.
 func (a *Analyzer) Analyze(ctx context.Context, w verdict.Window) (verdict.Verdict, error) {
 	if !a.th.FixedSample {
 		return a.look(ctx, w)
@@ -128,6 +129,11 @@ func (a *Analyzer) look(ctx context.Context, w verdict.Window) (verdict.Verdict,
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
+	// An interval with nothing new is no error while the window has something to judge.
+	var noData error
+	if errors.Is(err, ErrNoData) {
+		noData, err = err, nil
+	}
 	if err != nil {
 		reason := strings.TrimPrefix(err.Error(), "analysis: ")
 		return verdict.Verdict{Result: verdict.ResultInconclusive, Reason: reason, Queries: queries, Early: w.Early, Sequence: w.Sequence}, err
@@ -142,13 +148,14 @@ func (a *Analyzer) look(ctx context.Context, w verdict.Window) (verdict.Verdict,
 	}
 	v := JudgeLook(look, a.th)
 	v.Queries = queries
-	if v.Canary.Requests == 0 {
-		// Nothing of the canary in the window: the judgement stands (a fail needs evidence, a pass
-		// requests), but it comes with the reason.
-		err = fmt.Errorf("analysis: %w: no requests of the canary servers between %s and %s", ErrNoData, w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339))
-		if v.Result == verdict.ResultPass {
-			v.Result = verdict.ResultInconclusive
+	c, s := v.Canary, v.Stable
+	if noData != nil && (c.Requests == 0 || c.Timed == 0 || s.Requests > 0 && s.Timed == 0) {
+		// As for a window judged on its own: what there is may fail the canary beyond doubt; short of
+		// that, the verdict is inconclusive and says why.
+		if v.Result != verdict.ResultFail {
+			v.Result, v.Reason, v.More, v.Wait = verdict.ResultInconclusive, strings.TrimPrefix(noData.Error(), "analysis: "), 0, 0
 		}
+		return v, noData
 	}
-	return v, err
+	return v, nil
 }

@@ -86,7 +86,7 @@ func (f *Flux) run(ctx context.Context, q string, each func(rec *fluxquery.FluxR
 func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable verdict.Metrics, queries []string, err error) {
 	// The query stops 1ns before to (see metricsQuery), and Flux refuses a range that ends where it starts.
 	if !to.Add(-time.Nanosecond).After(from) {
-		return canary, stable, nil, fmt.Errorf("analysis: %w: the window from %s to %s is empty", ErrNoData, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
+		return canary, stable, nil, emptyWindow(from, to)
 	}
 	q := f.metricsQuery(from, to)
 	queries = []string{q}
@@ -135,23 +135,35 @@ func finish(cfg Config, from, to time.Time, canary, stable *verdict.Metrics) err
 			m.ErrorRate = 100 * float64(m.Errors) / float64(m.Requests)
 		}
 	}
+	return nothingToJudge(cfg, from, to, [2]int64{canary.Requests, canary.Timed}, [2]int64{stable.Requests, stable.Timed})
+}
+
+// nothingToJudge says, wrapping ErrNoData, why counts (requests, timed requests) of the canary and
+// stable over [from, to) are nothing to judge: no canary requests, or a group's requests without any
+// latency; nil when they are something.
+func nothingToJudge(cfg Config, from, to time.Time, canary, stable [2]int64) error {
 	window := fmt.Sprintf("between %s and %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
-	if canary.Requests == 0 {
+	if canary[0] == 0 {
 		return fmt.Errorf("analysis: %w: no requests of the canary servers %s in backend %q %s: check that HAProxy's request log reaches InfluxDB and that haproxy.canary_servers names the canary's servers",
 			ErrNoData, strings.Join(cfg.CanaryServers, ", "), cfg.Backend, window)
 	}
 	for _, g := range []struct {
 		name string
-		m    *verdict.Metrics
+		n    [2]int64
 	}{{"canary", canary}, {"stable", stable}} {
 		// Requests without any latency (every one aborted before a response, with the tr timer) would
 		// show percentiles of 0 ms: no latency is not a fast one.
-		if g.m.Requests > 0 && g.m.Timed == 0 {
+		if g.n[0] > 0 && g.n[1] == 0 {
 			return fmt.Errorf("analysis: %w: none of the %s's %d requests %s has a %s (all negative: no response), so its latency cannot be judged",
-				ErrNoData, g.name, g.m.Requests, window, cfg.Timer)
+				ErrNoData, g.name, g.n[0], window, cfg.Timer)
 		}
 	}
 	return nil
+}
+
+// emptyWindow is the error of a window that ends where (or before) it starts.
+func emptyWindow(from, to time.Time) error {
+	return fmt.Errorf("analysis: %w: the window from %s to %s is empty", ErrNoData, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
 }
 
 // sample reads a sample of each group's latencies, given how many each has (timed): every one when a
@@ -195,10 +207,11 @@ func (f *Flux) sample(ctx context.Context, from, to time.Time, size int64, canar
 // Interval reads what each group served over [from, to) for one look of a sequential analysis: the
 // counts and the timed requests slower than each of the group's cuts in one query, then a systematic
 // sample of at most LookSample latencies. It reads only the interval, so its cost does not grow with the
-// window. Its error is run's; an interval without requests is no error.
+// window. Its error is run's, or, with the counts, nothingToJudge's for the interval (wrapping
+// ErrNoData).
 func (f *Flux) Interval(ctx context.Context, from, to time.Time, cuts Cuts) (canary, stable Interval, queries []string, err error) {
 	if !to.Add(-time.Nanosecond).After(from) {
-		return canary, stable, nil, nil
+		return canary, stable, nil, emptyWindow(from, to)
 	}
 	groups := map[string]*Interval{"canary": &canary, "stable": &stable}
 	var b strings.Builder
@@ -246,7 +259,7 @@ func (f *Flux) Interval(ctx context.Context, from, to time.Time, cuts Cuts) (can
 	if err != nil {
 		return Interval{}, Interval{}, queries, err
 	}
-	return canary, stable, queries, nil
+	return canary, stable, queries, nothingToJudge(f.cfg, from, to, [2]int64{canary.Requests, canary.Timed}, [2]int64{stable.Requests, stable.Timed})
 }
 
 // metricsQuery builds the Flux query of one window. Per group it reads the status and the timer field

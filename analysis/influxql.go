@@ -61,7 +61,7 @@ func (q *InfluxQL) Ping(ctx context.Context) error {
 // what the error says. The queries are returned too, as evidence, whatever happens.
 func (q *InfluxQL) Metrics(ctx context.Context, from, to time.Time) (canary, stable verdict.Metrics, queries []string, err error) {
 	if !to.After(from) {
-		return canary, stable, nil, fmt.Errorf("analysis: %w: the window from %s to %s is empty", ErrNoData, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
+		return canary, stable, nil, emptyWindow(from, to)
 	}
 	groups := []struct {
 		m       *verdict.Metrics
@@ -134,10 +134,11 @@ func (q *InfluxQL) counts(where string) []string {
 // Interval reads what each group served over [from, to) for one look of a sequential analysis, in one
 // round trip: the counts, the timed requests slower than each of the group's cuts, and a uniform sample
 // of at most LookSample latencies. It reads only the interval, so its cost does not grow with the
-// window. Its error is run's; an interval without requests is no error.
+// window. Its error is run's, or, with the counts, nothingToJudge's for the interval (wrapping
+// ErrNoData).
 func (q *InfluxQL) Interval(ctx context.Context, from, to time.Time, cuts Cuts) (canary, stable Interval, queries []string, err error) {
 	if !to.After(from) {
-		return canary, stable, nil, nil
+		return canary, stable, nil, emptyWindow(from, to)
 	}
 	timer := qlIdent(q.cfg.Timer)
 	groups := []struct {
@@ -170,7 +171,7 @@ func (q *InfluxQL) Interval(ctx context.Context, from, to time.Time, cuts Cuts) 
 		iv.Latencies = res[0].column(1)
 		res = res[1:]
 	}
-	return canary, stable, queries, nil
+	return canary, stable, queries, nothingToJudge(q.cfg, from, to, [2]int64{canary.Requests, canary.Timed}, [2]int64{stable.Requests, stable.Timed})
 }
 
 // from is the FROM clause: the measurement, qualified by the retention policy when one is given.

@@ -529,12 +529,16 @@ func TestFailsClosed(t *testing.T) {
 	}
 	write(t, lines)
 	for _, lang := range languages {
-		t.Run(lang, func(t *testing.T) { failsClosed(t, lang, backend, start) })
+		for _, fixed := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/fixed=%v", lang, fixed), func(t *testing.T) { failsClosed(t, lang, backend, start, fixed) })
+		}
 	}
 }
 
-func failsClosed(t *testing.T, lang, backend string, start time.Time) {
-	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1}
+// failsClosed runs the fail-closed cases through the sequential analysis, or through the fixed-sample
+// tests of each window.
+func failsClosed(t *testing.T, lang, backend string, start time.Time, fixed bool) {
+	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, FixedSample: fixed}
 	ctx := context.Background()
 	newFlux := func(t *testing.T, cfg Config) Store { return newStore(t, lang, cfg) }
 	win := func(from, to time.Time) verdict.Window { return verdict.Window{From: from, To: to, Share: 10} }
@@ -677,7 +681,7 @@ func TestAnalyzeJudgesRealData(t *testing.T) {
 		lines = append(lines, point(backend+"_alone", "canary1", 200, lat(3, 3), at))
 	}
 	write(t, lines)
-	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, MaxP99: ms(500), MaxLatencyRatio: 1.25, LatencySlack: ms(5)}
+	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, MaxP99: ms(500), MaxLatencyRatio: 1.25, LatencySlack: ms(5), FixedSample: true}
 	for _, tt := range []struct {
 		name, backend, canary string
 		share                 float64
