@@ -97,15 +97,10 @@ func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable 
 		if m == nil {
 			return true
 		}
+		if setCount(metric, rec.Value(), &m.Requests, &m.Errors, &m.Errors5xx, &m.Timed) {
+			return true
+		}
 		switch metric {
-		case "requests":
-			m.Requests = toInt(rec.Value())
-		case "errors":
-			m.Errors = toInt(rec.Value())
-		case "errors5xx":
-			m.Errors5xx = toInt(rec.Value())
-		case "timed":
-			m.Timed = toInt(rec.Value())
 		case "p50":
 			m.P50 = toDuration(rec.Value())
 		case "p90":
@@ -235,20 +230,12 @@ func (f *Flux) Interval(ctx context.Context, from, to time.Time, cuts Cuts) (can
 		if iv == nil {
 			return true
 		}
-		switch metric {
-		case "requests":
-			iv.Requests = toInt(rec.Value())
-		case "errors":
-			iv.Errors = toInt(rec.Value())
-		case "errors5xx":
-			iv.Errors5xx = toInt(rec.Value())
-		case "timed":
-			iv.Timed = toInt(rec.Value())
-		default:
-			var i int
-			if _, err := fmt.Sscanf(metric, "above%d", &i); err == nil && i < len(iv.Above) {
-				iv.Above[i] = toInt(rec.Value())
-			}
+		if setCount(metric, rec.Value(), &iv.Requests, &iv.Errors, &iv.Errors5xx, &iv.Timed) {
+			return true
+		}
+		var i int
+		if _, err := fmt.Sscanf(metric, "above%d", &i); err == nil && i < len(iv.Above) {
+			iv.Above[i] = toInt(rec.Value())
 		}
 		return true
 	})
@@ -279,6 +266,26 @@ func (f *Flux) metricsQuery(from, to time.Time) string {
 		}
 	}
 	return b.String()
+}
+
+// setCount stores the value of one of countsQuery's yields (metric is its name after the group's) in
+// its counter, and reports whether metric was one of them.
+func setCount(metric string, v any, requests, errors, errors5xx, timed *int64) bool {
+	var c *int64
+	switch metric {
+	case "requests":
+		c = requests
+	case "errors":
+		c = errors
+	case "errors5xx":
+		c = errors5xx
+	case "timed":
+		c = timed
+	default:
+		return false
+	}
+	*c = toInt(v)
+	return true
 }
 
 // countsQuery writes the Flux that yields a group's request, error, 5xx and timed counts over [from,

@@ -4,7 +4,6 @@ package analysis
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -111,17 +110,7 @@ func TestAnalyzeSequentialOnRealData(t *testing.T) {
 	for i := range 6000 {
 		lines = append(lines, point(backend, []string{"stable1", "stable2"}[i%2], 200, lat(3, 3), start.Add(time.Duration(i)*10*time.Millisecond)))
 	}
-	for i := range 600 {
-		at := start.Add(time.Duration(i) * 100 * time.Millisecond)
-		lines = append(lines, point(backend, "canary1", 200, lat(3, 3), at))
-		status := 200.0
-		if i%2 == 0 {
-			status = 500
-		}
-		lines = append(lines, point(backend, "canary2", status, lat(3, 3), at))
-		lines = append(lines, point(backend, "canary3", 200, lat(40, 20), at))
-	}
-	write(t, lines)
+	write(t, append(lines, canaryPoints(backend, start, 600, lat)...))
 	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, MaxP99: ms(500), MaxLatencyRatio: 1.25, LatencySlack: ms(5)}
 	for _, tt := range []struct {
 		name, canary string
@@ -194,27 +183,9 @@ func TestAnalyzeSequentialOnRealData(t *testing.T) {
 func BenchmarkLookCost(b *testing.B) {
 	backend := uniqueBackend(b)
 	start := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
-	rng := rand.New(rand.NewPCG(5, 6))
 	const rate, seconds = 10_000, 120
 	const n = rate * seconds
-	lines := make([]string, 0, 50_000)
-	for i := range n {
-		server := []string{"stable1", "stable2"}[i%2]
-		if i%10 == 0 {
-			server = "canary1"
-		}
-		status := 200.0
-		if rng.IntN(1000) == 0 {
-			status = 503
-		}
-		at := start.Add(time.Duration(i) * (time.Second / rate))
-		lines = append(lines, fmt.Sprintf("haproxy_request,frontend=fe_demo,backend=%s,server=%s status=%g,tr=%g,tt=%g,ta=%g %d",
-			lpTag(backend), server, status, 1.0, 1.0, math.Round(rng.ExpFloat64()*20)+1, at.UnixNano()))
-		if len(lines) == cap(lines) || i == n-1 {
-			writeNS(b, lines)
-			lines = lines[:0]
-		}
-	}
+	writeLoad(b, backend, start, n, time.Second/rate, rand.New(rand.NewPCG(5, 6)))
 	th := Thresholds{MaxErrorRate: 1, MaxErrorRateIncrease: 1, MaxP99: ms(500), MaxLatencyRatio: 1.25, LatencySlack: ms(10)}
 	end := start.Add(seconds * time.Second)
 	// The cuts a look late in a bake counts against.

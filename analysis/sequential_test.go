@@ -138,15 +138,7 @@ func TestRankBetIsFair(t *testing.T) {
 // loses it when the canary is fine.
 func TestBetsFindRealEffects(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	draw := func(n int64, p float64) int64 {
-		var k int64
-		for range n {
-			if rng.Float64() < p {
-				k++
-			}
-		}
-		return k
-	}
+	draw := func(n int64, p float64) int64 { return binomialDraw(rng, n, p) }
 	run := func(looks int, logf func(tilt float64) float64, grid []float64) float64 {
 		ev := newEvidence(len(grid), 0)
 		for range looks {
