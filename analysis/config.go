@@ -348,7 +348,11 @@ func (th Thresholds) Validate() error {
 		case names[c.Name]:
 			return fmt.Errorf("analysis.custom: the name %q is used twice", c.Name)
 		case strings.TrimSpace(c.Query) == "":
-			return fmt.Errorf("analysis.custom %s: no query: give a query template in influxdb.language (InfluxQL unless flux) returning one number", c.Name)
+			lang := "influxdb.language (InfluxQL unless flux)"
+			if c.Source == SourcePrometheus {
+				lang = "PromQL"
+			}
+			return fmt.Errorf("analysis.custom %s: no query: give a query template in %s returning one number", c.Name, lang)
 		case c.Max == nil && c.Min == nil && c.MaxRatio == 0:
 			return fmt.Errorf("analysis.custom %s: no limit: set max, min or max_ratio", c.Name)
 		}

@@ -23,6 +23,7 @@ func TestThresholdsValidate(t *testing.T) {
 		{"custom name with a space", Thresholds{Custom: []CustomMetric{{Name: "bytes out", Query: "q", Max: &limit}}}, "analysis.custom[0]"},
 		{"custom name twice", Thresholds{Custom: []CustomMetric{ok, ok}}, `the name "bytes_out" is used twice`},
 		{"custom without a query", Thresholds{Custom: []CustomMetric{{Name: "x", Query: " ", Max: &limit}}}, "analysis.custom x: no query"},
+		{"PromQL custom without a query", Thresholds{Custom: []CustomMetric{{Name: "x", Source: SourcePrometheus, Max: &limit}}}, "no query: give a query template in PromQL"},
 		{"custom without a limit", Thresholds{Custom: []CustomMetric{{Name: "x", Query: "q"}}}, "analysis.custom x: no limit"},
 	}
 	for _, tt := range tests {
