@@ -88,16 +88,7 @@ backend be_app
     default-server check inter 200ms fall 1 rise 1
 %[3]s`, dir, fe, lines.String())
 	tp.hap = haproxytest.Start(t, dir, cfg)
-	var err error
-	tp.dp, err = dataplanetest.New(context.Background(), dataplanetest.Config{
-		ConfigFile: tp.hap.ConfigPath, RuntimeSocket: tp.hap.AdminSocket, MasterSocket: tp.hap.MasterSocket,
-		User: "admin", Password: password,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp.api = httptest.NewServer(tp.dp)
-	t.Cleanup(tp.api.Close)
+	tp.dp, tp.api = tp.serve(t, dataplanetest.Config{})
 	tp.frontend = fmt.Sprintf("http://127.0.0.1:%d/", fe)
 	return tp
 }
@@ -114,12 +105,38 @@ func haproxyDir(t testing.TB) string {
 	return dir
 }
 
+// ways are the ways of reaching HAProxy the tests run through.
+var ways = []string{"dataplane-v2", "dataplane-v3", haproxy.ModeRuntime}
+
+// by returns a client for the topology that reaches it the way named (one of ways), starting a v3
+// test server over the topology's HAProxy for dataplane-v3.
+func (tp *topology) by(t testing.TB, way string, mods ...func(*haproxy.Config)) *haproxy.Client {
+	t.Helper()
+	switch way {
+	case "dataplane-v2":
+		return tp.clientAt(t, haproxy.ModeDataplane, tp.api.URL+"/v2", mods...)
+	case "dataplane-v3":
+		_, api := tp.serve(t, dataplanetest.Config{Major: 3})
+		return tp.clientAt(t, haproxy.ModeDataplane, api.URL+"/v3", mods...)
+	}
+	return tp.clientAt(t, way, tp.api.URL+"/v2", mods...)
+}
+
 // client returns a client for the topology in mode, waiting until both groups are up.
 func (tp *topology) client(t testing.TB, mode string) *haproxy.Client {
 	t.Helper()
-	cfg := haproxy.Config{Mode: mode, URL: tp.api.URL + "/v2", User: "admin", Password: password,
+	return tp.clientAt(t, mode, tp.api.URL+"/v2")
+}
+
+// clientAt is client with the Data Plane API at url.
+func (tp *topology) clientAt(t testing.TB, mode, url string, mods ...func(*haproxy.Config)) *haproxy.Client {
+	t.Helper()
+	cfg := haproxy.Config{Mode: mode, URL: url, User: "admin", Password: password,
 		RuntimeSocket: tp.hap.AdminSocket, Backend: "be_app",
 		StableServers: []string{"stable*"}, CanaryServers: []string{"canary*"}, PollInterval: 50 * time.Millisecond}
+	for _, m := range mods {
+		m(&cfg)
+	}
 	c, err := haproxy.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -184,11 +201,11 @@ func (tp *topology) load(t testing.TB, n int) map[string]int {
 // counted from HAProxy's own statistics, through the Data Plane API and through the runtime socket.
 func TestTrafficSplitsExactly(t *testing.T) {
 	const requests = 10000
-	for _, mode := range []string{haproxy.ModeDataplane, haproxy.ModeRuntime} {
+	for _, way := range ways {
 		for _, topo := range [][2]int{{1, 1}, {3, 1}, {2, 2}} {
-			t.Run(fmt.Sprintf("%s %d-%d", mode, topo[0], topo[1]), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s %d-%d", way, topo[0], topo[1]), func(t *testing.T) {
 				tp := newTopology(t, topo[0], topo[1], false)
-				c := tp.client(t, mode)
+				c := tp.by(t, way)
 				ctx := context.Background()
 				for _, pct := range []float64{5, 25, 50} {
 					weights, achieved, err := c.Shift(ctx, pct)

@@ -22,7 +22,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -80,6 +79,11 @@ type Server struct {
 	// mu serializes configuration changes: client-native's parser is not meant for concurrent edits.
 	mu      sync.Mutex
 	reloads atomic.Int64
+	// reloadMu guards pendingReload, the ID of the reload waiting for more changes; reloadRun
+	// serializes reloads.
+	reloadMu      sync.Mutex
+	pendingReload string
+	reloadRun     sync.Mutex
 }
 
 // New connects to HAProxy's configuration file and runtime socket and returns the server.
@@ -386,9 +390,7 @@ func (s *Server) finishWrite(w http.ResponseWriter, reload, forceReload bool, da
 		writeJSON(w, http.StatusOK, data)
 		return
 	}
-	id := strconv.FormatInt(time.Now().UnixNano(), 36)
-	go func() { _ = s.reload() }()
-	w.Header().Set("Reload-ID", id)
+	w.Header().Set("Reload-ID", s.requestReload())
 	writeJSON(w, http.StatusAccepted, data)
 }
 
@@ -505,24 +507,48 @@ func diffJSON(a, b any) ([]string, error) {
 	return out, nil
 }
 
-// reload asks HAProxy's master process to reload the configuration file.
+// reloadDelay is how long a requested reload waits for more changes to join it, as the real API's
+// reload agent does with its reload_delay (5 s there; short here, for tests).
+const reloadDelay = 100 * time.Millisecond
+
+// requestReload schedules a reload of HAProxy and returns its ID: changes requested while one waits
+// join it.
+func (s *Server) requestReload() string {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.pendingReload != "" {
+		return s.pendingReload
+	}
+	id := strconv.FormatInt(time.Now().UnixNano(), 36)
+	s.pendingReload = id
+	go func() {
+		time.Sleep(reloadDelay)
+		s.reloadMu.Lock()
+		s.pendingReload = ""
+		s.reloadMu.Unlock()
+		_ = s.reload()
+	}()
+	return id
+}
+
+// reload asks HAProxy's master process to reload the configuration file, and waits until the master
+// answers again (it re-executes itself on a reload), so that reloads never overlap.
 func (s *Server) reload() error {
 	if s.cfg.MasterSocket == "" {
 		return errors.New("cannot reload: no master socket configured")
 	}
-	conn, err := net.DialTimeout("unix", s.cfg.MasterSocket, 5*time.Second)
-	if err != nil {
+	s.reloadRun.Lock()
+	defer s.reloadRun.Unlock()
+	if _, err := cli(s.cfg.MasterSocket, "reload"); err != nil {
 		return fmt.Errorf("cannot reload: %w", err)
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write([]byte("reload\n")); err != nil {
-		return fmt.Errorf("cannot reload: %w", err)
-	}
-	buf := make([]byte, 4096)
-	_, _ = conn.Read(buf)
 	s.reloads.Add(1)
-	return nil
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if out, err := cli(s.cfg.MasterSocket, "show proc"); err == nil && strings.Contains(out, "worker") {
+			return nil
+		}
+	}
+	return errors.New("reloaded, but the master CLI did not come back within 10s")
 }
 
 func (s *Server) runtimeServers(w http.ResponseWriter, r *http.Request) {

@@ -310,7 +310,7 @@ func (s *Server) serverWeights(backend string) (map[string][2]int64, error) {
 	return weights, nil
 }
 
-// cli sends one command to HAProxy's admin socket and returns the answer.
+// cli sends one command to HAProxy's admin socket or master CLI and returns the answer.
 func cli(sock, cmd string) (string, error) {
 	c, err := net.DialTimeout("unix", sock, 5*time.Second)
 	if err != nil {
@@ -320,6 +320,10 @@ func cli(sock, cmd string) (string, error) {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := fmt.Fprintf(c, "%s\n", cmd); err != nil {
 		return "", err
+	}
+	// The master CLI answers only once our side is closed for writing.
+	if uc, ok := c.(*net.UnixConn); ok {
+		_ = uc.CloseWrite()
 	}
 	var b strings.Builder
 	sc := bufio.NewScanner(c)
