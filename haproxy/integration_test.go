@@ -155,7 +155,7 @@ func apiCall(t testing.TB, base, method, path, user, pass string, body any) (int
 }
 
 // runtime asks HAProxy's admin socket directly.
-func runtime(t *testing.T, sock, cmd string) string {
+func runtime(t testing.TB, sock, cmd string) string {
 	t.Helper()
 	// Shortly after start, HAProxy's master re-executes itself into wait mode, and its CLI refuses
 	// connections for a moment: retry.
