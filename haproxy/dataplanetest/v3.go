@@ -341,12 +341,21 @@ func (s *Server) runtimeServers3(w http.ResponseWriter, r *http.Request) {
 		writeConfError6(w, err)
 		return
 	}
+	s.writeRuntimeServers(w, backend, true, rss...)
+}
+
+// writeRuntimeServers answers runtime servers with their weights (3.3.1): the list, or the one.
+func (s *Server) writeRuntimeServers(w http.ResponseWriter, backend string, list bool, rss ...*models6.RuntimeServer) {
 	out, err := s.withWeights(backend, rss...)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	if list {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	writeJSON(w, http.StatusOK, out[0])
 }
 
 // runtimeServer3 answers one runtime server; 404 when HAProxy has no such server.
@@ -362,12 +371,7 @@ func (s *Server) runtimeServer3(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, msg)
 		return
 	}
-	out, err := s.withWeights(backend, rs)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, out[0])
+	s.writeRuntimeServers(w, backend, false, rs)
 }
 
 // replaceRuntimeServer3 changes a server in the running HAProxy only: operational and admin state, and
@@ -459,12 +463,7 @@ func (s *Server) replaceRuntimeServer3(w http.ResponseWriter, r *http.Request) {
 		writeConfError6(w, err)
 		return
 	}
-	out, err := s.withWeights(backend, rs)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, out[0])
+	s.writeRuntimeServers(w, backend, false, rs)
 }
 
 // stats3 is GET /v3/services/haproxy/stats/native: one native_stats object, filtered as v2's.
