@@ -36,7 +36,9 @@ func TestHooksConfig(t *testing.T) {
 		{"bad kind", func(fc *fileConfig) { fc.Notify[0].Kind = "email" }, `kind "email"`, nil},
 		{"gate with both", func(fc *fileConfig) { fc.Gates.PreRollout[0].URLEnv = "TEAM_CHAT_URL" }, "gates.pre_rollout[0] (smoke) has both", func(fc *fileConfig) error { _, err := gates(fc); return err }},
 		{"gate with neither", func(fc *fileConfig) { fc.Gates.PreRollout[0].Command = nil }, "neither url_env, url_file nor command", func(fc *fileConfig) error { _, err := gates(fc); return err }},
-		{"prometheus check without prometheus", func(fc *fileConfig) { fc.Analysis.Custom = []customEntry{{Name: "x", Source: "prometheus", Query: "1"}} }, "prometheus.url is not set", func(fc *fileConfig) error { _, err := prometheus(fc); return err }},
+		{"prometheus check without prometheus", func(fc *fileConfig) {
+			fc.Analysis.Custom = []customEntry{{Name: "x", Source: "prometheus", Query: "1"}}
+		}, "prometheus.url is not set", func(fc *fileConfig) error { _, err := prometheus(fc); return err }},
 	} {
 		fc := good()
 		c.mod(fc)
