@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fridaymorning/fridaymorning/release"
 )
 
 func TestJUnitReport(t *testing.T) {
@@ -31,5 +33,30 @@ func TestJUnitReport(t *testing.T) {
 	}
 	if rep.Suites[0].Cases[0].Name != "step 1 of 2: 10% to the canary" {
 		t.Errorf("case name %q", rep.Suites[0].Cases[0].Name)
+	}
+}
+
+// A release from a stack file puts its spec difference in the report, from the preflight event's
+// structured Changes.
+func TestJUnitReportHasTheSpecDifference(t *testing.T) {
+	j := &junit{}
+	j.Event(release.Event{Kind: release.KindPreflight, ReleaseID: "r1", Service: "shop_app", Message: "swarm ok"})
+	j.Event(release.Event{Kind: release.KindPreflight, ReleaseID: "r1", Service: "shop_app", Message: "stack file ok: 2 change(s) to shop_app",
+		Changes: []release.Change{{Field: "env DATABASE_POOL", From: "10", To: "20"}, {Field: "env DEBUG", To: "1"}}})
+	path := filepath.Join(t.TempDir(), "report.xml")
+	if err := j.write(path); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	var rep junitSuites
+	if err := xml.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Tests != 1 {
+		t.Fatalf("%d cases, want 1 (a check without changes adds none)\n%s", rep.Tests, raw)
+	}
+	c := rep.Suites[0].Cases[0]
+	if c.Name != "preflight: 2 change(s) to the spec of shop_app" || c.SystemOut != "env DATABASE_POOL: 10 → 20\n+ env DEBUG: 1\n" || c.Failure != nil {
+		t.Errorf("case %+v", c)
 	}
 }

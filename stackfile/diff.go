@@ -21,20 +21,10 @@ const OwnLabelPrefix = "fridaymorning."
 
 // Change is one difference between two service specs, as a reviewer reads it: Field names what
 // changes ("image", "env DATABASE_POOL", "config /etc/app.yml", "limits memory"), From and To are the
-// values before and after ("" when the field is added or removed).
+// values before and after ("" when the field is added or removed). The release engine shows them as
+// release.Change.
 type Change struct {
 	Field, From, To string
-}
-
-// String says the change in one line: "env DATABASE_POOL: 10 → 20", "+ env DEBUG=1", "- secret db".
-func (c Change) String() string {
-	switch {
-	case c.From == "":
-		return "+ " + c.Field + ": " + c.To
-	case c.To == "":
-		return "- " + c.Field + ": " + c.From
-	}
-	return c.Field + ": " + c.From + " → " + c.To
 }
 
 // Diff returns what changes when a service running stable is given next, sorted by field. Values that
