@@ -99,7 +99,7 @@ type Engine struct {
 	// what an abort or a rollback puts back.
 	stableTarget string
 	startedAt    time.Time
-	startedBy   string
+	startedBy    string
 }
 
 // New checks cfg and returns an engine that reports every event to emit. emit is called from the

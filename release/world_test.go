@@ -127,7 +127,9 @@ func (w *world) ScaleCanary(_ context.Context, canary, stable string) error {
 }
 
 // Current is the image: the world's targets are images.
-func (w *world) Current(ctx context.Context, service string) (string, error) { return w.Image(ctx, service) }
+func (w *world) Current(ctx context.Context, service string) (string, error) {
+	return w.Image(ctx, service)
+}
 
 func (w *world) Update(_ context.Context, service, image string) error {
 	w.record("update %s %s", service, image)
