@@ -177,10 +177,12 @@ func Simulate(cfg Config) Report {
 		return t
 	}
 
+	// A canary at its limit takes its steps to the end, extensions and all: a fifth as many runs.
+	atLimitRuns := max(cfg.Releases/5, 1)
 	for _, sc := range []struct {
 		s Scenario
 		n int
-	}{{healthy, cfg.Releases}, {atLimit, cfg.Releases}} {
+	}{{healthy, cfg.Releases}, {atLimit, atLimitRuns}} {
 		row := AbortRow{Scenario: sc.s}
 		row.Fixed = tally(runs(cfg, "false-abort "+sc.s.Name, sc.n, fixedRun(sc.s, cfg.Rate, rep.Schedule)))
 		row.Sequential = tally(runs(cfg, "false-abort "+sc.s.Name, sc.n, seqRun(sc.s, cfg.Rate, rep.Schedule)))
@@ -198,8 +200,8 @@ func Simulate(cfg Config) Report {
 		}
 		alpha := (1 - calibrated.Confidence) * budget / failed * 0.9
 		calibrated.Confidence = 1 - alpha
-		rep.CalibratedAtLimit = tally(runs(cfg, "false-abort "+atLimit.Name, cfg.Releases, fixedAt(calibrated, atLimit, cfg.Rate, rep.Schedule)))
-		rep.Simulated += cfg.Releases
+		rep.CalibratedAtLimit = tally(runs(cfg, "false-abort "+atLimit.Name, atLimitRuns, fixedAt(calibrated, atLimit, cfg.Rate, rep.Schedule)))
+		rep.Simulated += atLimitRuns
 		failed = float64(rep.CalibratedAtLimit.Failed) / float64(rep.CalibratedAtLimit.Runs)
 	}
 	rep.Calibrated = calibrated.Confidence
