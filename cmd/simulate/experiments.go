@@ -12,11 +12,14 @@ import (
 	"github.com/fridaymorning/fridaymorning/release"
 )
 
-// thresholds are fridaymorning.yaml's defaults: 50 requests per group to pass, confidence 0.98, at most
-// 1% errors and 1 point more than stable, p99 at most 500 ms, p50/p95/p99 at most 1.25 × stable's
-// + 10 ms.
-var thresholds = analysis.Thresholds{MinRequests: 50, Confidence: 0.98, MaxErrorRate: 1, MaxErrorRateIncrease: 1,
-	MaxP99: 500 * time.Millisecond, MaxLatencyRatio: 1.25, LatencySlack: 10 * time.Millisecond}
+// thresholds are the defaults (50 requests per group to pass, confidence 0.98, at most 1% errors and 1
+// point more than stable, p50/p95/p99 at most 1.25 × stable's + 10 ms) with the example
+// configuration's p99 limit of 500 ms.
+var thresholds = func() analysis.Thresholds {
+	th := analysis.DefaultThresholds()
+	th.MaxP99 = 500 * time.Millisecond
+	return th
+}()
 
 // Scenario is a canary to release.
 type Scenario struct {
