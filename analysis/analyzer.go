@@ -20,6 +20,9 @@ type Querier interface {
 	// ErrNoData comes with the counts when the interval itself holds no canary requests, or a group's
 	// requests have no latency.
 	Interval(ctx context.Context, from, to time.Time, cuts Cuts) (canary, stable Interval, queries []string, err error)
+	// Totals returns each group's counts over [from, to) (requests, errors, 5xx answers, timed
+	// requests; no cuts, no sample), for a final look to count what landed late.
+	Totals(ctx context.Context, from, to time.Time) (canary, stable Interval, queries []string, err error)
 	// Custom returns a custom metric's value for each group over [from, to), or why there is none.
 	Custom(ctx context.Context, cm CustomMetric, from, to time.Time) CustomValue
 }
@@ -139,6 +142,15 @@ func (a *Analyzer) look(ctx context.Context, w verdict.Window) (verdict.Verdict,
 		return verdict.Verdict{Result: verdict.ResultInconclusive, Reason: reason, Queries: queries, Early: w.Early, Sequence: w.Sequence}, err
 	}
 	look := Look{Window: w, Since: since, Canary: canary, Stable: stable}
+	if !w.Early && w.Canary != nil && w.Stable != nil {
+		// Held to the load balancer's counts, the window must hold the points that landed after the look
+		// that read their interval: the final look counts them once (a failed count changes nothing:
+		// the telemetry check then sees the window as the looks read it).
+		if c, s, q, err := a.q.Totals(ctx, w.From, w.To); err == nil {
+			look.Recount = &Recount{Canary: c, Stable: s}
+			queries = append(queries, q...)
+		}
+	}
 	if !w.Early {
 		for _, cm := range a.th.Custom {
 			cv := a.custom(ctx, cm, w.From, w.To)

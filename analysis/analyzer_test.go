@@ -25,6 +25,10 @@ func (s stubQuerier) Interval(context.Context, time.Time, time.Time, Cuts) (Inte
 	return Interval{}, Interval{}, nil, errors.New("stubQuerier: no intervals")
 }
 
+func (s stubQuerier) Totals(context.Context, time.Time, time.Time) (Interval, Interval, []string, error) {
+	return Interval{}, Interval{}, nil, errors.New("stubQuerier: no totals")
+}
+
 func (s stubQuerier) Custom(context.Context, CustomMetric, time.Time, time.Time) CustomValue {
 	return CustomValue{Canary: 1, Stable: 1, Queries: []string{"custom canary", "custom stable"}}
 }

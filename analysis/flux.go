@@ -199,12 +199,23 @@ func (f *Flux) sample(ctx context.Context, from, to time.Time, size int64, canar
 	return canary, stable, err
 }
 
+// Totals counts each group's requests, failed requests, 5xx answers and timed requests over [from, to),
+// in one query; see Interval for its error.
+func (f *Flux) Totals(ctx context.Context, from, to time.Time) (canary, stable Interval, queries []string, err error) {
+	return f.interval(ctx, from, to, Cuts{}, false)
+}
+
 // Interval reads what each group served over [from, to) for one look of a sequential analysis: the
 // counts and the timed requests slower than each of the group's cuts in one query, then a systematic
 // sample of at most LookSample latencies. It reads only the interval, so its cost does not grow with the
 // window. Its error is run's, or, with the counts, nothingToJudge's for the interval (wrapping
 // ErrNoData).
 func (f *Flux) Interval(ctx context.Context, from, to time.Time, cuts Cuts) (canary, stable Interval, queries []string, err error) {
+	return f.interval(ctx, from, to, cuts, true)
+}
+
+// interval is Interval, with the sample or without.
+func (f *Flux) interval(ctx context.Context, from, to time.Time, cuts Cuts, sample bool) (canary, stable Interval, queries []string, err error) {
 	if !to.Add(-time.Nanosecond).After(from) {
 		return canary, stable, nil, emptyWindow(from, to)
 	}
@@ -242,9 +253,11 @@ func (f *Flux) Interval(ctx context.Context, from, to time.Time, cuts Cuts) (can
 	if err != nil {
 		return Interval{}, Interval{}, queries, err
 	}
-	canary.Latencies, stable.Latencies, err = f.sample(ctx, from, to, LookSample, canary.Timed, stable.Timed, &queries)
-	if err != nil {
-		return Interval{}, Interval{}, queries, err
+	if sample {
+		canary.Latencies, stable.Latencies, err = f.sample(ctx, from, to, LookSample, canary.Timed, stable.Timed, &queries)
+		if err != nil {
+			return Interval{}, Interval{}, queries, err
+		}
 	}
 	return canary, stable, queries, nothingToJudge(f.cfg, from, to, [2]int64{canary.Requests, canary.Timed}, [2]int64{stable.Requests, stable.Timed})
 }

@@ -174,6 +174,24 @@ func (q *InfluxQL) Interval(ctx context.Context, from, to time.Time, cuts Cuts) 
 	return canary, stable, queries, nothingToJudge(q.cfg, from, to, [2]int64{canary.Requests, canary.Timed}, [2]int64{stable.Requests, stable.Timed})
 }
 
+// Totals counts each group's requests, failed requests, 5xx answers and timed requests over [from, to),
+// in one round trip; see Interval for its error.
+func (q *InfluxQL) Totals(ctx context.Context, from, to time.Time) (canary, stable Interval, queries []string, err error) {
+	if !to.After(from) {
+		return canary, stable, nil, emptyWindow(from, to)
+	}
+	stmts := append(q.counts(q.where(from, to, q.cfg.CanaryServers)), q.counts(q.where(from, to, q.cfg.StableServers))...)
+	queries = []string{strings.Join(stmts, ";\n")}
+	res, err := q.run(ctx, stmts...)
+	if err != nil {
+		return canary, stable, queries, err
+	}
+	for i, iv := range []*Interval{&canary, &stable} {
+		iv.Requests, iv.Errors, iv.Errors5xx, iv.Timed = res[4*i].int(), res[4*i+1].int(), res[4*i+2].int(), res[4*i+3].int()
+	}
+	return canary, stable, queries, nothingToJudge(q.cfg, from, to, [2]int64{canary.Requests, canary.Timed}, [2]int64{stable.Requests, stable.Timed})
+}
+
 // from is the FROM clause: the measurement, qualified by the retention policy when one is given.
 func (q *InfluxQL) from() string {
 	if q.rp == "" {

@@ -22,6 +22,15 @@ type Look struct {
 	// Custom holds the custom metrics' values over the whole window, in the order of Thresholds.Custom
 	// (final looks only).
 	Custom []CustomValue
+	// Recount, at a final look, is the whole window's counts as the store has them now: points that
+	// landed after the look that read their interval are counted with this look (in the error tests
+	// and the window's figures, so that the telemetry check does not take them for lost).
+	Recount *Recount
+}
+
+// Recount is each group's counts over a whole window (Interval's counts, no cuts, no sample).
+type Recount struct {
+	Canary, Stable Interval
 }
 
 // Interval is what a group served in the interval of one look: counts, counts of slow requests, and a
@@ -333,6 +342,22 @@ func foldLook(prev *verdict.Sequence, look Look, th Thresholds, tests []seqTest)
 	alpha := th.alpha() / float64(len(groups))
 
 	c, s := look.Canary, look.Stable
+	// Points that landed late count with this look: as requests and errors (their latencies, with no
+	// sample or count against the cuts, only in the window's figures).
+	var lateTimed [2]int64
+	if r := look.Recount; r != nil {
+		for i, g := range []struct {
+			iv   *Interval
+			have stepGroup
+			all  Interval
+		}{{&c, step.canary, r.Canary}, {&s, step.stable, r.Stable}} {
+			late := func(all, have, read int64) int64 { return max(all-have-read, 0) }
+			g.iv.Requests += late(g.all.Requests, g.have.requests, g.iv.Requests)
+			g.iv.Errors += late(g.all.Errors, g.have.errors, g.iv.Errors)
+			g.iv.Errors5xx += late(g.all.Errors5xx, g.have.errors5xx, g.iv.Errors5xx)
+			lateTimed[i] = late(g.all.Timed, g.have.timed, g.iv.Timed)
+		}
+	}
 	// Each sample is sorted once, for the rank test and the histograms.
 	c.Latencies, s.Latencies = sortedCopy(c.Latencies), sortedCopy(s.Latencies)
 	// Canary 5xx answers the load balancer counted and the store lacks count against the canary, as
@@ -400,14 +425,14 @@ func foldLook(prev *verdict.Sequence, look Look, th Thresholds, tests []seqTest)
 		}
 		return float64(max(iv.Timed, int64(len(iv.Latencies)))) / float64(len(iv.Latencies))
 	}
-	for _, g := range []struct {
+	for i, g := range []struct {
 		sg *stepGroup
 		iv Interval
 	}{{&step.canary, c}, {&step.stable, s}} {
 		g.sg.requests += g.iv.Requests
 		g.sg.errors += g.iv.Errors
 		g.sg.errors5xx += g.iv.Errors5xx
-		g.sg.timed += g.iv.Timed
+		g.sg.timed += g.iv.Timed + lateTimed[i]
 		g.sg.hist = g.sg.hist.add(g.iv.Latencies, weight(g.iv))
 	}
 	step.stableAll = step.stableAll.add(s.Latencies, weight(s))

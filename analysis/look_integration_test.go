@@ -95,6 +95,13 @@ func TestIntervalCounts(t *testing.T) {
 			if len(queries) == 0 || !strings.Contains(queries[0], backend) {
 				t.Errorf("queries %q", queries)
 			}
+			tc, ts, _, err := newStore(t, lang, testConfig(backend)).Totals(context.Background(), at(1000), at(2000))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := (truth{tc.Requests, tc.Errors, tc.Errors5xx, tc.Timed}); got != c || ts.Requests != s.requests || ts.Timed != s.timed || len(tc.Latencies) != 0 {
+				t.Errorf("totals: canary %+v, stable %+v; want %+v and %+v", tc, ts, c, s)
+			}
 		})
 	}
 }

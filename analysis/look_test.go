@@ -248,3 +248,40 @@ func BenchmarkJudgeLook(b *testing.B) {
 		JudgeLook(l, seqThresholds)
 	}
 }
+
+// TestJudgeLookLatePoints: points that landed after the look that read their interval are counted by
+// the final look's recount, once, in the error tests and the window's figures, so that the telemetry
+// check does not take them for lost.
+func TestJudgeLookLatePoints(t *testing.T) {
+	from := time.Unix(1_700_000_000, 0)
+	iv := func(n, errs int64) Interval { return Interval{Requests: n, Errors: errs, Errors5xx: errs, Timed: n} }
+	var seq *verdict.Sequence
+	// Three looks each read 15 canary and 150 stable requests of the 20 and 180 served: the rest lands late.
+	for i := range 3 {
+		w := verdict.Window{From: from, To: from.Add(time.Duration(i+1) * 2 * time.Second), Share: 10, Early: true, Sequence: seq}
+		seq = JudgeLook(Look{Window: w, Canary: iv(15, 0), Stable: iv(150, 0)}, seqThresholds).Sequence
+	}
+	tally := func(n, errs int64) *verdict.Tally { return &verdict.Tally{Requests: n, Errors5xx: errs} }
+	w := verdict.Window{From: from, To: from.Add(8 * time.Second), Share: 10, Sequence: seq, Canary: tally(80, 2), Stable: tally(720, 0)}
+	final := Look{Window: w, Canary: iv(20, 0), Stable: iv(180, 0), Recount: &Recount{Canary: iv(80, 2), Stable: iv(720, 0)}}
+	v := JudgeLook(final, seqThresholds)
+	if v.Canary.Requests != 80 || v.Stable.Requests != 720 || v.Canary.Errors != 2 || v.Canary.Timed != 80 {
+		t.Errorf("the window's figures: canary %+v, stable %+v; want every request, late ones included", v.Canary, v.Stable)
+	}
+	if ev := v.Sequence.Evidence[verdict.CheckErrorRate]; ev.N != 80 || ev.K != 2 {
+		t.Errorf("the error test saw %d requests and %d errors, want 80 and 2", ev.N, ev.K)
+	}
+	for _, c := range v.Checks {
+		if c.Name == verdict.CheckTelemetry && c.Result != verdict.ResultPass {
+			t.Errorf("telemetry: %s", c.Detail)
+		}
+	}
+	// Without the recount the same window is short of HAProxy's counts.
+	final.Recount = nil
+	v = JudgeLook(final, seqThresholds)
+	for _, c := range v.Checks {
+		if c.Name == verdict.CheckTelemetry && c.Result != verdict.ResultInconclusive {
+			t.Errorf("telemetry without the recount: %s %s", c.Result, c.Detail)
+		}
+	}
+}
