@@ -22,7 +22,7 @@ func small() Config {
 // overspends it, and both abort a canary failing half its requests within seconds.
 func TestBudget(t *testing.T) {
 	cfg := small()
-	cfg.Releases = 150
+	cfg.Releases = 80
 	s := schedule(cfg, false)
 	budget := 1 - thresholds.Confidence
 	failed := func(outs []Outcome) float64 {
