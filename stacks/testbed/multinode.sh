@@ -133,8 +133,9 @@ ensure_netns() { # N
 		ip -n "$ns" addr add "$(node_ip "$n")/24" dev eth0
 		ip -n "$ns" link set eth0 up
 		ip -n "$ns" link set lo up
-		ip link set "$veth" master "$BR" up
+		ip link set "$veth" master "$BR"
 	fi
+	ip link set "$veth" up # a test may have cut the node off (ip link set … down)
 }
 
 start_engine() { # N

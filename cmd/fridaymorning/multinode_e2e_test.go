@@ -1,0 +1,508 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/filters"
+	dockerswarm "github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+
+	"github.com/fridaymorning/fridaymorning/haproxy"
+	"github.com/fridaymorning/fridaymorning/swarm"
+)
+
+// The multi-node tests run the real binary against the multi-node bed (make testbed NODES=3;
+// stacks/testbed/multinode.sh): a swarm of a manager and two workers, each a dockerd in its own network
+// namespace, running stacks/production/stack.yml as stack "shop" — HAProxy as a Swarm service whose
+// server-template slots resolve tasks.shop_app through Docker's DNS, the app as three replicas over the
+// nodes, InfluxDB fed by HAProxy's per-request log. fridaymorning reaches the manager's Docker API, HAProxy's
+// runtime API (over TCP, or the admin socket in the manager's volume) and InfluxDB on the bed's bridge.
+// Their names start with TestMultiNode: make test runs them first and prints how long they took.
+
+// mnBed is the multi-node bed, as its env file describes it.
+type mnBed struct {
+	t       *testing.T
+	dir     string // .testbed/<bed>-nodes
+	docker  *client.Client
+	sw      *swarm.Client
+	service string // shop_app
+	repo    string // the demo app's image repository
+	secret  string // InfluxDB's password, which must never show in output
+}
+
+// multiNode returns the bed, put back as deployed (app on v1 over three ready nodes, no canary, all
+// weight on stable). It skips the test when the bed's environment is absent: make test always has it.
+func multiNode(t *testing.T) *mnBed {
+	t.Helper()
+	host := os.Getenv("FM_MN_DOCKER_HOST")
+	if host == "" {
+		t.Skip("the multi-node bed is not up (FM_MN_DOCKER_HOST is unset): run make testbed NODES=3 and source .testbed/<bed>-nodes/env, or make test, which does both")
+	}
+	started := time.Now()
+	t.Cleanup(func() { t.Logf("timing: %s took %s", t.Name(), time.Since(started).Round(time.Second)) })
+	b := &mnBed{t: t, dir: mnEnv(t, "FM_MN_DIR"), service: mnEnv(t, "FM_MN_SERVICE"), repo: mnEnv(t, "FM_MN_IMAGE_REPO")}
+	var err error
+	if b.docker, err = client.NewClientWithOpts(client.WithHost(host), client.WithAPIVersionNegotiation()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.docker.Close() })
+	if b.sw, err = swarm.New(swarm.Config{Host: host, PollInterval: 200 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.sw.Close() })
+	token, err := os.ReadFile(mnEnv(t, "FM_MN_INFLUX_TOKEN_FILE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, b.secret, _ = strings.Cut(strings.TrimSpace(string(token)), ":")
+	b.reset()
+	return b
+}
+
+func mnEnv(t testing.TB, key string) string {
+	t.Helper()
+	v := os.Getenv(key)
+	if v == "" {
+		t.Fatalf("%s is not set: source .testbed/<bed>-nodes/env (make testbed NODES=3 writes it)", key)
+	}
+	return v
+}
+
+func (b *mnBed) ctx(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	b.t.Cleanup(cancel)
+	return ctx
+}
+
+// script runs stacks/testbed/multinode.sh with args.
+func (b *mnBed) script(args ...string) {
+	b.t.Helper()
+	out, err := exec.Command("bash", append([]string{mnEnv(b.t, "FM_MN_SCRIPT")}, args...)...).CombinedOutput()
+	if err != nil {
+		b.t.Fatalf("multinode.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// nodes returns the swarm's nodes by hostname.
+func (b *mnBed) nodes() map[string]dockerswarm.Node {
+	b.t.Helper()
+	list, err := b.docker.NodeList(context.Background(), dockerswarm.NodeListOptions{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	out := map[string]dockerswarm.Node{}
+	for _, n := range list {
+		out[n.Description.Hostname] = n
+	}
+	return out
+}
+
+// reset puts the bed back as deployed, whatever an earlier test left.
+func (b *mnBed) reset() {
+	b.t.Helper()
+	ctx := b.ctx(3 * time.Minute)
+	for name, n := range b.nodes() {
+		if n.Status.State != dockerswarm.NodeStateReady {
+			b.script("node-start", name[strings.LastIndex(name, "-")+1:])
+		}
+		if n.Spec.Availability != dockerswarm.NodeAvailabilityActive {
+			n.Spec.Availability = dockerswarm.NodeAvailabilityActive
+			if err := b.docker.NodeUpdate(ctx, n.ID, n.Version, n.Spec); err != nil {
+				b.t.Fatal(err)
+			}
+		}
+	}
+	if err := b.sw.RemoveService(ctx, swarm.CanaryName(b.service)); err != nil {
+		b.t.Fatal(err)
+	}
+	_, _, version, err := b.sw.ReadState(ctx, b.service)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if _, err := b.sw.WriteState(ctx, b.service, version, nil, ""); err != nil {
+		b.t.Fatal(err)
+	}
+	if img, err := b.sw.Image(ctx, b.service); err != nil {
+		b.t.Fatal(err)
+	} else if img != b.repo+":v1" {
+		if err := b.sw.UpdateImage(ctx, b.service, b.repo+":v1"); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	if err := b.sw.WaitReady(ctx, b.service, nil); err != nil {
+		b.t.Fatalf("resetting the bed: %v", err)
+	}
+	hp := b.haproxy(mnEnv(b.t, "FM_MN_RUNTIME_TCP"))
+	if _, _, err := hp.Shift(ctx, 0); err != nil {
+		b.t.Fatalf("resetting HAProxy's weights: %v", err)
+	}
+	// Every slot DNS still names is up (no stopped task left in rotation), and three take traffic.
+	if err := hp.WaitUp(ctx, haproxy.GroupStable); err != nil {
+		b.t.Fatalf("resetting the bed: %v", err)
+	}
+	b.waitStableSlots(ctx, 3)
+}
+
+// haproxy is a runtime client of the stack's HAProxy, as fridaymorning.yaml describes it.
+func (b *mnBed) haproxy(socket string) *haproxy.Client {
+	b.t.Helper()
+	hp, err := haproxy.New(haproxy.Config{Mode: haproxy.ModeRuntime, RuntimeSocket: socket, Backend: "be_shop",
+		StableServers: []string{"stable*"}, CanaryServers: []string{"canary*"}, PollInterval: 200 * time.Millisecond})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return hp
+}
+
+// waitStableSlots waits until n stable slots are up in HAProxy: DNS has every task.
+func (b *mnBed) waitStableSlots(ctx context.Context, n int) {
+	b.t.Helper()
+	hp := b.haproxy(mnEnv(b.t, "FM_MN_RUNTIME_TCP"))
+	for {
+		w, err := hp.Weights(ctx)
+		up := 0
+		if err == nil {
+			for name, weight := range w {
+				if strings.HasPrefix(name, "stable") && weight > 0 {
+					up++
+				}
+			}
+		}
+		if up >= n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			b.t.Fatalf("HAProxy has %d stable slots up, want %d (%v %v)", up, n, w, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// config writes a fridaymorning.yaml made from stacks/production/fridaymorning.yaml, with the bed's
+// addresses, HAProxy reached through socket, and a test's pace; edits are further old→new replacements.
+func (b *mnBed) config(socket string, edits ...string) string {
+	b.t.Helper()
+	raw, err := os.ReadFile("../../stacks/production/fridaymorning.yaml")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	text := string(raw)
+	replace := func(old, new string) {
+		if !strings.Contains(text, old) {
+			b.t.Fatalf("stacks/production/fridaymorning.yaml has no %q any more: update the multi-node tests", old)
+		}
+		text = strings.Replace(text, old, new, 1)
+	}
+	for _, r := range [][2]string{
+		{"steps: [5, 25, 50]", "steps: [20, 50]"},
+		{"bake: 2m", "bake: 6s"},
+		{"ready_timeout: 3m", "ready_timeout: 90s"},
+		{"timeout: 10m", "timeout: 3m"},
+		{"standby: 15m", "standby: 0s"},
+		{"runtime_socket: /var/run/haproxy/admin.sock", "runtime_socket: " + socket},
+		{"url: http://influxdb:8086", "url: " + mnEnv(b.t, "FM_MN_INFLUX_URL")},
+		{"token_file: /run/secrets/influxdb_token", "token_file: " + mnEnv(b.t, "FM_MN_INFLUX_TOKEN_FILE")},
+		{"drain_timeout: 30s", "drain_timeout: 10s"},
+		{"min_requests: 200", "min_requests: 40"},
+		{"on_inconclusive: pause", "on_inconclusive: abort"},
+	} {
+		replace(r[0], r[1])
+	}
+	for i := 0; i+1 < len(edits); i += 2 {
+		replace(edits[i], edits[i+1])
+	}
+	text += "docker:\n  host: " + mnEnv(b.t, "FM_MN_DOCKER_HOST") + "\nstate:\n  heartbeat: 1s\n  stale_after: 5s\n"
+	path := filepath.Join(b.t.TempDir(), "fridaymorning.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+	return path
+}
+
+// mnProc is a fridaymorning release running in the background.
+type mnProc struct {
+	b    *mnBed
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	code int
+}
+
+// release starts fridaymorning release with config and args, with env added to its environment.
+func (b *mnBed) release(config string, env []string, args ...string) *mnProc {
+	b.t.Helper()
+	p := &mnProc{b: b, out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin.fridaymorning, append([]string{"release", "--config", config}, args...)...)
+	p.cmd.Env = append(append(os.Environ(), "CI=true"), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	go func() {
+		var ee *exec.ExitError
+		if err := p.cmd.Wait(); errors.As(err, &ee) {
+			p.code = ee.ExitCode()
+		}
+		close(p.done)
+	}()
+	b.t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	return p
+}
+
+// waitFor waits until the output has a line with every part.
+func (p *mnProc) waitFor(timeout time.Duration, parts ...string) {
+	p.b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, line := range strings.Split(p.out.String(), "\n") {
+			all := true
+			for _, part := range parts {
+				all = all && strings.Contains(line, part)
+			}
+			if all {
+				return
+			}
+		}
+		select {
+		case <-p.done:
+			p.b.t.Fatalf("fridaymorning exited %d before a line with %q:\n%s", p.code, parts, p.out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.b.t.Fatalf("no line with %q within %s:\n%s", parts, timeout, p.out.String())
+		}
+	}
+}
+
+// wait waits for the release to end and returns its exit code and output.
+func (p *mnProc) wait(timeout time.Duration) (int, string) {
+	p.b.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.b.t.Fatalf("fridaymorning did not end within %s:\n%s", timeout, p.out.String())
+	}
+	out := p.out.String()
+	p.b.t.Logf("fridaymorning %s → exit %d\n%s", strings.Join(p.cmd.Args[1:], " "), p.code, out)
+	if p.b.secret != "" && strings.Contains(out, p.b.secret) {
+		p.b.t.Errorf("InfluxDB's password appears in fridaymorning's output")
+	}
+	return p.code, out
+}
+
+// load sends rps requests a second to the stack's HAProxy until the returned function stops it.
+func (b *mnBed) load(rps int) func() loadSummary {
+	b.t.Helper()
+	var stdout bytes.Buffer
+	cmd := exec.Command(bin.loadgen, "-url", mnEnv(b.t, "FM_MN_HAPROXY_URL"), "-rps", fmt.Sprint(rps), "-duration", "15m", "-every", "1h")
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return func() loadSummary {
+		b.t.Helper()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			b.t.Fatalf("loadgen: %v", err)
+		}
+		var sum loadSummary
+		if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+			b.t.Fatalf("loadgen summary %q: %v", stdout.String(), err)
+		}
+		return sum
+	}
+}
+
+// placements records, until stop is called, on which nodes the tasks of service ran, in the order they
+// first ran there.
+func (b *mnBed) placements(service string) (stop func() []string) {
+	var mu sync.Mutex
+	var seen []string
+	done := make(chan struct{})
+	hostnames := map[string]string{}
+	for name, n := range b.nodes() {
+		hostnames[n.ID] = name
+	}
+	go func() {
+		for {
+			tasks, _ := b.docker.TaskList(context.Background(), dockerswarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", service))})
+			mu.Lock()
+			for _, t := range tasks {
+				if h := hostnames[t.NodeID]; h != "" && t.Status.State == dockerswarm.TaskStateRunning && !slices.Contains(seen, h) {
+					seen = append(seen, h)
+				}
+			}
+			mu.Unlock()
+			select {
+			case <-done:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	return func() []string {
+		close(done)
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+}
+
+// stableTasks returns, by node, the images the stable service's running tasks run.
+func (b *mnBed) stableTasks() map[string][]string {
+	b.t.Helper()
+	tasks, err := b.docker.TaskList(context.Background(), dockerswarm.TaskListOptions{Filters: filters.NewArgs(
+		filters.Arg("service", b.service), filters.Arg("desired-state", "running"))})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	hostnames := map[string]string{}
+	for name, n := range b.nodes() {
+		hostnames[n.ID] = name
+	}
+	out := map[string][]string{}
+	for _, t := range tasks {
+		if t.Status.State == dockerswarm.TaskStateRunning {
+			out[hostnames[t.NodeID]] = append(out[hostnames[t.NodeID]], t.Spec.ContainerSpec.Image)
+		}
+	}
+	return out
+}
+
+func (b *mnBed) canaryExists() bool {
+	_, _, err := b.docker.ServiceInspectWithRaw(context.Background(), swarm.CanaryName(b.service), dockerswarm.ServiceInspectOptions{})
+	return err == nil
+}
+
+// versions asks HAProxy's frontend n times which version answers.
+func (b *mnBed) versions(n int) map[string]int {
+	b.t.Helper()
+	out := map[string]int{}
+	for i := 0; i < n; i++ {
+		resp, err := http.Get(mnEnv(b.t, "FM_MN_HAPROXY_URL"))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		resp.Body.Close()
+		out[resp.Header.Get("X-Demo-Version")]++
+	}
+	return out
+}
+
+// firstOnWorker reports whether the first node of nodes is a worker: the canary's first task, placed
+// away from the manager's HAProxy and InfluxDB by Swarm's spread.
+func firstOnWorker(nodes []string) bool {
+	return len(nodes) > 0 && strings.Contains(nodes[0], "-worker")
+}
+
+// TestMultiNodeHealthyReleasePromotes: the production stack's release of a healthy image, under steady
+// load, through HAProxy's runtime API over TCP: the canary runs on a worker, every step passes, the stable
+// service runs the new image on every node, and not one request fails.
+func TestMultiNodeHealthyReleasePromotes(t *testing.T) {
+	b := multiNode(t)
+	cfg := b.config(mnEnv(t, "FM_MN_RUNTIME_TCP"))
+	stop := b.load(100)
+	canaryNodes := b.placements(swarm.CanaryName(b.service))
+	code, out := b.release(cfg, nil, "--image", b.repo+":v2").wait(5 * time.Minute)
+	nodes := canaryNodes()
+	load := stop()
+	t.Logf("healthy release: exit %d; loadgen sent %d, ok %d, failed %d, by version %v %v; canary ran on %v",
+		code, load.Sent, load.OK, load.Failed, load.ByVersion, load.Errors, nodes)
+
+	if code != exitPromoted {
+		t.Fatalf("exit %d, want %d (promoted)", code, exitPromoted)
+	}
+	for _, want := range []string{"event=canary-ready", "step=1/2 canary=20%", "result=pass", "outcome=promoted"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if !firstOnWorker(nodes) {
+		t.Errorf("the canary's tasks ran on %v: want its first task on a worker", nodes)
+	}
+	tasks := b.stableTasks()
+	if len(tasks) != 3 {
+		t.Errorf("stable tasks by node %v: want one on each of the three nodes", tasks)
+	}
+	if v := b.versions(30); v["v2"] != 30 {
+		t.Errorf("after the promotion HAProxy answers with %v, want v2 only", v)
+	}
+	if b.canaryExists() {
+		t.Error("the canary service is still there after the promotion")
+	}
+	if load.Failed != 0 {
+		t.Errorf("%d of %d requests failed (%v): want zero", load.Failed, load.Sent, load.Errors)
+	}
+	if load.ByVersion["v1"] == 0 || load.ByVersion["v2"] == 0 {
+		t.Errorf("load by version %v: want both versions served", load.ByVersion)
+	}
+}
+
+// TestMultiNodeBadReleaseAborts: a release of an image answering half its requests with 500 is aborted
+// by the analysis, through the admin socket HAProxy shares in the manager's volume: the stable service
+// is untouched, the canary gone, and the failed requests bounded by the canary's share.
+func TestMultiNodeBadReleaseAborts(t *testing.T) {
+	b := multiNode(t)
+	before, _, err := b.docker.ServiceInspectWithRaw(context.Background(), b.service, dockerswarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := b.config(mnEnv(t, "FM_MN_RUNTIME_SOCKET"))
+	stop := b.load(100)
+	canaryNodes := b.placements(swarm.CanaryName(b.service))
+	code, out := b.release(cfg, nil, "--image", b.repo+":v2-errors").wait(5 * time.Minute)
+	nodes := canaryNodes()
+	load := stop()
+	t.Logf("bad release: exit %d; loadgen sent %d, ok %d, failed %d, by version %v %v; canary ran on %v",
+		code, load.Sent, load.OK, load.Failed, load.ByVersion, load.Errors, nodes)
+
+	if code != exitAbortedAnalysis {
+		t.Fatalf("exit %d, want %d (aborted by the analysis)", code, exitAbortedAnalysis)
+	}
+	for _, want := range []string{"result=fail", "outcome=aborted-analysis"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if !firstOnWorker(nodes) {
+		t.Errorf("the canary's tasks ran on %v: want its first task on a worker", nodes)
+	}
+	after, _, err := b.docker.ServiceInspectWithRaw(context.Background(), b.service, dockerswarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !onlyOwnLabelsChanged(before.Spec, after.Spec) {
+		t.Errorf("the stable service changed beyond fridaymorning's labels")
+	}
+	if b.canaryExists() {
+		t.Error("the canary service is still there after the abort")
+	}
+	if v := b.versions(30); v["v1"] != 30 {
+		t.Errorf("after the abort HAProxy answers with %v, want v1 only", v)
+	}
+	if load.ByVersion["v2-errors"] == 0 {
+		t.Errorf("the canary served nothing (%v): the abort was not judged on real traffic", load.ByVersion)
+	}
+	// The canary had 20% of the requests, half of which failed, and only for part of the release.
+	if load.Failed > load.Sent/10 {
+		t.Errorf("%d of %d requests failed: more than the canary's share of errors", load.Failed, load.Sent)
+	}
+}
