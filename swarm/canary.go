@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/filters"
@@ -43,6 +44,7 @@ func CanarySpec(stable swarm.Service, image, releaseID string, cfg Config) (swar
 	for _, l := range []string{stackNamespaceLabel, LabelState, LabelRequest, LabelHeartbeat} {
 		delete(spec.Labels, l)
 	}
+	dropStableIdentity(&spec)
 	spec.Labels[LabelRole] = RoleCanary
 	spec.Labels[LabelRelease] = releaseID
 	spec.Labels[LabelStable] = stable.Spec.Name
@@ -70,6 +72,51 @@ func CanarySpec(stable swarm.Service, image, releaseID string, cfg Config) (swar
 		}
 	}
 	return spec, nil
+}
+
+// dropStableIdentity removes what would let clients find the canary as the stable service, bypassing
+// HAProxy's weights: network aliases (docker stack deploy gives every service its short name, so
+// tasks.<short name> would list the canary's tasks) and other proxies' routing labels, on the service
+// and on its containers. The canary answers to its own name only.
+func dropStableIdentity(spec *swarm.ServiceSpec) {
+	for _, nets := range [][]swarm.NetworkAttachmentConfig{spec.TaskTemplate.Networks, spec.Networks} { // spec.Networks: deprecated, still set by old clients
+		for i := range nets {
+			nets[i].Aliases = nil
+		}
+	}
+	for k := range spec.Labels {
+		if routingLabel(k) {
+			delete(spec.Labels, k)
+		}
+	}
+	if cs := spec.TaskTemplate.ContainerSpec; cs != nil {
+		cs.Labels = maps.Clone(cs.Labels)
+		for k := range cs.Labels {
+			if routingLabel(k) {
+				delete(cs.Labels, k)
+			}
+		}
+	}
+}
+
+// routingLabel reports whether a label tells another proxy to route to the service: Traefik's
+// (traefik.*), caddy-docker-proxy's (caddy, caddy.*, caddy_N, caddy_N.*) or Mirantis' interlock
+// (com.docker.lb.*).
+func routingLabel(k string) bool {
+	if strings.HasPrefix(k, "traefik.") || k == "traefik" || strings.HasPrefix(k, "com.docker.lb.") {
+		return true
+	}
+	rest, ok := strings.CutPrefix(k, "caddy")
+	if !ok {
+		return false
+	}
+	if n, ok := strings.CutPrefix(rest, "_"); ok {
+		rest = strings.TrimLeft(n, "0123456789")
+		if len(rest) == len(n) {
+			return false
+		}
+	}
+	return rest == "" || strings.HasPrefix(rest, ".")
 }
 
 // CreateCanary creates the canary service of stable running image, marked with releaseID, and returns its

@@ -1,0 +1,168 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/filters"
+	dockerswarm "github.com/docker/docker/api/types/swarm"
+)
+
+// The multi-node defects, each with the test that showed it on the multi-node bed.
+
+var resolveTool struct {
+	once sync.Once
+	path string
+	out  []byte
+	err  error
+}
+
+// resolve asks Docker's DNS, from inside the stack's HAProxy container (on the manager, on the back
+// network), for each name's addresses.
+func (b *mnBed) resolve(names ...string) map[string][]string {
+	b.t.Helper()
+	resolveTool.once.Do(func() {
+		resolveTool.path = filepath.Join(filepath.Dir(bin.fridaymorning), "resolve")
+		cmd := exec.Command("go", "build", "-o", resolveTool.path, "./testdata/resolve")
+		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+		resolveTool.out, resolveTool.err = cmd.CombinedOutput()
+	})
+	if resolveTool.err != nil {
+		b.t.Fatalf("building testdata/resolve: %v\n%s", resolveTool.err, resolveTool.out)
+	}
+	tasks, err := b.docker.TaskList(context.Background(), dockerswarm.TaskListOptions{Filters: filters.NewArgs(
+		filters.Arg("service", "shop_haproxy"), filters.Arg("desired-state", "running"))})
+	if err != nil || len(tasks) == 0 || tasks[0].Status.ContainerStatus == nil {
+		b.t.Fatalf("no running HAProxy task to resolve names from (%v)", err)
+	}
+	netns := "--net=/proc/" + strconv.Itoa(tasks[0].Status.ContainerStatus.PID) + "/ns/net"
+	out, err := exec.Command("nsenter", append([]string{netns, resolveTool.path}, names...)...).CombinedOutput()
+	if err != nil {
+		b.t.Fatalf("resolving %v in HAProxy's network namespace: %v\n%s", names, err, out)
+	}
+	got := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] != "-" {
+			got[f[0]] = f[1:]
+		}
+	}
+	return got
+}
+
+// taskAddresses returns the overlay addresses of service's running tasks.
+func (b *mnBed) taskAddresses(service string) []string {
+	b.t.Helper()
+	tasks, err := b.docker.TaskList(context.Background(), dockerswarm.TaskListOptions{Filters: filters.NewArgs(
+		filters.Arg("service", service), filters.Arg("desired-state", "running"))})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var out []string
+	for _, t := range tasks {
+		for _, na := range t.NetworksAttachments {
+			for _, a := range na.Addresses {
+				out = append(out, strings.Split(a, "/")[0])
+			}
+		}
+	}
+	return out
+}
+
+// setLabels changes the stable service's labels (nil deletes one); only labels change, no task restarts.
+func (b *mnBed) setLabels(labels map[string]*string) {
+	b.t.Helper()
+	ctx := b.ctx(30 * time.Second)
+	svc, _, err := b.docker.ServiceInspectWithRaw(ctx, b.service, dockerswarm.ServiceInspectOptions{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for k, v := range labels {
+		if v == nil {
+			delete(svc.Spec.Labels, k)
+		} else {
+			svc.Spec.Labels[k] = *v
+		}
+	}
+	if _, err := b.docker.ServiceUpdate(ctx, svc.ID, svc.Version, svc.Spec, dockerswarm.ServiceUpdateOptions{}); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// TestMultiNodeCanaryKeepsOutOfTheStableIdentity: the canary answers to its own name only. docker stack
+// deploy gives the app the network alias "app", and other proxies route by service labels; a canary that
+// copied them would be found by everyone who asks for the stable service (tasks.app lists it) or routes
+// to it, bypassing HAProxy's weights.
+func TestMultiNodeCanaryKeepsOutOfTheStableIdentity(t *testing.T) {
+	b := multiNode(t)
+	routing := map[string]*string{
+		"traefik.enable": ptr("true"), "traefik.http.routers.shop.rule": ptr("Host(`shop.example.com`)"),
+		"caddy": ptr("shop.example.com"), "caddy_1.reverse_proxy": ptr("{{upstreams 8080}}"),
+		"com.docker.lb.hosts": ptr("shop.example.com"), "shop.owner": ptr("team-a"),
+	}
+	b.setLabels(routing)
+	t.Cleanup(func() {
+		for k := range routing {
+			routing[k] = nil
+		}
+		b.setLabels(routing)
+	})
+
+	ctx := b.ctx(2 * time.Minute)
+	canary, err := b.sw.CreateCanary(ctx, b.service, b.repo+":v2", "identity-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.sw.RemoveService(context.Background(), canary) })
+	if err := b.sw.WaitReady(ctx, canary, nil); err != nil {
+		t.Fatal(err)
+	}
+	svc, _, err := b.docker.ServiceInspectWithRaw(ctx, canary, dockerswarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range routing {
+		if _, ok := svc.Spec.Labels[k]; ok && k != "shop.owner" {
+			t.Errorf("the canary carries the routing label %s", k)
+		}
+	}
+	if svc.Spec.Labels["shop.owner"] != "team-a" {
+		t.Errorf("the canary lost the stable service's own label shop.owner: %v", svc.Spec.Labels)
+	}
+	for _, n := range svc.Spec.TaskTemplate.Networks {
+		if len(n.Aliases) > 0 {
+			t.Errorf("the canary has the network aliases %v on %s", n.Aliases, n.Target)
+		}
+	}
+
+	// What a neighbour on the stack's network sees, once DNS has the canary's task.
+	canaryIPs := b.taskAddresses(canary)
+	var names map[string][]string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		names = b.resolve("tasks.app", "app", "tasks.shop_app", "tasks."+canary)
+		if len(names["tasks."+canary]) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("DNS from HAProxy's container: %v; canary task addresses %v", names, canaryIPs)
+	if len(names["tasks."+canary]) == 0 || len(names["tasks.app"]) != 3 {
+		t.Fatalf("DNS answers %v: want the canary's own name and the app's three tasks", names)
+	}
+	for _, name := range []string{"tasks.app", "app", "tasks.shop_app"} {
+		for _, ip := range canaryIPs {
+			if slices.Contains(names[name], ip) {
+				t.Errorf("%s lists the canary's task %s: %v", name, ip, names[name])
+			}
+		}
+	}
+}
