@@ -120,24 +120,36 @@ func routingLabel(k string) bool {
 }
 
 // CreateCanary creates the canary service of stable running image, marked with releaseID, and returns its
-// name. A canary of the same release that exists already is taken as it is. It does not wait for the
-// canary's tasks.
+// name. The image is pinned first (see LabelPinned) and the registry credentials of the user running
+// fridaymorning go with the service. A canary of the same release that exists already is taken as it
+// is. It does not wait for the canary's tasks.
 func (c *Client) CreateCanary(ctx context.Context, stable, image, releaseID string) (string, error) {
 	svc, err := c.inspect(ctx, stable)
 	if err != nil {
 		return "", err
 	}
-	spec, err := CanarySpec(svc, image, releaseID, c.cfg)
+	auth, err := registryAuth(ctx, image)
 	if err != nil {
 		return "", err
 	}
-	// QueryRegistry off: images built on the node have no registry to ask, and the stable service's own
-	// pinning (if any) was done when it was deployed.
-	if _, err := c.api.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{QueryRegistry: false}); err != nil {
+	// Resolved once, here: the canary's tasks, its scaling up and the promotion all run these bits.
+	ref, err := c.pin(ctx, image, auth)
+	if err != nil {
+		return "", err
+	}
+	spec, err := CanarySpec(svc, ref, releaseID, c.cfg)
+	if err != nil {
+		return "", err
+	}
+	spec.Labels[LabelImage] = image
+	spec.Labels[LabelPinned] = ref
+	// QueryRegistry off: the image is pinned already. The credentials go with the service, as with
+	// docker service create --with-registry-auth, so that tasks on every node can pull.
+	if _, err := c.api.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{QueryRegistry: false, EncodedRegistryAuth: auth}); err != nil {
 		if errdefs.IsConflict(err) {
 			// Created already by this release (a process that died after creating it): carry on with it.
 			existing, _, ierr := c.api.ServiceInspectWithRaw(ctx, spec.Name, swarm.ServiceInspectOptions{})
-			if ierr == nil && existing.Spec.Labels[LabelRelease] == releaseID && specImage(existing.Spec) == image {
+			if ierr == nil && existing.Spec.Labels[LabelRelease] == releaseID && existing.Spec.Labels[LabelImage] == image {
 				return spec.Name, nil
 			}
 			return "", fmt.Errorf("swarm: canary %q already exists: abort the release it belongs to, or remove it with docker service rm %s", spec.Name, spec.Name)

@@ -21,23 +21,43 @@ func containerListOptions(args filters.Args) container.ListOptions {
 // cannot be scheduled.
 var ErrTasksFailed = errors.New("tasks failed")
 
-// UpdateImage starts a rolling update of service to image. The update keeps the service's own pace
-// (parallelism, delay, monitor) but always has Swarm roll back on failure, and starts new tasks before
-// stopping old ones where no host-mode published port makes two tasks clash: see PromotionSpec. It
-// retries Swarm's "update out of sequence" conflicts after reading the spec again, and does not wait for
-// the update; use WaitReady.
+// UpdateImage starts a rolling update of service to image. A promotion (image is what the service's
+// canary was released with) runs the canary's pinned reference, so that the stable service gets the
+// bits that were judged; the registry credentials of the user running fridaymorning go with the update.
+// The update keeps the service's own pace (parallelism, delay, monitor) but always has Swarm roll back on
+// failure, and starts new tasks before stopping old ones where no host-mode published port makes two
+// tasks clash: see PromotionSpec. It retries Swarm's "update out of sequence" conflicts after reading
+// the spec again, and does not wait for the update; use WaitReady.
 func (c *Client) UpdateImage(ctx context.Context, service, image string) error {
+	auth, err := registryAuth(ctx, image)
+	if err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		svc, err := c.inspect(ctx, service)
 		if err != nil {
 			return err
 		}
-		_, err = c.api.ServiceUpdate(ctx, svc.ID, svc.Version, PromotionSpec(svc.Spec, image), swarm.ServiceUpdateOptions{})
+		ref := image
+		if cn, _, err := c.api.ServiceInspectWithRaw(ctx, CanaryName(service), swarm.ServiceInspectOptions{}); err == nil &&
+			cn.Spec.Labels[LabelImage] == image && cn.Spec.Labels[LabelPinned] != "" {
+			ref = cn.Spec.Labels[LabelPinned]
+		}
+		spec := PromotionSpec(svc.Spec, ref)
+		spec.Labels = cloneLabels(spec.Labels)
+		delete(spec.Labels, LabelPinned)
+		if svc.Spec.Labels[LabelRole] != RoleCanary {
+			delete(spec.Labels, LabelImage)
+		}
+		if ref != image {
+			spec.Labels[LabelImage], spec.Labels[LabelPinned] = image, ref
+		}
+		_, err = c.api.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{EncodedRegistryAuth: auth})
 		if err == nil {
 			return nil
 		}
 		if !isOutOfSequence(err) || attempt >= 10 {
-			return fmt.Errorf("swarm: updating %q to %s: %w", service, image, err)
+			return fmt.Errorf("swarm: updating %q to %s: %w", service, ref, err)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
 // TestGitLabCIJob runs the binary as a GitLab CI job would (no terminal, CI=true, GITLAB_CI=true) for a
@@ -132,7 +134,7 @@ func TestManualGateAcrossJobs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("manual promote job: exit %d", code)
 	}
-	if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" || s.canaryExists() {
+	if img := swarm.ReleasedImage(s.inspect().Spec); img != s.image+":v2" || s.canaryExists() {
 		t.Fatalf("after the promote job stable runs %s, canary exists %v", img, s.canaryExists())
 	}
 
@@ -144,7 +146,7 @@ func TestManualGateAcrossJobs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("manual abort job: exit %d", code)
 	}
-	if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" || s.canaryExists() {
+	if img := swarm.ReleasedImage(s.inspect().Spec); img != s.image+":v2" || s.canaryExists() {
 		t.Fatalf("after the abort job stable runs %s (want v2), canary exists %v", img, s.canaryExists())
 	}
 	if w := s.weights(); w["canary1"] != 0 || w["stable1"] == 0 {

@@ -342,7 +342,7 @@ func TestReleasePromotesHealthyVersionWithoutFailedRequests(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" {
+	if img := swarm.ReleasedImage(s.inspect().Spec); img != s.image+":v2" {
 		t.Errorf("stable runs %s, want %s:v2", img, s.image)
 	}
 	if s.canaryExists() {

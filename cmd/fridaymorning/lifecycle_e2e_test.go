@@ -17,6 +17,7 @@ import (
 
 	"github.com/docker/docker/api/types/filters"
 	dockerswarm "github.com/docker/docker/api/types/swarm"
+	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
 // These tests run the real binary through a release's lifecycle on the test bed: kill -9 in every phase
@@ -165,7 +166,7 @@ func (s *stack) checkCleanEnd(image string, outcome string) {
 		s.t.Error("an orphan canary service is left")
 	}
 	svc := s.inspect()
-	if got := svc.Spec.TaskTemplate.ContainerSpec.Image; got != image {
+	if got := swarm.ReleasedImage(svc.Spec); got != image {
 		s.t.Errorf("stable runs %s, want %s", got, image)
 	}
 	if r := *svc.Spec.Mode.Replicated.Replicas; r != 1 {
@@ -363,7 +364,7 @@ func TestWarmStandbyAndRollback(t *testing.T) {
 		stop := s.startLoad(100)
 		rel := s.start("release", "--config", s.configPath, "--image", s.image+":v2")
 		rel.waitLine(3*time.Minute, "event=phase", "phase=standby")
-		if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" {
+		if img := swarm.ReleasedImage(s.inspect().Spec); img != s.image+":v2" {
 			t.Fatalf("stable runs %s during the standby, want v2", img)
 		}
 		if v := s.status(); v.Record == nil || v.Record.Phase != "standby" || v.Record.StandbyUntil == nil {

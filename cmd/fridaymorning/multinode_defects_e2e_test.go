@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -14,7 +15,11 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	dockerswarm "github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+
+	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
 // The multi-node defects, each with the test that showed it on the multi-node bed.
@@ -164,5 +169,90 @@ func TestMultiNodeCanaryKeepsOutOfTheStableIdentity(t *testing.T) {
 				t.Errorf("%s lists the canary's task %s: %v", name, ip, names[name])
 			}
 		}
+	}
+}
+
+// engines returns a client of every node's Docker engine, the manager first.
+func (b *mnBed) engines() []*client.Client {
+	b.t.Helper()
+	n, err := strconv.Atoi(mnEnv(b.t, "FM_NODES"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var out []*client.Client
+	for i := 1; i <= n; i++ {
+		c, err := client.NewClientWithOpts(client.WithHost("unix://"+filepath.Join(b.dir, fmt.Sprintf("n%d", i), "docker.sock")), client.WithAPIVersionNegotiation())
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		b.t.Cleanup(func() { c.Close() })
+		out = append(out, c)
+	}
+	return out
+}
+
+// tagEverywhere points tag at the image src on every node, as a re-push of the tag would.
+func (b *mnBed) tagEverywhere(src, tag string) {
+	b.t.Helper()
+	for _, e := range b.engines() {
+		if err := e.ImageTag(context.Background(), src, tag); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
+func (b *mnBed) imageID(ref string) string {
+	b.t.Helper()
+	img, err := b.docker.ImageInspect(context.Background(), ref)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return img.ID
+}
+
+// TestMultiNodePromotesTheImageItJudged: the tag released is re-pointed at other bits during the bake (a
+// re-push); the canary's later tasks and the promotion still run the bits that were judged, because the
+// image was resolved once, at the start (here to the image ID: the bed has no registry digests).
+func TestMultiNodePromotesTheImageItJudged(t *testing.T) {
+	b := multiNode(t)
+	tag := b.repo + ":judged"
+	b.tagEverywhere(b.repo+":v2", tag)
+	t.Cleanup(func() {
+		for _, e := range b.engines() {
+			_, _ = e.ImageRemove(context.Background(), tag, image.RemoveOptions{})
+		}
+	})
+	judged := b.imageID(b.repo + ":v2")
+	cfg := b.config(mnEnv(t, "FM_MN_RUNTIME_TCP"))
+	stop := b.load(100)
+	p := b.release(cfg, nil, "--image", tag)
+	p.waitFor(2*time.Minute, "event=canary-ready")
+	b.tagEverywhere(b.repo+":v2-errors", tag)
+	code, out := p.wait(5 * time.Minute)
+	load := stop()
+	t.Logf("tag re-pushed during the bake: exit %d; loadgen sent %d, ok %d, failed %d, by version %v %v",
+		code, load.Sent, load.OK, load.Failed, load.ByVersion, load.Errors)
+
+	if code != exitPromoted {
+		t.Fatalf("exit %d, want %d (promoted)", code, exitPromoted)
+	}
+	if load.ByVersion["v2-errors"] != 0 || load.Failed != 0 {
+		t.Errorf("users got the re-pushed bits (%v) or failures (%d): the canary or the promotion ran the tag, not the image judged", load.ByVersion, load.Failed)
+	}
+	svc, _, err := b.docker.ServiceInspectWithRaw(context.Background(), b.service, dockerswarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := svc.Spec.TaskTemplate.ContainerSpec.Image; img != judged {
+		t.Errorf("stable runs %s, want the judged image %s", img, judged)
+	}
+	if svc.Spec.Labels[swarm.LabelImage] != tag {
+		t.Errorf("stable's %s label is %q, want the released reference %s", swarm.LabelImage, svc.Spec.Labels[swarm.LabelImage], tag)
+	}
+	if !strings.Contains(out, "outcome=promoted") {
+		t.Error("output lacks outcome=promoted")
+	}
+	if v := b.versions(30); v["v2"] != 30 {
+		t.Errorf("after the promotion HAProxy answers with %v, want v2 only", v)
 	}
 }
