@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/errdefs"
 )
@@ -159,8 +158,9 @@ func (c *Client) CreateCanary(ctx context.Context, stable, image, releaseID stri
 	return spec.Name, nil
 }
 
-// RemoveService removes the service called name and waits until its tasks have stopped, so that its
-// published ports are free again. A service that does not exist is not an error.
+// RemoveService removes the service called name and waits until its tasks have stopped on every node
+// they ran on, so that its published ports are free again and nothing of it serves. A service that does
+// not exist is not an error.
 func (c *Client) RemoveService(ctx context.Context, name string) error {
 	svc, _, err := c.api.ServiceInspectWithRaw(ctx, name, swarm.ServiceInspectOptions{})
 	if errdefs.IsNotFound(err) {
@@ -172,20 +172,46 @@ func (c *Client) RemoveService(ctx context.Context, name string) error {
 	if err := c.api.ServiceRemove(ctx, svc.ID); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("swarm: removing service %q: %w", name, err)
 	}
-	// Once the service is gone its tasks can no longer be listed; its containers can, on this node. The
-	// published port is free once none of them runs.
-	args := filters.NewArgs(filters.Arg("label", "com.docker.swarm.service.id="+svc.ID))
 	for {
-		conts, err := c.api.ContainerList(ctx, containerListOptions(args))
-		if err == nil && len(conts) == 0 {
+		left, err := c.tasksLeft(ctx, svc.ID)
+		if err == nil && left == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("swarm: service %q removed, but %d of its containers still run: %w", name, len(conts), ctx.Err())
+			if err != nil {
+				return fmt.Errorf("swarm: service %q removed, but its tasks could not be listed: %w (last error: %v)", name, ctx.Err(), err)
+			}
+			return fmt.Errorf("swarm: service %q removed, but %d of its tasks still run: %w", name, left, ctx.Err())
 		case <-time.After(c.cfg.PollInterval):
 		}
 	}
+}
+
+// tasksLeft counts the tasks of a removed service that still run on a node that is up, from the
+// manager's task list: Swarm keeps a removed service's tasks there until each node has stopped them.
+// (Its tasks cannot be listed by service once it is gone, hence the whole list.) A node that is down
+// cannot stop them or say so: its tasks are not waited for, and Swarm removes them when it is back.
+func (c *Client) tasksLeft(ctx context.Context, serviceID string) (int, error) {
+	tasks, err := c.api.TaskList(ctx, swarm.TaskListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	nodes, err := c.api.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	up := map[string]bool{}
+	for _, n := range nodes {
+		up[n.ID] = n.Status.State == swarm.NodeStateReady
+	}
+	left := 0
+	for _, t := range tasks {
+		if t.ServiceID == serviceID && !terminal(t.Status.State) && (t.NodeID == "" || up[t.NodeID]) {
+			left++
+		}
+	}
+	return left, nil
 }
 
 // terminal reports whether a task in state s has stopped for good.

@@ -8,14 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 )
-
-func containerListOptions(args filters.Args) container.ListOptions {
-	return container.ListOptions{Filters: args}
-}
 
 // ErrTasksFailed is wrapped by WaitReady's error when tasks of the awaited image fail, are rejected or
 // cannot be scheduled.
@@ -101,8 +96,9 @@ func publishesHostPort(spec swarm.ServiceSpec) bool {
 	return false
 }
 
-// ScaleCanary gives canary as many tasks as stable has, so that it can carry all of stable's traffic
-// during a promotion; with a host-mode published port at most one per ready node. It does not wait.
+// ScaleCanary gives canary as many tasks as stable has (for a global service, one per node its placement
+// allows), so that it can carry all of stable's traffic during a promotion; with a host-mode published
+// port at most one per node it can run on. It does not wait.
 func (c *Client) ScaleCanary(ctx context.Context, canary, stable string) error {
 	for attempt := 0; ; attempt++ {
 		st, err := c.inspect(ctx, stable)
@@ -116,11 +112,11 @@ func (c *Client) ScaleCanary(ctx context.Context, canary, stable string) error {
 		want := uint64(1)
 		if r := st.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
 			want = *r.Replicas
-		} else if n, err := c.readyNodes(ctx); err == nil {
-			want = uint64(n)
+		} else if n, err := c.eligibleNodes(ctx, st.Spec); err == nil {
+			want = uint64(n) // a global service: one task per node its constraints allow
 		}
 		if publishesHostPort(cn.Spec) {
-			if n, err := c.readyNodes(ctx); err == nil {
+			if n, err := c.eligibleNodes(ctx, cn.Spec); err == nil {
 				want = min(want, uint64(n))
 			}
 		}
@@ -310,7 +306,7 @@ func (c *Client) WaitReady(ctx context.Context, service string, progress func(st
 		}
 		nodes := 1
 		if svc.Spec.Mode.Global != nil {
-			if n, err := c.readyNodes(ctx); err == nil {
+			if n, err := c.eligibleNodes(ctx, svc.Spec); err == nil {
 				nodes = n
 			}
 		}
@@ -334,20 +330,6 @@ func (c *Client) WaitReady(ctx context.Context, service string, progress func(st
 	}
 }
 
-func (c *Client) readyNodes(ctx context.Context) (int, error) {
-	nodes, err := c.api.NodeList(ctx, swarm.NodeListOptions{})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, node := range nodes {
-		if node.Status.State == swarm.NodeStateReady && node.Spec.Availability == swarm.NodeAvailabilityActive {
-			n++
-		}
-	}
-	return n, nil
-}
-
 // Tasks says in a few words how a service's tasks stand ("2/2 tasks running, 1 starting"), for a
 // display; "" when the service does not exist.
 func (c *Client) Tasks(ctx context.Context, service string) (string, error) {
@@ -364,7 +346,7 @@ func (c *Client) Tasks(ctx context.Context, service string) (string, error) {
 	}
 	nodes := 1
 	if svc.Spec.Mode.Global != nil {
-		if n, err := c.readyNodes(ctx); err == nil {
+		if n, err := c.eligibleNodes(ctx, svc.Spec); err == nil {
 			nodes = n
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	dockerswarm "github.com/docker/docker/api/types/swarm"
@@ -254,5 +255,104 @@ func TestMultiNodePromotesTheImageItJudged(t *testing.T) {
 	}
 	if v := b.versions(30); v["v2"] != 30 {
 		t.Errorf("after the promotion HAProxy answers with %v, want v2 only", v)
+	}
+}
+
+// testService creates a service of the demo app for one test, removed at its end.
+func (b *mnBed) testService(name string, mode dockerswarm.ServiceMode, placement []string, stopSignal string) {
+	b.t.Helper()
+	ctx := b.ctx(time.Minute)
+	_, err := b.docker.ServiceCreate(ctx, dockerswarm.ServiceSpec{
+		Annotations: dockerswarm.Annotations{Name: name},
+		TaskTemplate: dockerswarm.TaskSpec{
+			ContainerSpec: &dockerswarm.ContainerSpec{Image: b.repo + ":v1", StopSignal: stopSignal, StopGracePeriod: ptr(3 * time.Second)},
+			Placement:     &dockerswarm.Placement{Constraints: placement},
+		},
+		Mode: mode,
+	}, dockerswarm.ServiceCreateOptions{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = b.sw.RemoveService(ctx, swarm.CanaryName(name))
+		_ = b.sw.RemoveService(ctx, name)
+	})
+}
+
+// TestMultiNodeGlobalServiceWithConstraints: a global service placed on workers only has one task per
+// worker, not per node: its readiness and its canary's size count the eligible nodes.
+func TestMultiNodeGlobalServiceWithConstraints(t *testing.T) {
+	b := multiNode(t)
+	name := fmt.Sprintf("mn-global-%d", time.Now().UnixNano()%1e6)
+	b.testService(name, dockerswarm.ServiceMode{Global: &dockerswarm.GlobalService{}}, []string{"node.role==worker"}, "")
+	ctx := b.ctx(2 * time.Minute)
+	wctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	var progress []string
+	if err := b.sw.WaitReady(wctx, name, func(p string) { progress = append(progress, p) }); err != nil {
+		t.Fatalf("a global service on the two workers never became ready: %v (%v)", err, progress)
+	}
+	canary, err := b.sw.CreateCanary(ctx, name, b.repo+":v2", "global-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sw.ScaleCanary(ctx, canary, name); err != nil {
+		t.Fatal(err)
+	}
+	svc, _, err := b.docker.ServiceInspectWithRaw(ctx, canary, dockerswarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := *svc.Spec.Mode.Replicated.Replicas; r != 2 {
+		t.Errorf("the canary was scaled to %d tasks, want 2: the workers the stable's constraint allows", r)
+	}
+	if err := b.sw.WaitReady(wctx, canary, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The promotion: the global service on the new image, ready once its two tasks run it.
+	if err := b.sw.UpdateImage(ctx, name, b.repo+":v2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sw.WaitReady(wctx, name, nil); err != nil {
+		t.Fatalf("the promoted global service never became ready: %v", err)
+	}
+}
+
+// TestMultiNodeCanaryRemovalWaitsOnEveryNode: removing a canary waits until its tasks have stopped on
+// the nodes they ran on (the manager's task list says), not only on the engine fridaymorning talks to.
+// The canary's task runs on a worker and takes 3s to stop (it ignores its stop signal).
+func TestMultiNodeCanaryRemovalWaitsOnEveryNode(t *testing.T) {
+	b := multiNode(t)
+	name := fmt.Sprintf("mn-removal-%d", time.Now().UnixNano()%1e6)
+	one := uint64(1)
+	b.testService(name, dockerswarm.ServiceMode{Replicated: &dockerswarm.ReplicatedService{Replicas: &one}}, []string{"node.role==worker"}, "SIGWINCH")
+	ctx := b.ctx(2 * time.Minute)
+	if err := b.sw.WaitReady(ctx, name, nil); err != nil {
+		t.Fatal(err)
+	}
+	canary, err := b.sw.CreateCanary(ctx, name, b.repo+":v2", "removal-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sw.WaitReady(ctx, canary, nil); err != nil {
+		t.Fatal(err)
+	}
+	svc, _, err := b.docker.ServiceInspectWithRaw(ctx, canary, dockerswarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sw.RemoveService(ctx, canary); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range b.engines() {
+		conts, err := e.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.service.id="+svc.ID))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(conts) > 0 {
+			t.Errorf("RemoveService returned while %d of the canary's containers still ran on node %d", len(conts), i+1)
+		}
 	}
 }
