@@ -244,22 +244,29 @@ type loadSummary struct {
 // startLoad sends steady traffic through HAProxy until the returned function stops it and reports.
 func (s *stack) startLoad(rps int) func() loadSummary {
 	s.t.Helper()
+	return startLoadgen(s.t, s.frontend, rps)
+}
+
+// startLoadgen sends rps requests a second to url with loadgen until the returned function stops it and
+// returns loadgen's summary.
+func startLoadgen(t testing.TB, url string, rps int) func() loadSummary {
+	t.Helper()
 	var stdout bytes.Buffer
-	cmd := exec.Command(bin.loadgen, "-url", s.frontend, "-rps", fmt.Sprint(rps), "-duration", "10m", "-every", "1h")
+	cmd := exec.Command(bin.loadgen, "-url", url, "-rps", fmt.Sprint(rps), "-duration", "15m", "-every", "1h")
 	cmd.Stdout = &stdout
 	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	s.t.Cleanup(func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	return func() loadSummary {
-		s.t.Helper()
+		t.Helper()
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		if err := cmd.Wait(); err != nil {
-			s.t.Fatalf("loadgen: %v", err)
+			t.Fatalf("loadgen: %v", err)
 		}
 		var sum loadSummary
 		if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
-			s.t.Fatalf("loadgen summary %q: %v", stdout.String(), err)
+			t.Fatalf("loadgen summary %q: %v", stdout.String(), err)
 		}
 		return sum
 	}

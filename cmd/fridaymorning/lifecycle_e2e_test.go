@@ -53,11 +53,20 @@ type proc struct {
 
 func (s *stack) start(args ...string) *proc {
 	s.t.Helper()
-	p := &proc{t: s.t, out: &syncBuffer{}, done: make(chan struct{})}
+	return startProc(s.t, nil, args...)
+}
+
+// startProc starts the fridaymorning binary with args, env added to its environment.
+func startProc(t testing.TB, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin.fridaymorning, args...)
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	go func() {
 		err := p.cmd.Wait()
@@ -67,7 +76,7 @@ func (s *stack) start(args ...string) *proc {
 		}
 		close(p.done)
 	}()
-	s.t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
 	return p
 }
 

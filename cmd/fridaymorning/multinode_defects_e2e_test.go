@@ -227,9 +227,9 @@ func TestMultiNodePromotesTheImageItJudged(t *testing.T) {
 	cfg := b.config(mnEnv(t, "FM_MN_RUNTIME_TCP"))
 	stop := b.load(100)
 	p := b.release(cfg, nil, "--image", tag)
-	p.waitFor(2*time.Minute, "event=canary-ready")
+	p.waitLine(2*time.Minute, "event=canary-ready")
 	b.tagEverywhere(b.repo+":v2-errors", tag)
-	code, out := p.wait(5 * time.Minute)
+	code, out := b.finish(p, 5*time.Minute)
 	load := stop()
 	t.Logf("tag re-pushed during the bake: exit %d; loadgen sent %d, ok %d, failed %d, by version %v %v",
 		code, load.Sent, load.OK, load.Failed, load.ByVersion, load.Errors)

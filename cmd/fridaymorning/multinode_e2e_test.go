@@ -3,11 +3,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -236,99 +231,39 @@ func (b *mnBed) config(socket string, edits ...string) string {
 	return path
 }
 
-// mnProc is a fridaymorning release running in the background.
-type mnProc struct {
-	b    *mnBed
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	code int
-}
-
 // release starts fridaymorning release with config and args, with env added to its environment.
-func (b *mnBed) release(config string, env []string, args ...string) *mnProc {
+func (b *mnBed) release(config string, env []string, args ...string) *proc {
 	b.t.Helper()
-	p := &mnProc{b: b, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin.fridaymorning, append([]string{"release", "--config", config}, args...)...)
-	p.cmd.Env = append(append(os.Environ(), "CI=true"), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		b.t.Fatal(err)
-	}
-	go func() {
-		var ee *exec.ExitError
-		if err := p.cmd.Wait(); errors.As(err, &ee) {
-			p.code = ee.ExitCode()
-		}
-		close(p.done)
-	}()
-	b.t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	return p
+	return startProc(b.t, append([]string{"CI=true"}, env...), append([]string{"release", "--config", config}, args...)...)
 }
 
-// waitFor waits until the output has a line with every part.
-func (p *mnProc) waitFor(timeout time.Duration, parts ...string) {
-	p.b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		for _, line := range strings.Split(p.out.String(), "\n") {
-			all := true
-			for _, part := range parts {
-				all = all && strings.Contains(line, part)
-			}
-			if all {
-				return
-			}
-		}
-		select {
-		case <-p.done:
-			p.b.t.Fatalf("fridaymorning exited %d before a line with %q:\n%s", p.code, parts, p.out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.b.t.Fatalf("no line with %q within %s:\n%s", parts, timeout, p.out.String())
-		}
-	}
-}
-
-// wait waits for the release to end and returns its exit code and output.
-func (p *mnProc) wait(timeout time.Duration) (int, string) {
-	p.b.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.b.t.Fatalf("fridaymorning did not end within %s:\n%s", timeout, p.out.String())
-	}
+// finish waits for a release to end and returns its exit code and output, which must not hold the
+// bed's secret.
+func (b *mnBed) finish(p *proc, timeout time.Duration) (int, string) {
+	b.t.Helper()
+	code := p.wait(timeout)
 	out := p.out.String()
-	p.b.t.Logf("fridaymorning %s → exit %d\n%s", strings.Join(p.cmd.Args[1:], " "), p.code, out)
-	if p.b.secret != "" && strings.Contains(out, p.b.secret) {
-		p.b.t.Errorf("InfluxDB's password appears in fridaymorning's output")
+	if b.secret != "" && strings.Contains(out, b.secret) {
+		b.t.Errorf("a secret (InfluxDB's or the registry's password) appears in fridaymorning's output")
 	}
-	return p.code, out
+	return code, out
+}
+
+// releaseUnderLoad runs a release of image with config under 100 requests a second and returns its exit
+// code and output, what the load saw, and on which nodes the canary's tasks ran (first one first).
+func (b *mnBed) releaseUnderLoad(config, image string, env ...string) (int, string, loadSummary, []string) {
+	b.t.Helper()
+	stop := b.load(100)
+	canaryNodes := b.placements(swarm.CanaryName(b.service))
+	code, out := b.finish(b.release(config, env, "--image", image), 5*time.Minute)
+	nodes := canaryNodes()
+	return code, out, stop(), nodes
 }
 
 // load sends rps requests a second to the stack's HAProxy until the returned function stops it.
 func (b *mnBed) load(rps int) func() loadSummary {
 	b.t.Helper()
-	var stdout bytes.Buffer
-	cmd := exec.Command(bin.loadgen, "-url", mnEnv(b.t, "FM_MN_HAPROXY_URL"), "-rps", fmt.Sprint(rps), "-duration", "15m", "-every", "1h")
-	cmd.Stdout = &stdout
-	if err := cmd.Start(); err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() { _ = cmd.Process.Kill() })
-	return func() loadSummary {
-		b.t.Helper()
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			b.t.Fatalf("loadgen: %v", err)
-		}
-		var sum loadSummary
-		if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
-			b.t.Fatalf("loadgen summary %q: %v", stdout.String(), err)
-		}
-		return sum
-	}
+	return startLoadgen(b.t, mnEnv(b.t, "FM_MN_HAPROXY_URL"), rps)
 }
 
 // placements records, until stop is called, on which nodes the tasks of service ran, in the order they
@@ -418,12 +353,7 @@ func firstOnWorker(nodes []string) bool {
 // service runs the new image on every node, and not one request fails.
 func TestMultiNodeHealthyReleasePromotes(t *testing.T) {
 	b := multiNode(t)
-	cfg := b.config(mnEnv(t, "FM_MN_RUNTIME_TCP"))
-	stop := b.load(100)
-	canaryNodes := b.placements(swarm.CanaryName(b.service))
-	code, out := b.release(cfg, nil, "--image", b.repo+":v2").wait(5 * time.Minute)
-	nodes := canaryNodes()
-	load := stop()
+	code, out, load, nodes := b.releaseUnderLoad(b.config(mnEnv(t, "FM_MN_RUNTIME_TCP")), b.repo+":v2")
 	t.Logf("healthy release: exit %d; loadgen sent %d, ok %d, failed %d, by version %v %v; canary ran on %v",
 		code, load.Sent, load.OK, load.Failed, load.ByVersion, load.Errors, nodes)
 
@@ -465,12 +395,7 @@ func TestMultiNodeBadReleaseAborts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := b.config(mnEnv(t, "FM_MN_RUNTIME_SOCKET"))
-	stop := b.load(100)
-	canaryNodes := b.placements(swarm.CanaryName(b.service))
-	code, out := b.release(cfg, nil, "--image", b.repo+":v2-errors").wait(5 * time.Minute)
-	nodes := canaryNodes()
-	load := stop()
+	code, out, load, nodes := b.releaseUnderLoad(b.config(mnEnv(t, "FM_MN_RUNTIME_SOCKET")), b.repo+":v2-errors")
 	t.Logf("bad release: exit %d; loadgen sent %d, ok %d, failed %d, by version %v %v; canary ran on %v",
 		code, load.Sent, load.OK, load.Failed, load.ByVersion, load.Errors, nodes)
 

@@ -45,14 +45,14 @@ func (b *mnBed) nodeLoss(what string, lose func(node string)) {
 	cfg := b.config(mnEnv(b.t, "FM_MN_RUNTIME_TCP"), "bake: 6s", "bake: 10s")
 	stop := b.load(100)
 	p := b.release(cfg, nil, "--image", b.repo+":v2")
-	p.waitFor(2*time.Minute, "event=bake", "step=1/2")
+	p.waitLine(2*time.Minute, "event=bake", "step=1/2")
 	node := b.canaryNode()
 	if !strings.Contains(node, "-worker") {
 		b.t.Fatalf("the canary runs on %s: want a worker to lose", node)
 	}
 	lost := time.Now()
 	lose(node)
-	code, out := p.wait(6 * time.Minute)
+	code, out := b.finish(p, 6*time.Minute)
 	load := stop()
 	outcome := "?"
 	if i := strings.LastIndex(out, "outcome="); i >= 0 {

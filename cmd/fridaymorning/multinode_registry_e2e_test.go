@@ -184,12 +184,7 @@ func TestMultiNodePrivateRegistry(t *testing.T) {
 	reg := b.newPrivateRegistry(b.repo+":v2", "v2")
 	img := reg.host + "/fm/demoapp:v2"
 	b.secret = reg.password
-	cfg := b.config(mnEnv(t, "FM_MN_RUNTIME_TCP"))
-	stop := b.load(100)
-	canaryNodes := b.placements("shop_app-canary")
-	code, out := b.release(cfg, []string{"DOCKER_CONFIG=" + reg.dockerConfig(t)}, "--image", img).wait(5 * time.Minute)
-	nodes := canaryNodes()
-	load := stop()
+	code, out, load, nodes := b.releaseUnderLoad(b.config(mnEnv(t, "FM_MN_RUNTIME_TCP")), img, "DOCKER_CONFIG="+reg.dockerConfig(t))
 
 	pulls := map[string]int{} // authorized manifest and blob fetches, by the engine's address
 	var unauthorized []string

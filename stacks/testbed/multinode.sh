@@ -49,25 +49,9 @@ export FM_TOOLS_DIR=${FM_TOOLS_DIR:-$ROOT/.testbed/tools}
 INFLUXD_VERSION=v1.8.10
 STACK_FILES=(-c "$ROOT/stacks/production/stack.yml" -c "$ROOT/stacks/testbed/multinode.stack.yml")
 
-log() { printf 'multinode[%s]: %s\n' "$FM_BED" "$*" >&2; }
-die() {
-	log "error: $*"
-	exit 1
-}
-
-alive() { # pidfile
-	[ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
-}
-
-wait_for() { # description seconds command...
-	local what=$1 secs=$2 i
-	shift 2
-	for ((i = 0; i < secs * 5; i++)); do
-		if "$@" >/dev/null 2>&1; then return 0; fi
-		sleep 0.2
-	done
-	die "$what did not happen within ${secs}s"
-}
+BED_SCRIPT=multinode
+# shellcheck source=stacks/testbed/lib.sh
+. "$ROOT/stacks/testbed/lib.sh"
 
 # Node N: its name in Swarm, namespace, address, directory and engine.
 node_name() { if [ "$1" -eq 1 ]; then echo "$FM_BED-manager"; else echo "$FM_BED-worker$(($1 - 1))"; fi; }
@@ -96,12 +80,7 @@ ensure_packages() {
 	command -v ip >/dev/null || missing+=(iproute2)
 	command -v nsenter >/dev/null || missing+=(util-linux)
 	command -v iptables >/dev/null || missing+=(iptables)
-	[ ${#missing[@]} -eq 0 ] && return 0
-	[ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}; run as root so the bed can install them with apt-get"
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	install_missing "${missing[@]}"
 }
 
 # The filter rule that lets the nodes talk across the bridge when br_netfilter sends bridged frames
@@ -187,17 +166,6 @@ build_go() {
 	mkdir -p "$FM_MN_DIR/bin"
 	log "building fridaymorning, demoapp, loadgen"
 	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$FM_MN_DIR/bin/" ./cmd/fridaymorning ./cmd/demoapp ./cmd/loadgen)
-}
-
-ensure_influxd() {
-	FM_INFLUXD=$FM_TOOLS_DIR/influxd
-	if [ -x "$FM_INFLUXD" ] && [ "$(cat "$FM_INFLUXD.version" 2>/dev/null)" = "$INFLUXD_VERSION" ]; then
-		return 0
-	fi
-	log "building InfluxDB $INFLUXD_VERSION from the Go module proxy (a minute or two)"
-	mkdir -p "$FM_TOOLS_DIR"
-	(cd "$FM_TOOLS_DIR" && GOBIN=$FM_TOOLS_DIR go install "github.com/influxdata/influxdb/cmd/influxd@$INFLUXD_VERSION")
-	echo "$INFLUXD_VERSION" >"$FM_INFLUXD.version"
 }
 
 # rootfs_of copies binaries, every library ldd lists and the dynamic loader into a context's rootfs/: an
@@ -375,17 +343,7 @@ cmd_up() {
 }
 
 stop_engine() { # N
-	local n=$1 dir i
-	dir=$(node_dir "$n")
-	alive "$dir/dockerd.pid" || return 0
-	log "stopping dockerd of $(node_name "$n")"
-	kill "$(cat "$dir/dockerd.pid")" 2>/dev/null || true
-	for ((i = 0; i < 300; i++)); do
-		alive "$dir/dockerd.pid" || break
-		sleep 0.1
-	done
-	alive "$dir/dockerd.pid" && kill -9 "$(cat "$dir/dockerd.pid")" 2>/dev/null || true
-	rm -f "$dir/dockerd.pid"
+	stop_pid "dockerd of $(node_name "$1")" "$(node_dir "$1")/dockerd.pid" 30
 }
 
 # leftover_pids lists processes still running in node N's cgroups (containers, shims) or started from
@@ -455,6 +413,8 @@ cmd_reset() {
 	done
 	dk 1 service ls -q --filter label=fridaymorning.role=canary | xargs -r docker -H "$FM_MN_DOCKER_HOST" service rm >/dev/null
 	deploy_stack
+	# A later stack deploy keeps the image a release left (the stack's image did not change): set it.
+	dk 1 service update -d -q --no-resolve-image --image "$FM_MN_IMAGE_REPO:v1" "$FM_MN_SERVICE" >/dev/null
 	dk 1 service update -d -q --force "${FM_MN_STACK}_haproxy" >/dev/null
 	wait_haproxy
 	log "reset: $FM_MN_SERVICE on v1, HAProxy restarted"
