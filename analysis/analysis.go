@@ -41,6 +41,9 @@ const SampleSize = 5000
 type CustomMetric struct {
 	// Name names the check ("custom_" + Name).
 	Name string
+	// Source is where the query goes: "" for the InfluxDB store of the built-in checks (the query in its
+	// language), SourcePrometheus for Prometheus (the query in PromQL).
+	Source string
 	// Query is the template.
 	Query string
 	// Unit is the number's unit, for display.

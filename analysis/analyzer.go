@@ -19,15 +19,43 @@ type Querier interface {
 	Custom(ctx context.Context, cm CustomMetric, from, to time.Time) CustomValue
 }
 
+// CustomQuerier answers custom checks: a Querier, or *Prometheus for checks written in PromQL.
+type CustomQuerier interface {
+	// Custom returns a custom metric's value for each group over [from, to), or why there is none.
+	Custom(ctx context.Context, cm CustomMetric, from, to time.Time) CustomValue
+}
+
 // Analyzer judges windows with a querier and thresholds.
 type Analyzer struct {
-	q  Querier
-	th Thresholds
+	q    Querier
+	th   Thresholds
+	prom CustomQuerier
 }
 
 // NewAnalyzer returns an Analyzer that judges what q reports against th.
 func NewAnalyzer(q Querier, th Thresholds) *Analyzer {
 	return &Analyzer{q: q, th: th}
+}
+
+// WithPrometheus returns a copy of a that asks p the custom checks whose Source is SourcePrometheus.
+func (a *Analyzer) WithPrometheus(p CustomQuerier) *Analyzer {
+	b := *a
+	b.prom = p
+	return &b
+}
+
+// custom asks cm of its source; a check of a source that is not configured has no value.
+func (a *Analyzer) custom(ctx context.Context, cm CustomMetric, from, to time.Time) CustomValue {
+	switch cm.Source {
+	case "":
+		return a.q.Custom(ctx, cm, from, to)
+	case SourcePrometheus:
+		if a.prom == nil {
+			return CustomValue{Err: "custom metric " + cm.Name + " asks Prometheus, but none is configured: set prometheus.url in fridaymorning.yaml"}
+		}
+		return a.prom.Custom(ctx, cm, from, to)
+	}
+	return CustomValue{Err: "custom metric " + cm.Name + ": unknown source " + cm.Source + ": want prometheus, or none for InfluxDB"}
 }
 
 // Analyze judges the window w.
@@ -49,7 +77,7 @@ func (a *Analyzer) Analyze(ctx context.Context, w verdict.Window) (verdict.Verdi
 	in := Input{Canary: canary, Stable: stable, Window: w}
 	if err == nil && !w.Early {
 		for _, cm := range a.th.Custom {
-			cv := a.q.Custom(ctx, cm, w.From, w.To)
+			cv := a.custom(ctx, cm, w.From, w.To)
 			queries = append(queries, cv.Queries...)
 			in.Custom = append(in.Custom, cv)
 		}

@@ -334,7 +334,7 @@ func (f *Flux) Custom(ctx context.Context, cm CustomMetric, from, to time.Time) 
 			Backend: fluxString(f.cfg.Backend), Servers: "(" + fluxServers(servers) + ")",
 			Start: fluxTime(from), Stop: fluxTime(to.Add(-time.Nanosecond)), Group: fluxString(group),
 		}
-	}, f.cfg, func(query string) (float64, bool, error) {
+	}, f.cfg.CanaryServers, f.cfg.StableServers, func(query string) (float64, bool, error) {
 		var value float64
 		found := false
 		err := f.run(ctx, query, func(rec *fluxquery.FluxRecord) bool {

@@ -302,7 +302,7 @@ func (q *InfluxQL) Custom(ctx context.Context, cm CustomMetric, from, to time.Ti
 			Backend: qlString(q.cfg.Backend), Servers: "(" + qlServers(servers) + ")",
 			Start: strconv.FormatInt(from.UnixNano(), 10), Stop: strconv.FormatInt(to.UnixNano(), 10), Group: qlString(group),
 		}
-	}, q.cfg, func(query string) (float64, bool, error) {
+	}, q.cfg.CanaryServers, q.cfg.StableServers, func(query string) (float64, bool, error) {
 		res, err := q.run(ctx, query)
 		if err != nil {
 			return 0, false, err

@@ -1,25 +1,26 @@
 package haproxy
 
 import (
+	"bufio"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
-
-	"github.com/haproxytech/client-native/v5/models"
+	"time"
 )
 
-// runtimeSocket reaches HAProxy through its runtime API (the admin socket): `set server B/S weight W`,
-// `set server B/S state`, and `show stat`, for HAProxy without the Data Plane API. The socket is a unix
-// socket path ("/var/run/haproxy/admin.sock", or "unix:///…") or a TCP address ("tcp://host:9999", for
-// `stats socket ipv4@:9999 level admin`), so that fridaymorning need not run on HAProxy's node.
+// runtimeSocket reaches HAProxy through its admin socket: `set server B/S weight W` and `show stat B 4
+// -1`, for HAProxy without the Data Plane API. The socket is a unix socket path
+// ("/var/run/haproxy/admin.sock", or "unix:///…") or a TCP address ("tcp://HOST:9999", for `stats socket
+// ipv4@:9999 level admin`), so that fridaymorning need not run on HAProxy's node.
 //
-// Each command is one connection in HAProxy's non-interactive mode: one line out, the answer until
-// HAProxy closes the connection.
+// Every call is one connection and one round trip: the commands of a call go out together, separated
+// by semicolons, and HAProxy answers each in turn, each answer ended by an empty line. A shift's writes
+// and the statistics that read them back are one such call, so a shift costs two round trips (read,
+// then write and read back). A fresh connection per call also means a reload never leaves us talking
+// to an old worker.
 //
 // Caveat: runtime weights live in the running process only. A reload starts workers with the weights
 // of the configuration file (unless HAProxy saves and loads its server state with server-state-file /
@@ -27,16 +28,16 @@ import (
 // release's next step sets them again; the Data Plane API backend does not have this gap.
 type runtimeSocket struct {
 	cfg              Config
-	network, address string
+	network, address string // for net.Dial, from cfg.RuntimeSocket
 }
-
-// maxRuntimeAnswer bounds what one command may return (show stat of a large configuration).
-const maxRuntimeAnswer = 32 << 20
 
 func newRuntimeSocket(cfg Config) (*runtimeSocket, error) {
 	network, address, err := runtimeAddress(cfg.RuntimeSocket)
 	if err != nil {
 		return nil, err
+	}
+	if !cliSafe(cfg.Backend) {
+		return nil, fmt.Errorf("haproxy: backend %q has a character the admin socket cannot take in a command (space, ';', '/', quote or control): fix haproxy.backend", cfg.Backend)
 	}
 	return &runtimeSocket{cfg: cfg, network: network, address: address}, nil
 }
@@ -60,158 +61,139 @@ func runtimeAddress(s string) (network, address string, err error) {
 	return "unix", s, nil
 }
 
+// cliSafe reports whether name can stand in an admin-socket command as it is.
+func cliSafe(name string) bool {
+	return name != "" && !strings.ContainsAny(name, " \t\r\n;/\\'\"#")
+}
+
 func (r *runtimeSocket) String() string { return "runtime socket " + r.cfg.RuntimeSocket }
 
-// command sends one command and returns HAProxy's answer.
-func (r *runtimeSocket) command(ctx context.Context, cmd string) (string, error) {
+func (r *runtimeSocket) unreachable(err error) error {
+	return fmt.Errorf("haproxy: runtime socket %s: %w: %w: check haproxy.runtime_socket and that HAProxy runs", r.cfg.RuntimeSocket, ErrUnreachable, err)
+}
+
+// run sends cmds in one connection and returns each command's answer, without its closing empty line.
+func (r *runtimeSocket) run(ctx context.Context, cmds ...string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, r.network, r.address)
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, r.network, r.address)
 	if err != nil {
-		return "", fmt.Errorf("haproxy: runtime socket %s: %w: %w: check haproxy.runtime_socket and that HAProxy runs", r.cfg.RuntimeSocket, ErrUnreachable, err)
+		return nil, r.unreachable(err)
 	}
 	defer conn.Close()
-	deadline, _ := ctx.Deadline()
-	if err := conn.SetDeadline(deadline); err != nil {
-		return "", fmt.Errorf("haproxy: runtime socket %s: %w", r.cfg.RuntimeSocket, err)
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	} else {
+		_ = conn.SetDeadline(time.Now().Add(r.cfg.Timeout))
 	}
-	if _, err := io.WriteString(conn, cmd+"\n"); err != nil {
-		return "", fmt.Errorf("haproxy: runtime socket %s: sending %q: %w: %w", r.cfg.RuntimeSocket, cmd, ErrUnreachable, err)
+	if _, err := io.WriteString(conn, strings.Join(cmds, "; ")+"\n"); err != nil {
+		return nil, r.unreachable(err)
 	}
-	out, err := io.ReadAll(io.LimitReader(conn, maxRuntimeAnswer))
-	if err != nil {
-		return "", fmt.Errorf("haproxy: runtime socket %s: reading the answer to %q: %w: %w", r.cfg.RuntimeSocket, cmd, ErrUnreachable, err)
+	// Each answer ends with an empty line; HAProxy closes the connection after the last.
+	answers := make([]string, 0, len(cmds))
+	var cur strings.Builder
+	sc := bufio.NewScanner(conn)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for len(answers) < len(cmds) && sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			answers = append(answers, cur.String())
+			cur.Reset()
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
 	}
-	return string(out), nil
+	if err := sc.Err(); err != nil {
+		return nil, r.unreachable(err)
+	}
+	if len(answers) < len(cmds) {
+		return nil, r.unreachable(fmt.Errorf("HAProxy answered %d of %d commands (%q)", len(answers), len(cmds), truncate(cur.String())))
+	}
+	return answers, nil
 }
 
-// stat is one row of `show stat`.
-type stat struct {
-	proxy, name string
-	typ         string // 0 frontend, 1 backend, 2 server, 3 listener
-	state       ServerState
-}
+func (r *runtimeSocket) statCmd() string { return "show stat " + r.cfg.Backend + " 4 -1" }
 
-// showStat runs `show stat` and parses its CSV.
-func (r *runtimeSocket) showStat(ctx context.Context) ([]stat, error) {
-	out, err := r.command(ctx, "show stat")
-	if err != nil {
-		return nil, err
+// states reads the answer to statCmd.
+func (r *runtimeSocket) states(answer string) (map[string]ServerState, error) {
+	if strings.HasPrefix(answer, "No such proxy") {
+		return nil, fmt.Errorf("haproxy: backend %q not found at runtime socket %s (%w): check haproxy.backend in fridaymorning.yaml", r.cfg.Backend, r.cfg.RuntimeSocket, ErrNotFound)
 	}
-	rows, err := parseStat(out)
-	if err != nil {
-		return nil, fmt.Errorf("haproxy: show stat through runtime socket %s: %w", r.cfg.RuntimeSocket, err)
-	}
-	return rows, nil
-}
-
-// parseStat reads `show stat` output: a "# pxname,svname,…" header, then one CSV row per proxy,
-// server and listener.
-func parseStat(out string) ([]stat, error) {
-	header, body, ok := strings.Cut(out, "\n")
-	if !ok || !strings.HasPrefix(header, "# ") {
-		return nil, fmt.Errorf("%w: the answer is no statistics (%q): the socket needs level admin or operator", ErrUnreachable, firstLine(out))
-	}
-	col := map[string]int{}
-	for i, k := range strings.Split(strings.TrimPrefix(header, "# "), ",") {
-		col[k] = i
-	}
-	for _, k := range []string{"pxname", "svname", "type", "weight", "status", "check_status", "scur"} {
-		if _, ok := col[k]; !ok {
-			return nil, fmt.Errorf("show stat has no %s column", k)
-		}
-	}
-	rd := csv.NewReader(strings.NewReader(body))
-	rd.FieldsPerRecord = -1
-	recs, err := rd.ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("parsing show stat: %w", err)
-	}
-	var rows []stat
-	for _, rec := range recs {
-		field := func(k string) string {
-			if i, ok := col[k]; ok && i < len(rec) {
-				return rec[i]
-			}
-			return ""
-		}
-		num := func(k string) *int64 {
-			v, err := strconv.ParseInt(field(k), 10, 64)
-			if err != nil {
-				return nil
-			}
-			return &v
-		}
-		st := &models.NativeStatStats{
-			Weight: num("weight"), Status: field("status"), CheckStatus: field("check_status"), Scur: num("scur"),
-			Hrsp1xx: num("hrsp_1xx"), Hrsp2xx: num("hrsp_2xx"), Hrsp3xx: num("hrsp_3xx"), Hrsp4xx: num("hrsp_4xx"),
-			Hrsp5xx: num("hrsp_5xx"), HrspOther: num("hrsp_other"),
-		}
-		rows = append(rows, stat{proxy: field("pxname"), name: field("svname"), typ: field("type"), state: stateOf(field("svname"), st)})
-	}
-	return rows, nil
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return line
+	return parseShowStat(r.cfg.Backend, answer)
 }
 
 // check verifies that the socket answers and HAProxy has the backend.
 func (r *runtimeSocket) check(ctx context.Context) error {
-	rows, err := r.showStat(ctx)
-	if err != nil {
-		return err
-	}
-	for _, st := range rows {
-		if st.typ == "1" && st.proxy == r.cfg.Backend {
-			return nil
-		}
-	}
-	return fmt.Errorf("haproxy: backend %q not found at runtime socket %s (%w): check haproxy.backend in fridaymorning.yaml", r.cfg.Backend, r.cfg.RuntimeSocket, ErrNotFound)
+	_, err := r.servers(ctx)
+	return err
 }
 
 func (r *runtimeSocket) servers(ctx context.Context) (map[string]ServerState, error) {
-	rows, err := r.showStat(ctx)
+	a, err := r.run(ctx, r.statCmd())
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]ServerState{}
-	for _, st := range rows {
-		if st.typ == "2" && st.proxy == r.cfg.Backend {
-			out[st.name] = st.state
-		}
-	}
-	return out, nil
+	return r.states(a[0])
 }
 
-// set runs a `set server` command, which answers nothing when it succeeds.
-func (r *runtimeSocket) set(ctx context.Context, cmd, what string) error {
-	out, err := r.command(ctx, cmd)
+// setWeights writes every weight and reads the backend back in one round trip. HAProxy applies the
+// commands in order; one it refuses stops nothing after it, so the writes that went through are
+// reported by name (for the rollback) and the first refusal is the error.
+func (r *runtimeSocket) setWeights(ctx context.Context, changes []weightChange) ([]string, map[string]ServerState, error) {
+	cmds := make([]string, 0, len(changes)+1)
+	for _, ch := range changes {
+		if !cliSafe(ch.name) {
+			return nil, nil, fmt.Errorf("haproxy: server %q of backend %q has a character the admin socket cannot take", ch.name, r.cfg.Backend)
+		}
+		cmds = append(cmds, fmt.Sprintf("set server %s/%s weight %d", r.cfg.Backend, ch.name, ch.weight))
+	}
+	cmds = append(cmds, r.statCmd())
+	answers, err := r.run(ctx, cmds...)
 	if err != nil {
-		return fmt.Errorf("haproxy: %s: %w", what, err)
-	}
-	if msg := strings.TrimSpace(out); msg != "" {
-		hint := ""
-		if strings.Contains(msg, "Permission denied") {
-			hint = ": the socket needs level admin (stats socket ... level admin)"
+		// Unknown which writes went through: all may have.
+		done := make([]string, len(changes))
+		for i, ch := range changes {
+			done[i] = ch.name
 		}
-		return fmt.Errorf("haproxy: %s through runtime socket %s: HAProxy says %q%s", what, r.cfg.RuntimeSocket, firstLine(msg), hint)
+		return done, nil, err
 	}
-	return nil
-}
-
-func (r *runtimeSocket) setWeight(ctx context.Context, name string, weight int) error {
-	return r.set(ctx, fmt.Sprintf("set server %s/%s weight %d", r.cfg.Backend, name, weight),
-		fmt.Sprintf("setting the weight of server %q in backend %q", name, r.cfg.Backend))
+	var done []string
+	var first error
+	for i, ch := range changes {
+		if a := strings.TrimSpace(answers[i]); a != "" {
+			if first == nil {
+				first = fmt.Errorf("haproxy: setting the weight of server %q in backend %q to %d through runtime socket %s: HAProxy answered %q", ch.name, r.cfg.Backend, ch.weight, r.cfg.RuntimeSocket, a)
+			}
+			continue
+		}
+		done = append(done, ch.name)
+	}
+	if first != nil {
+		return done, nil, first
+	}
+	live, err := r.states(answers[len(changes)])
+	if err != nil {
+		return done, nil, nil // the writes went through; the caller reads back again
+	}
+	return done, live, nil
 }
 
 func (r *runtimeSocket) setMaint(ctx context.Context, name string, maint bool) error {
+	if !cliSafe(name) {
+		return fmt.Errorf("haproxy: server %q of backend %q has a character the admin socket cannot take", name, r.cfg.Backend)
+	}
 	state := "ready"
 	if maint {
 		state = "maint"
 	}
-	return r.set(ctx, fmt.Sprintf("set server %s/%s state %s", r.cfg.Backend, name, state),
-		fmt.Sprintf("setting server %q of backend %q to %s", name, r.cfg.Backend, state))
+	a, err := r.run(ctx, fmt.Sprintf("set server %s/%s state %s", r.cfg.Backend, name, state))
+	if err != nil {
+		return err
+	}
+	if s := strings.TrimSpace(a[0]); s != "" {
+		return fmt.Errorf("haproxy: setting server %q of backend %q to %s through runtime socket %s: HAProxy answered %q", name, r.cfg.Backend, state, r.cfg.RuntimeSocket, s)
+	}
+	return nil
 }

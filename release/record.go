@@ -23,15 +23,6 @@ type Journal interface {
 	WriteState(ctx context.Context, service string, version uint64, record []byte, request string) (bool, error)
 }
 
-// Pulse tells whether the process driving a release still lives: it stamps the canary service with a
-// heartbeat, which other processes read.
-type Pulse interface {
-	// Beat records that owner was alive at at, on service.
-	Beat(ctx context.Context, service, owner string, at time.Time) error
-	// LastBeat returns the last heartbeat on service; a zero time if there is none or no service.
-	LastBeat(ctx context.Context, service string) (owner string, at time.Time, err error)
-}
-
 // Command is a request to a running release, from an operator or another process.
 type Command string
 
@@ -79,12 +70,16 @@ type VerdictSummary struct {
 // Record is a release's state as kept in Swarm: enough for any process to show it, and to resume,
 // abort or promote it after the process that started it died.
 type Record struct {
-	ID          string    `json:"id"`
-	Service     string    `json:"service"`
-	StableImage string    `json:"stable_image"`
-	Image       string    `json:"image"`
-	Canary      string    `json:"canary,omitempty"`
-	Steps       []float64 `json:"steps"`
+	ID          string `json:"id"`
+	Service     string `json:"service"`
+	StableImage string `json:"stable_image"`
+	Image       string `json:"image"`
+	// Target and StableTarget are, for a release of a whole spec (from a stack file), the references
+	// to the spec released and to the one stable ran before (see Rollout); empty for an image release.
+	Target       string    `json:"target,omitempty"`
+	StableTarget string    `json:"stable_target,omitempty"`
+	Canary       string    `json:"canary,omitempty"`
+	Steps        []float64 `json:"steps"`
 	// Step is the 1-based step being baked; 0 before the first.
 	Step          int            `json:"step"`
 	CanaryPercent float64        `json:"canary_percent"`
@@ -134,19 +129,8 @@ func (r *Record) Summary() string {
 	return fmt.Sprintf("%s of %s (%s)", r.ID, r.Image, strings.Join(parts, ", "))
 }
 
-// LockedError is returned when a service already has a release in progress.
-type LockedError struct{ Record Record }
-
-func (e *LockedError) Error() string {
-	return fmt.Sprintf("service %s already has a release in progress: %s: watch it with `fridaymorning status %s`, abort it with `fridaymorning abort %s`, or, if the process driving it died, continue it with `fridaymorning resume %s`",
-		e.Record.Service, e.Record.Summary(), e.Record.Service, e.Record.Service, e.Record.Service)
-}
-
 // ErrNoRelease is returned when a service has no release in progress to act on.
 var ErrNoRelease = errors.New("no release in progress")
-
-// ErrLostOwnership is returned when another process took over the release this one was driving.
-var ErrLostOwnership = errors.New("another process took over this release")
 
 // casRecord applies change to service's record until the write lands (Swarm's version moves with every
 // write, ours or anyone's). change sees the current record and request and returns the new ones, or an
@@ -203,26 +187,6 @@ func Load(ctx context.Context, j Journal, service string) (*Record, error) {
 		return nil, err
 	}
 	return ParseRecord(raw)
-}
-
-// Liveness says whether the process driving rec still beats, judged from its canary's heartbeat (or the
-// record's last update when there is no canary yet): stale means no sign of life for staleAfter.
-func Liveness(ctx context.Context, p Pulse, rec *Record, staleAfter time.Duration, now time.Time) (last time.Time, alive bool, err error) {
-	last = rec.UpdatedAt
-	if rec.Outcome == OutcomePaused {
-		// A paused release waits for a human: no process drives it.
-		return last, false, nil
-	}
-	if rec.Canary != "" {
-		owner, at, err := p.LastBeat(ctx, rec.Canary)
-		if err != nil {
-			return last, false, err
-		}
-		if owner == rec.Owner && at.After(last) {
-			last = at
-		}
-	}
-	return last, now.Sub(last) < staleAfter, nil
 }
 
 // RecordEvents turns the change of a release record from prev to cur into the events a display folds,

@@ -118,11 +118,15 @@ func routingLabel(k string) bool {
 	return rest == "" || strings.HasPrefix(rest, ".")
 }
 
-// CreateCanary creates the canary service of stable running image, marked with releaseID, and returns its
-// name. The image is pinned first (see LabelPinned) and the registry credentials of the user running
-// fridaymorning go with the service. A canary of the same release that exists already is taken as it
-// is. It does not wait for the canary's tasks.
-func (c *Client) CreateCanary(ctx context.Context, stable, image, releaseID string) (string, error) {
+// CreateCanary creates the canary service of stable running target (an image, or a spec reference: see
+// Update), marked with releaseID, and returns its name. An image is pinned first (see LabelPinned); the
+// registry credentials of the user running fridaymorning go with the service. A canary of the same
+// release that exists already is taken as it is. It does not wait for the canary's tasks.
+func (c *Client) CreateCanary(ctx context.Context, stable, target, releaseID string) (string, error) {
+	if IsSpec(target) {
+		return c.createSpecCanary(ctx, stable, target, releaseID)
+	}
+	image := target
 	svc, err := c.inspect(ctx, stable)
 	if err != nil {
 		return "", err
@@ -142,13 +146,23 @@ func (c *Client) CreateCanary(ctx context.Context, stable, image, releaseID stri
 	}
 	spec.Labels[LabelImage] = image
 	spec.Labels[LabelPinned] = ref
-	// QueryRegistry off: the image is pinned already. The credentials go with the service, as with
-	// docker service create --with-registry-auth, so that tasks on every node can pull.
+	return c.create(ctx, spec, releaseID, image)
+}
+
+// create creates the canary service spec of releaseID, released as image. The credentials for the
+// image's registry go with it, as with docker service create --with-registry-auth, so that tasks on
+// every node can pull.
+func (c *Client) create(ctx context.Context, spec swarm.ServiceSpec, releaseID, image string) (string, error) {
+	auth, err := registryAuth(ctx, image)
+	if err != nil {
+		return "", err
+	}
+	// QueryRegistry off: an image release is pinned already, and a spec's image is the stack file's.
 	if _, err := c.api.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{QueryRegistry: false, EncodedRegistryAuth: auth}); err != nil {
 		if errdefs.IsConflict(err) {
 			// Created already by this release (a process that died after creating it): carry on with it.
 			existing, _, ierr := c.api.ServiceInspectWithRaw(ctx, spec.Name, swarm.ServiceInspectOptions{})
-			if ierr == nil && existing.Spec.Labels[LabelRelease] == releaseID && existing.Spec.Labels[LabelImage] == image {
+			if ierr == nil && existing.Spec.Labels[LabelRelease] == releaseID && (existing.Spec.Labels[LabelImage] == image || specImage(existing.Spec) == image) {
 				return spec.Name, nil
 			}
 			return "", fmt.Errorf("swarm: canary %q already exists: abort the release it belongs to, or remove it with docker service rm %s", spec.Name, spec.Name)
@@ -159,7 +173,8 @@ func (c *Client) CreateCanary(ctx context.Context, stable, image, releaseID stri
 }
 
 // RemoveService removes the service called name and waits until its tasks have stopped on every node
-// they ran on, so that its published ports are free again and nothing of it serves. A service that does
+// they ran on, so that its published ports are free again and nothing of it serves; for a canary, then
+// the configs and secrets its release created that no service references any more. A service that does
 // not exist is not an error.
 func (c *Client) RemoveService(ctx context.Context, name string) error {
 	svc, _, err := c.api.ServiceInspectWithRaw(ctx, name, swarm.ServiceInspectOptions{})
@@ -175,6 +190,9 @@ func (c *Client) RemoveService(ctx context.Context, name string) error {
 	for {
 		left, err := c.tasksLeft(ctx, svc.ID)
 		if err == nil && left == 0 {
+			if svc.Spec.Labels[LabelRole] == RoleCanary {
+				return c.removeObjects(ctx, svc.Spec.Labels[LabelRelease])
+			}
 			return nil
 		}
 		select {

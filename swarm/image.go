@@ -75,3 +75,37 @@ func (c *Client) Released(ctx context.Context, service string) (string, error) {
 	}
 	return ReleasedImage(svc.Spec), nil
 }
+
+// checkImage finds image on the engine or, with the registry credentials of the user running
+// fridaymorning, in its registry.
+func (c *Client) checkImage(ctx context.Context, image string) error {
+	auth, err := registryAuth(ctx, image)
+	if err != nil {
+		return err
+	}
+	_, err = c.pin(ctx, image, auth)
+	return err
+}
+
+// pinFor returns the reference fridaymorning pinned image to for svc, where it did: on the service's
+// canary (a promotion runs the bits that were judged), on the service itself or on its spec before the
+// last update (putting it back, or a rollback), and for a canary on its stable service's (a warm standby
+// of the previous version). It returns image itself where none was.
+func (c *Client) pinFor(ctx context.Context, svc swarm.Service, image string) string {
+	specs := []*swarm.ServiceSpec{}
+	if cn, _, err := c.api.ServiceInspectWithRaw(ctx, CanaryName(svc.Spec.Name), swarm.ServiceInspectOptions{}); err == nil {
+		specs = append(specs, &cn.Spec)
+	}
+	specs = append(specs, &svc.Spec, svc.PreviousSpec)
+	if stable := svc.Spec.Labels[LabelStable]; svc.Spec.Labels[LabelRole] == RoleCanary && stable != "" {
+		if st, _, err := c.api.ServiceInspectWithRaw(ctx, stable, swarm.ServiceInspectOptions{}); err == nil {
+			specs = append(specs, &st.Spec, st.PreviousSpec)
+		}
+	}
+	for _, s := range specs {
+		if s != nil && s.Labels[LabelImage] == image && s.Labels[LabelPinned] != "" {
+			return s.Labels[LabelPinned]
+		}
+	}
+	return image
+}

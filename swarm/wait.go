@@ -1,7 +1,9 @@
 package swarm
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -16,9 +18,10 @@ import (
 // cannot be scheduled.
 var ErrTasksFailed = errors.New("tasks failed")
 
-// UpdateImage starts a rolling update of service to image. A promotion (image is what the service's
-// canary was released with) runs the canary's pinned reference, so that the stable service gets the
-// bits that were judged; the registry credentials of the user running fridaymorning go with the update.
+// UpdateImage starts a rolling update of service to image, pinned as fridaymorning pinned it (see
+// pinFor): a promotion runs the canary's reference, so that the stable service gets the bits that were
+// judged, and a rollback the one it ran before. The registry credentials of the user running
+// fridaymorning go with the update.
 // The update keeps the service's own pace (parallelism, delay, monitor) but always has Swarm roll back on
 // failure, and starts new tasks before stopping old ones where no host-mode published port makes two
 // tasks clash: see PromotionSpec. It retries Swarm's "update out of sequence" conflicts after reading
@@ -33,11 +36,7 @@ func (c *Client) UpdateImage(ctx context.Context, service, image string) error {
 		if err != nil {
 			return err
 		}
-		ref := image
-		if cn, _, err := c.api.ServiceInspectWithRaw(ctx, CanaryName(service), swarm.ServiceInspectOptions{}); err == nil &&
-			cn.Spec.Labels[LabelImage] == image && cn.Spec.Labels[LabelPinned] != "" {
-			ref = cn.Spec.Labels[LabelPinned]
-		}
+		ref := c.pinFor(ctx, svc, image)
 		spec := PromotionSpec(svc.Spec, ref)
 		spec.Labels = cloneLabels(spec.Labels)
 		delete(spec.Labels, LabelPinned)
@@ -160,7 +159,7 @@ func assess(svc swarm.Service, tasks []swarm.Task, details, health map[string]st
 	var failures []string
 	var pending string
 	for _, t := range tasks {
-		if t.Spec.ContainerSpec == nil || t.Spec.ContainerSpec.Image != image {
+		if !sameContainer(t.Spec.ContainerSpec, svc.Spec.TaskTemplate.ContainerSpec) {
 			continue
 		}
 		st := t.Status
@@ -207,6 +206,17 @@ func assess(svc swarm.Service, tasks []swarm.Task, details, health map[string]st
 	}
 	updating := svc.UpdateStatus != nil && svc.UpdateStatus.State == swarm.UpdateStateUpdating
 	return readiness{ready: desired > 0 && running >= desired && !updating, progress: progress}
+}
+
+// sameContainer reports whether a task's container spec is the service's: same image, and same env,
+// configs, command and the rest, since a release of a spec may change those alone.
+func sameContainer(task, service *swarm.ContainerSpec) bool {
+	if task == nil || service == nil || task.Image != service.Image {
+		return false
+	}
+	a, errA := json.Marshal(task)
+	b, errB := json.Marshal(service)
+	return errA == nil && errB == nil && bytes.Equal(a, b)
 }
 
 // stoppedEarly reports whether a task in state s has ended.

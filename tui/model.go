@@ -5,6 +5,11 @@
 // The model never does I/O in Update or View: the release's events arrive as messages (EventMsg), and
 // every request, probe and task poll runs as a command whose answer is a message, so the screen stays
 // responsive while Docker, HAProxy or InfluxDB are slow or down, and says so.
+//
+// Files: model.go holds the model and dispatches messages, msgs.go the messages, commands.go every
+// command, keys.go the key bindings and what they do, styles.go the theme; each part of the screen has
+// a file of its own (header, split, steps, metrics, explain, trends, tasks, log, dialogs, help), and
+// view.go puts them together.
 package tui
 
 import (
@@ -12,13 +17,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/charmbracelet/bubbles/help"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/fridaymorning/fridaymorning/release"
 )
-
-// requestTimeout bounds the delivery of one command to the release.
-const requestTimeout = 10 * time.Second
 
 // Controller takes the operator's commands to the release: the engine of a release this process
 // drives, a journal writer for one driven elsewhere. Request runs off the UI's goroutine, bounded by
@@ -52,31 +55,6 @@ const (
 	QuitAbort
 )
 
-// EventMsg carries one release event into the cockpit.
-type EventMsg release.Event
-
-// ErrMsg reports that the event source failed (watch mode: Swarm unreachable); the screen says so.
-type ErrMsg struct{ Err error }
-
-type (
-	tickMsg  time.Time
-	probeMsg struct {
-		name string
-		took time.Duration
-		err  error
-	}
-	tasksMsg struct {
-		canary, stable string
-		err            error
-	}
-	sentMsg struct {
-		cmd release.Command
-		err error
-	}
-	probeTick struct{}
-	tasksTick struct{}
-)
-
 // dialog is the overlay asking for confirmation, if any.
 type dialog int
 
@@ -87,13 +65,15 @@ const (
 	dialogQuit
 )
 
-// probeState is a dependency's last answer.
+// probeState is a dependency's last answer. gen is the generation of the check that gave it: an
+// answer of an older check, arriving late, is dropped.
 type probeState struct {
 	ok      bool
 	took    time.Duration
 	err     string
 	at      time.Time
 	pending bool
+	gen     uint64
 }
 
 // Options configure a Model.
@@ -117,6 +97,8 @@ type Options struct {
 type Model struct {
 	opts          Options
 	th            Theme
+	keys          keyMap
+	hints         help.Model
 	st            Status
 	width, height int
 	selected      int
@@ -129,6 +111,11 @@ type Model struct {
 	tasksErr      string
 	notice        string
 	noticeAt      time.Time
+	// probeGen is the generation of the last round of probes issued, tasksGen that of the last tasks
+	// poll issued and tasksShown that of the poll whose answer is on screen. An answer older than the
+	// one on screen came late and is dropped; one older than the last issued is not, or a Docker slower
+	// than TaskInterval would never be shown.
+	probeGen, tasksGen, tasksShown uint64
 }
 
 // New returns a cockpit with the given options.
@@ -146,7 +133,7 @@ func New(opts Options) Model {
 	if opts.Theme != nil {
 		th = *opts.Theme
 	}
-	m := Model{opts: opts, th: th, width: 80, height: 24, probes: map[string]*probeState{}}
+	m := Model{opts: opts, th: th, keys: defaultKeys(), hints: hints(th), width: 80, height: 24, probes: map[string]*probeState{}}
 	for _, p := range opts.Probes {
 		m.probes[p.Name] = &probeState{}
 	}
@@ -161,11 +148,7 @@ func (m Model) QuitChoice() QuitChoice { return m.quit }
 
 // Init starts the clock, the probes and the task polls.
 func (m Model) Init() tea.Cmd {
-	return tea.Batch(tick(), func() tea.Msg { return probeTick{} }, func() tea.Msg { return tasksTick{} })
-}
-
-func tick() tea.Cmd {
-	return tea.Tick(time.Second, func(t time.Time) tea.Msg { return tickMsg(t) })
+	return tea.Batch(tick(), immediately(probeTick{}), immediately(tasksTick{}))
 }
 
 // Update handles a message. It does no I/O: requests, probes and polls are returned as commands.
@@ -186,18 +169,22 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tickMsg:
 		return m, tick()
 	case probeTick:
-		return m, tea.Batch(m.runProbes(), tea.Tick(m.opts.ProbeInterval, func(time.Time) tea.Msg { return probeTick{} }))
+		return m.runProbes()
 	case probeMsg:
-		if p := m.probes[msg.name]; p != nil {
-			*p = probeState{ok: msg.err == nil, took: msg.took, at: m.opts.Now()}
+		if p := m.probes[msg.name]; p != nil && msg.gen >= p.gen {
+			*p = probeState{ok: msg.err == nil, took: msg.took, at: m.opts.Now(), gen: msg.gen}
 			if msg.err != nil {
 				p.err = msg.err.Error()
 			}
 		}
 		return m, nil
 	case tasksTick:
-		return m, tea.Batch(m.pollTasks(), tea.Tick(m.opts.TaskInterval, func(time.Time) tea.Msg { return tasksTick{} }))
+		return m.pollTasks()
 	case tasksMsg:
+		if msg.gen < m.tasksShown {
+			return m, nil // a poll older than the one on screen answered late
+		}
+		m.tasksShown = msg.gen
 		if msg.err != nil {
 			m.tasksErr = msg.err.Error()
 		} else {
@@ -216,154 +203,41 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// runProbes checks every dependency that is not being checked already, each in a command of its own.
-func (m Model) runProbes() tea.Cmd {
-	var cmds []tea.Cmd
+// runProbes checks every dependency that is not being checked already, each in a command of its own,
+// and schedules the next round.
+func (m Model) runProbes() (Model, tea.Cmd) {
+	m.probeGen++
+	cmds := []tea.Cmd{after(m.opts.ProbeInterval, probeTick{})}
 	for _, p := range m.opts.Probes {
 		st := m.probes[p.Name]
 		if st.pending {
 			continue
 		}
 		st.pending = true
-		p := p
-		cmds = append(cmds, func() tea.Msg {
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			start := time.Now()
-			err := p.Run(ctx)
-			return probeMsg{name: p.Name, took: time.Since(start), err: err}
-		})
+		cmds = append(cmds, probe(p, m.probeGen))
 	}
-	return tea.Batch(cmds...)
+	return m, tea.Batch(cmds...)
 }
 
-func (m Model) pollTasks() tea.Cmd {
+// pollTasks asks for the task states, if there is a way to, and schedules the next poll.
+func (m Model) pollTasks() (Model, tea.Cmd) {
+	next := after(m.opts.TaskInterval, tasksTick{})
 	if m.opts.Tasks == nil {
-		return nil
+		return m, next
 	}
-	tasks := m.opts.Tasks
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		c, s, err := tasks(ctx)
-		return tasksMsg{canary: c, stable: s, err: err}
-	}
+	m.tasksGen++
+	return m, tea.Batch(pollTasks(m.opts.Tasks, m.tasksGen), next)
 }
 
-// send asks the release to carry out cmd, off the UI's goroutine, and notes it on screen.
-func (m *Model) send(cmd release.Command, notice string) tea.Cmd {
+// request asks the release to carry out cmd, off the UI's goroutine, and notes it on screen.
+func (m *Model) request(cmd release.Command, notice string) tea.Cmd {
 	m.notice, m.noticeAt = notice, m.opts.Now()
-	ctl := m.opts.Controller
-	if ctl == nil {
+	if m.opts.Controller == nil {
 		m.notice = "read-only: this cockpit cannot steer the release"
 		return nil
 	}
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		defer cancel()
-		return sentMsg{cmd: cmd, err: ctl.Request(ctx, cmd)}
-	}
+	return send(m.opts.Controller, cmd)
 }
 
 // active says whether the release can still be steered.
 func (m Model) active() bool { return !m.st.Finished && !m.st.Phase.Done() }
-
-func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
-	key := k.String()
-	if key == "ctrl+c" && m.dialog != dialogQuit {
-		m.dialog = dialogQuit
-		if !m.active() {
-			return m, tea.Quit
-		}
-		return m, nil
-	}
-	switch m.dialog {
-	case dialogPromote, dialogAbort:
-		switch key {
-		case "y", "Y", "enter":
-			cmd, what := release.CommandPromote, "promotion requested"
-			if m.dialog == dialogAbort {
-				cmd, what = release.CommandAbort, "abort requested: traffic goes back to stable"
-			}
-			m.dialog = dialogNone
-			return m, m.send(cmd, what)
-		case "n", "N", "esc", "q":
-			m.dialog = dialogNone
-		}
-		return m, nil
-	case dialogQuit:
-		switch key {
-		case "l", "L":
-			m.quit = QuitLeave
-			return m, tea.Quit
-		case "p", "P":
-			m.quit = QuitPause
-			return m, tea.Sequence(m.send(release.CommandPause, "pausing"), tea.Quit)
-		case "a", "A":
-			m.quit = QuitAbort
-			return m, tea.Sequence(m.send(release.CommandAbort, "aborting"), tea.Quit)
-		case "esc", "n", "N", "c", "C":
-			m.dialog = dialogNone
-		case "ctrl+c":
-			// A second interrupt leaves the release running, as the first choice does.
-			m.quit = QuitLeave
-			return m, tea.Quit
-		}
-		return m, nil
-	}
-	if m.help {
-		m.help = false
-		if key == "?" || key == "esc" || key == "q" {
-			return m, nil
-		}
-	}
-	if m.explain && (key == "esc" || key == "enter") {
-		m.explain = false
-		return m, nil
-	}
-	switch key {
-	case "?", "h":
-		m.help = true
-	case "q":
-		if !m.active() {
-			return m, tea.Quit
-		}
-		m.dialog = dialogQuit
-	case "p":
-		if m.active() {
-			m.dialog = dialogPromote
-		}
-	case "a":
-		if m.active() {
-			m.dialog = dialogAbort
-		}
-	case " ":
-		if m.active() && m.st.Phase == release.PhaseBaking {
-			if m.st.Paused {
-				return m, m.send(release.CommandContinue, "continuing the bake")
-			}
-			return m, m.send(release.CommandPause, "pausing the bake")
-		}
-	case "n":
-		if m.active() && m.st.Phase == release.PhaseBaking {
-			return m, m.send(release.CommandSkip, "skipping the rest of the bake")
-		}
-	case "+", "=":
-		if m.active() && m.st.Phase == release.PhaseBaking {
-			return m, m.send(release.CommandNudgeUp, "nudging the canary up")
-		}
-	case "-", "_":
-		if m.active() && m.st.Phase == release.PhaseBaking {
-			return m, m.send(release.CommandNudgeDown, "nudging the canary down")
-		}
-	case "up", "k":
-		m.selected = max(m.selected-1, 0)
-	case "down", "j":
-		m.selected = min(m.selected+1, len(m.rows())-1)
-	case "enter":
-		m.explain = true
-	case "esc":
-		m.explain = false
-	}
-	return m, nil
-}

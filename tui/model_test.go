@@ -66,19 +66,19 @@ func mkVerdict(result verdict.Result, canaryErr float64, canaryP95 time.Duration
 		Stable:  verdict.Metrics{Requests: 1836, Errors: 2, ErrorRate: 0.11, P50: 4 * time.Millisecond, P90: 8 * time.Millisecond, P95: 12 * time.Millisecond, P99: 29 * time.Millisecond},
 		Queries: []string{`SELECT count("status") FROM "autogen"."haproxy_request" WHERE time >= 1763629200000000000 AND time < 1763629260000000000 AND "backend" = 'be_shop' AND ("server" = 'canary1')`},
 	}
-	pass := func(name, detail string, c, s, l float64, unit string) verdict.Check {
-		return verdict.Check{Name: name, Result: verdict.ResultPass, Canary: c, Stable: s, Limit: l, Unit: unit, CanaryN: 612, StableN: 1836, Detail: detail}
+	pass := func(name string, metric verdict.Metric, detail string, c, s, l float64, unit string) verdict.Check {
+		return verdict.Check{Name: name, Metric: metric, Result: verdict.ResultPass, Canary: c, Stable: s, Limit: l, Unit: unit, CanaryN: 612, StableN: 1836, Detail: detail}
 	}
 	v.Checks = []verdict.Check{
-		pass("canary_requests", "canary has 612 requests (at least 50)", 612, 1836, 50, "requests"),
-		pass("stable_requests", "stable has 1836 requests (at least 50)", 612, 1836, 50, "requests"),
-		pass("telemetry", "InfluxDB's counts agree with HAProxy's within 10%", 612, 615, 10, "requests"),
-		pass("error_rate", "canary error rate 0% ≤ 1% (0 of 612 requests)", canaryErr, 0.11, 1, "%"),
-		pass("latency_p99", "canary p99 31ms ≤ 500ms", 31, 29, 500, "ms"),
-		pass("error_rate_increase", "canary error rate within 1 points of stable's", canaryErr, 0.11, 1.11, "%"),
-		pass("latency_shift", "canary p50 4ms ≤ 15ms (1.25 × stable 4ms + 10ms)", 4, 4, 15, "ms"),
-		pass("p95_vs_stable", "canary p95 14ms ≤ 25ms (1.25 × stable 12ms + 10ms)", float64(canaryP95/time.Millisecond), 12, 25, "ms"),
-		pass("p99_vs_stable", "canary p99 31ms ≤ 46.25ms (1.25 × stable 29ms + 10ms)", 31, 29, 46.25, "ms"),
+		pass("canary_requests", verdict.MetricRequests, "canary has 612 requests (at least 50)", 612, 1836, 50, "requests"),
+		pass("stable_requests", verdict.MetricRequests, "stable has 1836 requests (at least 50)", 612, 1836, 50, "requests"),
+		pass("telemetry", verdict.MetricRequests, "InfluxDB's counts agree with HAProxy's within 10%", 612, 615, 10, "requests"),
+		pass("error_rate", verdict.MetricErrorRate, "canary error rate 0% ≤ 1% (0 of 612 requests)", canaryErr, 0.11, 1, "%"),
+		pass("latency_p99", verdict.MetricP99, "canary p99 31ms ≤ 500ms", 31, 29, 500, "ms"),
+		pass("error_rate_increase", verdict.MetricErrorRate, "canary error rate within 1 points of stable's", canaryErr, 0.11, 1.11, "%"),
+		pass("latency_shift", verdict.MetricP50, "canary p50 4ms ≤ 15ms (1.25 × stable 4ms + 10ms)", 4, 4, 15, "ms"),
+		pass("p95_vs_stable", verdict.MetricP95, "canary p95 14ms ≤ 25ms (1.25 × stable 12ms + 10ms)", float64(canaryP95/time.Millisecond), 12, 25, "ms"),
+		pass("p99_vs_stable", verdict.MetricP99, "canary p99 31ms ≤ 46.25ms (1.25 × stable 29ms + 10ms)", 31, 29, 46.25, "ms"),
 	}
 	v.Reason = "all 9 checks pass (canary 612 requests, 0% errors, p95 14ms; stable 1836 requests, 0.11% errors, p95 12ms)"
 	if result == verdict.ResultFail {
@@ -442,5 +442,16 @@ func TestNeverBlocks(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("Update blocked")
+	}
+}
+
+// A release from a stack file shows its spec difference in the log, from the preflight event's
+// structured Changes (no text matching).
+func TestCockpitShowsTheSpecDifference(t *testing.T) {
+	ev := release.Event{Time: time.Now(), Kind: release.KindPreflight, Phase: release.PhasePreflight, ReleaseID: "r1", Service: "shop_app",
+		Message: "stack file ok: 1 change(s) to shop_app", Changes: []release.Change{{Field: "env DATABASE_POOL", From: "10", To: "20"}}}
+	m := model([]release.Event{ev}, 120, 40, nil)
+	if out := m.View(); !strings.Contains(out, "env DATABASE_POOL: 10 → 20") {
+		t.Errorf("the screen lacks the change:\n%s", out)
 	}
 }

@@ -6,10 +6,16 @@
 //	DEMO_VERSION      version string put in every response (default "dev")
 //	DEMO_LISTEN       listen address (default ":8080")
 //	DEMO_ERROR_RATE   share of requests answered 500, 0..1 (default 0)
+//	DEMO_RESET_RATE   share of requests whose connection is closed without any answer, 0..1 (default 0):
+//	                  what a crashing or overloaded server does, and what HAProxy's retries hide from users
 //	DEMO_LATENCY      extra latency added to every request, a Go duration (default 0)
 //	DEMO_JITTER       uniform random extra latency up to this duration (default 0)
 //	DEMO_CRASH        "start" makes the process exit 1 at start, for crash-loop drills
 //	DEMO_UNHEALTHY    "true" makes /healthz answer 503, for failing-healthcheck drills
+//	DEMO_SETTING      any value, reported in every response's X-Demo-Setting header: an env-only release
+//	                  shows which tasks run the new env
+//	DEMO_CONFIG_FILE  a file (such as a Swarm config) whose first line is reported in every response's
+//	                  X-Demo-Config header: a config release shows which tasks run the new config
 //
 // "demoapp healthcheck" probes /healthz on the listen port and exits 0 or 1; it is the image's
 // HEALTHCHECK, since a FROM scratch image has no shell or curl.
@@ -25,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -33,10 +40,14 @@ type config struct {
 	version   string
 	listen    string
 	errorRate float64
+	resetRate float64
 	latency   time.Duration
 	jitter    time.Duration
 	crash     string
 	unhealthy bool
+	setting   string
+	// configFile is DEMO_CONFIG_FILE; configLine its first line, read at start.
+	configFile, configLine string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -47,12 +58,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("DEMO_LISTEN"); v != "" {
 		c.listen = v
 	}
-	if v := getenv("DEMO_ERROR_RATE"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 || f > 1 {
-			return c, fmt.Errorf("DEMO_ERROR_RATE=%q: want a share between 0 and 1", v)
+	for _, r := range []struct {
+		name string
+		dst  *float64
+	}{{"DEMO_ERROR_RATE", &c.errorRate}, {"DEMO_RESET_RATE", &c.resetRate}} {
+		if v := getenv(r.name); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 {
+				return c, fmt.Errorf("%s=%q: want a share between 0 and 1", r.name, v)
+			}
+			*r.dst = f
 		}
-		c.errorRate = f
 	}
 	for _, d := range []struct {
 		name string
@@ -68,7 +84,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.crash = getenv("DEMO_CRASH")
 	c.unhealthy = getenv("DEMO_UNHEALTHY") == "true"
+	c.setting = getenv("DEMO_SETTING")
+	c.configFile = getenv("DEMO_CONFIG_FILE")
 	return c, nil
+}
+
+// readConfigLine reads the first line of c.configFile, if one is set.
+func (c *config) readConfigLine(readFile func(string) ([]byte, error)) error {
+	if c.configFile == "" {
+		return nil
+	}
+	raw, err := readFile(c.configFile)
+	if err != nil {
+		return fmt.Errorf("DEMO_CONFIG_FILE: %w", err)
+	}
+	c.configLine, _, _ = strings.Cut(string(raw), "\n")
+	c.configLine = strings.TrimSpace(c.configLine)
+	return nil
 }
 
 // handler serves the demo endpoints. rnd returns a float in [0,1); it is a parameter so tests are deterministic.
@@ -93,7 +125,25 @@ func handler(c config, rnd func() float64) http.Handler {
 				return
 			}
 		}
+		if c.resetRate > 0 && rnd() < c.resetRate {
+			// Close the connection without a byte of answer: HAProxy sees an empty response.
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					if tc, ok := conn.(*net.TCPConn); ok {
+						_ = tc.SetLinger(0) // a reset, not a clean close
+					}
+					conn.Close()
+					return
+				}
+			}
+		}
 		w.Header().Set("X-Demo-Version", c.version)
+		if c.setting != "" {
+			w.Header().Set("X-Demo-Setting", c.setting)
+		}
+		if c.configLine != "" {
+			w.Header().Set("X-Demo-Config", c.configLine)
+		}
 		if c.errorRate > 0 && rnd() < c.errorRate {
 			http.Error(w, "injected error from "+c.version, http.StatusInternalServerError)
 			return
@@ -123,6 +173,9 @@ func healthcheck(listen string) error {
 
 func main() {
 	c, err := loadConfig(os.Getenv)
+	if err == nil {
+		err = c.readConfigLine(os.ReadFile)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demoapp:", err)
 		os.Exit(2)

@@ -52,3 +52,38 @@ func TestHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestResetRate: with DEMO_RESET_RATE, a request whose draw is under the rate gets its connection closed
+// without a byte of answer (a real server: the recorder cannot be hijacked).
+func TestResetRate(t *testing.T) {
+	draw := 0.1
+	srv := httptest.NewServer(handler(config{version: "v2", resetRate: 0.2}, func() float64 { return draw }))
+	defer srv.Close()
+	if _, err := http.Get(srv.URL + "/"); err == nil {
+		t.Fatal("a request under the reset rate was answered")
+	}
+	draw = 0.5
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a request over the reset rate: %v", err)
+	}
+	resp.Body.Close()
+}
+
+// An env-only or config-only release is seen in the headers: which tasks run the new setting or file.
+func TestHandlerReportsSettingAndConfig(t *testing.T) {
+	c, err := loadConfig(func(k string) string {
+		return map[string]string{"DEMO_SETTING": "pool=20", "DEMO_CONFIG_FILE": "/etc/demo.conf"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.readConfigLine(func(string) ([]byte, error) { return []byte("greeting: hi v2\nrest\n"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	handler(c, func() float64 { return 0.9 }).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if s, cf := rec.Header().Get("X-Demo-Setting"), rec.Header().Get("X-Demo-Config"); s != "pool=20" || cf != "greeting: hi v2" {
+		t.Fatalf("X-Demo-Setting %q, X-Demo-Config %q", s, cf)
+	}
+}
