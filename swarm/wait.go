@@ -21,11 +21,11 @@ var ErrTasksFailed = errors.New("tasks failed")
 // UpdateImage starts a rolling update of service to image, pinned as fridaymorning pinned it (see
 // pinFor): a promotion runs the canary's reference, so that the stable service gets the bits that were
 // judged, and a rollback the one it ran before. The registry credentials of the user running
-// fridaymorning go with the update.
-// The update keeps the service's own pace (parallelism, delay, monitor) but always has Swarm roll back on
-// failure, and starts new tasks before stopping old ones where no host-mode published port makes two
-// tasks clash: see PromotionSpec. It retries Swarm's "update out of sequence" conflicts after reading
-// the spec again, and does not wait for the update; use WaitReady.
+// fridaymorning go with the update. The update keeps the service's own pace (parallelism, delay,
+// monitor) but always has Swarm roll back on failure, and starts new tasks before stopping old ones
+// where no host-mode published port makes two tasks clash: see PromotionSpec. It retries Swarm's "update
+// out of sequence" conflicts after reading the spec again, and does not wait for the update; use
+// WaitReady.
 func (c *Client) UpdateImage(ctx context.Context, service, image string) error {
 	auth, err := registryAuth(ctx, image)
 	if err != nil {

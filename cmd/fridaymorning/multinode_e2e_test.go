@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -353,6 +355,39 @@ func firstOnWorker(nodes []string) bool {
 	return len(nodes) > 0 && strings.Contains(nodes[0], "-worker")
 }
 
+// influxNumber runs an InfluxQL query returning one number on the stack's InfluxDB.
+func (b *mnBed) influxNumber(q string) float64 {
+	b.t.Helper()
+	token, err := os.ReadFile(mnEnv(b.t, "FM_MN_INFLUX_TOKEN_FILE"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	user, pass, _ := strings.Cut(strings.TrimSpace(string(token)), ":")
+	req, err := http.NewRequest(http.MethodGet, mnEnv(b.t, "FM_MN_INFLUX_URL")+"/query?db="+mnEnv(b.t, "FM_MN_INFLUX_DB")+"&q="+url.QueryEscape(q), nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.SetBasicAuth(user, pass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Results []struct {
+			Series []struct{ Values [][]any } `json:"series"`
+		} `json:"results"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		b.t.Fatalf("InfluxDB's answer to %q: %v", q, err)
+	}
+	if len(res.Results) == 0 || len(res.Results[0].Series) == 0 || len(res.Results[0].Series[0].Values) == 0 {
+		return 0
+	}
+	n, _ := res.Results[0].Series[0].Values[0][1].(float64)
+	return n
+}
+
 // TestMultiNodeHealthyReleasePromotes: the production stack's release of a healthy image, under steady
 // load, through HAProxy's runtime API over TCP: the canary runs on a worker, every step passes, the stable
 // service runs the new image on every node, and not one request fails.
@@ -430,6 +465,10 @@ func TestMultiNodeBadReleaseAborts(t *testing.T) {
 	}
 	if load.ByVersion["v2-errors"] == 0 {
 		t.Errorf("the canary served nothing (%v): the abort was not judged on real traffic", load.ByVersion)
+	}
+	// The dashboard's error rate is the mean of HAProxy's e5 field: the canary's 5xx are in it.
+	if n := b.influxNumber(`SELECT sum("e5") FROM "haproxy_request" WHERE "server" =~ /^canary/ AND time > now() - 10m`); n < 1 {
+		t.Errorf("InfluxDB has %g canary 5xx in the e5 field, want the ones users got", n)
 	}
 	// The canary had 20% of the requests, half of which failed, and only for part of the release.
 	if load.Failed > load.Sent/10 {
