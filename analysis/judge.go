@@ -101,7 +101,10 @@ type judge struct {
 	latNotJudged   string
 	latNotCompared string
 	// lostErrors are canary 5xx answers HAProxy counted and the metrics store lacks; they are counted.
-	lostErrors     int64
+	lostErrors int64
+	// failedAttempts are attempts on the canary's servers that got no answer (HAProxy retried them on
+	// another server, or gave up): failures no per-request log line names the canary for.
+	failedAttempts int64
 	checks         []verdict.Check
 	canary, stable verdict.Metrics
 }
@@ -148,6 +151,7 @@ func Judge(in Input, th Thresholds) verdict.Verdict {
 	}
 
 	j.countLostErrors()
+	j.countFailedAttempts()
 	j.latencyCoverage()
 
 	j.sampleChecks()
@@ -202,6 +206,24 @@ func (j *judge) countLostErrors() {
 	j.canary.Errors5xx += j.lostErrors
 	j.canary.Requests = max(j.canary.Requests, j.canary.Errors)
 	j.canary.ErrorRate = 100 * float64(j.canary.Errors) / float64(j.canary.Requests)
+}
+
+// countFailedAttempts adds to each group's requests and errors the attempts on its servers that got no
+// answer, from HAProxy's own counters (Tally.Failed): with retries and redispatch on, a canary that
+// resets a share of its connections has them answered by stable, and the log line and HAProxy's
+// response counters then name stable only. Each such attempt is a request the group failed.
+func (j *judge) countFailedAttempts() {
+	add := func(m *verdict.Metrics, t *verdict.Tally) int64 {
+		if t == nil || t.Failed <= 0 {
+			return 0
+		}
+		m.Errors += t.Failed
+		m.Requests += t.Failed
+		m.ErrorRate = 100 * float64(m.Errors) / float64(m.Requests)
+		return t.Failed
+	}
+	j.failedAttempts = add(&j.canary, j.in.Window.Canary)
+	add(&j.stable, j.in.Window.Stable)
 }
 
 // latencyCoverage decides whether the groups have enough requests with a latency for the latency checks
@@ -301,15 +323,15 @@ func (j *judge) telemetry() {
 	if w.Early || w.Canary == nil || w.Stable == nil || gap < 0 {
 		return
 	}
-	c := verdict.Check{Name: verdict.CheckTelemetry, Metric: verdict.MetricRequests, Canary: float64(j.canary.Requests), Stable: float64(w.Canary.Requests), Limit: gap, Unit: "requests",
-		CanaryN: j.canary.Requests, StableN: j.stable.Requests}
+	c := verdict.Check{Name: verdict.CheckTelemetry, Metric: verdict.MetricRequests, Canary: float64(j.in.Canary.Requests), Stable: float64(w.Canary.Requests), Limit: gap, Unit: "requests",
+		CanaryN: j.in.Canary.Requests, StableN: j.in.Stable.Requests}
 	type cmp struct {
 		what         string
 		influx, hapx int64
 	}
 	cmps := []cmp{
-		{"canary requests", j.canary.Requests, w.Canary.Requests},
-		{"stable requests", j.stable.Requests, w.Stable.Requests},
+		{"canary requests", j.in.Canary.Requests, w.Canary.Requests},
+		{"stable requests", j.in.Stable.Requests, w.Stable.Requests},
 		{"canary 5xx answers", j.in.Canary.Errors5xx, w.Canary.Errors5xx},
 	}
 	var off []string
@@ -327,7 +349,7 @@ func (j *judge) telemetry() {
 	} else {
 		c.Result = verdict.ResultPass
 		c.Detail = fmt.Sprintf("InfluxDB's counts agree with HAProxy's within %s%% (canary %d vs %d requests, stable %d vs %d)",
-			fmtNum(gap), j.canary.Requests, w.Canary.Requests, j.stable.Requests, w.Stable.Requests)
+			fmtNum(gap), j.in.Canary.Requests, w.Canary.Requests, j.in.Stable.Requests, w.Stable.Requests)
 	}
 	j.add(c)
 }
@@ -339,6 +361,9 @@ func (j *judge) errorRate() {
 	counts := fmt.Sprintf("%d of %d requests", cm.Errors, cm.Requests)
 	if j.lostErrors > 0 {
 		counts += fmt.Sprintf(", %d of them counted by HAProxy only", j.lostErrors)
+	}
+	if j.failedAttempts > 0 {
+		counts += fmt.Sprintf(", %d of them attempts HAProxy retried or got no answer for (connection and response errors, retries, redispatches)", j.failedAttempts)
 	}
 	switch {
 	case math.IsNaN(cm.ErrorRate) || math.IsInf(cm.ErrorRate, 0) || math.IsNaN(lim):

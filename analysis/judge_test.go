@@ -141,6 +141,15 @@ func TestJudge(t *testing.T) {
 			w:    verdict.Window{Share: 10, Canary: &verdict.Tally{Requests: 200, Errors5xx: 40}, Stable: &verdict.Tally{Requests: 1800, Errors5xx: 2}},
 			want: verdict.ResultFail, failing: "error_rate", checks: map[string]verdict.Result{"telemetry": verdict.ResultInconclusive},
 			reason: "canary error rate 20% > 1% (40 of 200 requests, 40 of them counted by HAProxy only)"},
+		{name: "attempts HAProxy retried elsewhere count against the canary", canary: healthy, stable: stable,
+			// A canary resetting 20% of its connections: each reset was retried on stable, so users saw no
+			// error and the log names stable; only the canary server's own counters tell.
+			w:    verdict.Window{Share: 10, Canary: &verdict.Tally{Requests: 200, Failed: 50}, Stable: &verdict.Tally{Requests: 1800, Errors5xx: 2}},
+			want: verdict.ResultFail, failing: "error_rate", checks: map[string]verdict.Result{"telemetry": verdict.ResultPass, "error_rate_increase": verdict.ResultFail},
+			reason: "canary error rate 20% > 1% (50 of 250 requests, 50 of them attempts HAProxy retried or got no answer for"},
+		{name: "stable's failed attempts count against stable", canary: healthy, stable: stable,
+			w:    verdict.Window{Share: 10, Canary: &verdict.Tally{Requests: 200}, Stable: &verdict.Tally{Requests: 1800, Errors5xx: 2, Failed: 200}},
+			want: verdict.ResultPass, checks: map[string]verdict.Result{"telemetry": verdict.ResultPass, "error_rate_increase": verdict.ResultPass}},
 		{name: "counts that agree pass the telemetry check", canary: healthy, stable: stable,
 			w:    verdict.Window{Share: 10, Canary: &verdict.Tally{Requests: 203}, Stable: &verdict.Tally{Requests: 1795, Errors5xx: 2}},
 			want: verdict.ResultPass, checks: map[string]verdict.Result{"telemetry": verdict.ResultPass}},

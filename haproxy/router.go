@@ -80,6 +80,12 @@ type ServerState struct {
 	Status, CheckStatus string
 	// Sessions are the current sessions; Responses and Errors5xx count responses since HAProxy started.
 	Sessions, Responses, Errors5xx int64
+	// Failed counts, since HAProxy started, the attempts on the server that got no answer: connection
+	// and response errors (econ, eresp) and the attempts HAProxy retried or redispatched (wretr,
+	// wredis). With retries on, a user may never see these: the answer came from another server.
+	Failed int64
+	// Throttle is the share, in percent, of its weight a server in slow start runs at; 0 outside it.
+	Throttle int
 }
 
 // Usable reports whether the server takes new traffic: up with its first check done, or not checked.
@@ -666,10 +672,14 @@ func (c *Client) Drain(ctx context.Context, group string) error {
 type Count struct {
 	// Requests answered and, of those, answered with a 5xx status.
 	Requests, Errors5xx int64
+	// Failed attempts on the group's servers: connection and response errors, retries and
+	// redispatches (see ServerState.Failed).
+	Failed int64
 }
 
 // Counts returns, by group, how many responses the group's servers have sent since HAProxy started,
-// and how many of them were 5xx: the difference of two readings is a step's observed split and the
+// how many of them were 5xx, and how many attempts on them failed (retried elsewhere or unanswered):
+// the difference of two readings is a step's observed split and the
 // second signal to hold the metrics store's numbers against.
 func (c *Client) Counts(ctx context.Context) (map[string]Count, error) {
 	states, err := c.be.servers(ctx)
@@ -686,6 +696,7 @@ func (c *Client) Counts(ctx context.Context) (map[string]Count, error) {
 		for _, n := range names {
 			t.Requests += states[n].Responses
 			t.Errors5xx += states[n].Errors5xx
+			t.Failed += states[n].Failed
 		}
 		out[g] = t
 	}

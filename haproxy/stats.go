@@ -20,6 +20,15 @@ type statCounters struct {
 	Hrsp4xx     *int64 `json:"hrsp_4xx"`
 	Hrsp5xx     *int64 `json:"hrsp_5xx"`
 	HrspOther   *int64 `json:"hrsp_other"`
+	// Econ and Eresp count the server's failed connections and responses; Wretr and Wredis the
+	// attempts on it that HAProxy retried, on it or on another server. Retried attempts never show in
+	// hrsp_*, which count the answer of the server that finally answered.
+	Econ   *int64 `json:"econ"`
+	Eresp  *int64 `json:"eresp"`
+	Wretr  *int64 `json:"wretr"`
+	Wredis *int64 `json:"wredis"`
+	// Throttle is the share, in percent, of its weight a server in slow start runs at (nil outside it).
+	Throttle *int64 `json:"throttle"`
 }
 
 // nativeStat is one object of the Data Plane API's native statistics (native_stat).
@@ -50,6 +59,8 @@ func stateOf(name string, st *statCounters) ServerState {
 		Sessions:  v(st.Scur),
 		Responses: v(st.Hrsp1xx) + v(st.Hrsp2xx) + v(st.Hrsp3xx) + v(st.Hrsp4xx) + v(st.Hrsp5xx) + v(st.HrspOther),
 		Errors5xx: v(st.Hrsp5xx),
+		Failed:    v(st.Econ) + v(st.Eresp) + v(st.Wretr) + v(st.Wredis),
+		Throttle:  int(v(st.Throttle)),
 	}
 }
 
@@ -109,6 +120,7 @@ func parseShowStat(backend, out string) (map[string]ServerState, error) {
 			Weight: num("weight"), Status: get("status"), CheckStatus: get("check_status"), Scur: num("scur"),
 			Hrsp1xx: num("hrsp_1xx"), Hrsp2xx: num("hrsp_2xx"), Hrsp3xx: num("hrsp_3xx"), Hrsp4xx: num("hrsp_4xx"),
 			Hrsp5xx: num("hrsp_5xx"), HrspOther: num("hrsp_other"),
+			Econ: num("econ"), Eresp: num("eresp"), Wretr: num("wretr"), Wredis: num("wredis"), Throttle: num("throttle"),
 		})
 	}
 	return out2, nil

@@ -120,7 +120,7 @@ func (e *Engine) served(st *state, now map[string]verdict.Tally) (canary, stable
 		return canary, stable, false
 	}
 	canary, stable = now[GroupCanary].Minus(st.countsAtStart[GroupCanary]), now[GroupStable].Minus(st.countsAtStart[GroupStable])
-	if canary.Requests < 0 || stable.Requests < 0 || canary.Errors5xx < 0 || stable.Errors5xx < 0 {
+	if canary.Requests < 0 || stable.Requests < 0 || canary.Errors5xx < 0 || stable.Errors5xx < 0 || canary.Failed < 0 || stable.Failed < 0 {
 		if !st.countersReset {
 			st.countersReset = true
 			e.send(st, Event{Kind: KindWarning, Message: "the load balancer's counters went back (HAProxy reloaded?): this step is judged on the metrics store alone"})

@@ -219,7 +219,7 @@ func (c counter) Counts(ctx context.Context) (map[string]verdict.Tally, error) {
 	}
 	out := make(map[string]verdict.Tally, len(got))
 	for g, t := range got {
-		out[g] = verdict.Tally{Requests: t.Requests, Errors5xx: t.Errors5xx}
+		out[g] = verdict.Tally{Requests: t.Requests, Errors5xx: t.Errors5xx, Failed: t.Failed}
 	}
 	return out, nil
 }
