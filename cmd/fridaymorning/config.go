@@ -23,6 +23,8 @@ import (
 const (
 	envDataplanePassword = "FRIDAYMORNING_DATAPLANE_PASSWORD"
 	envInfluxToken       = "FRIDAYMORNING_INFLUXDB_TOKEN"
+	envPromPassword      = "FRIDAYMORNING_PROMETHEUS_PASSWORD"
+	envPromToken         = "FRIDAYMORNING_PROMETHEUS_TOKEN"
 )
 
 // duration is a time.Duration written as "30s" or "2m" in YAML.
@@ -130,11 +132,33 @@ type fileConfig struct {
 		OnInconclusive       string        `yaml:"on_inconclusive"`
 		Custom               []customEntry `yaml:"custom"`
 	} `yaml:"analysis"`
+
+	// Prometheus is where custom checks with source: prometheus are asked.
+	Prometheus struct {
+		URL             string   `yaml:"url"`
+		Username        string   `yaml:"username"`
+		PasswordFile    string   `yaml:"password_file"`
+		BearerTokenFile string   `yaml:"bearer_token_file"`
+		CAFile          string   `yaml:"ca_file"`
+		Timeout         duration `yaml:"timeout"`
+	} `yaml:"prometheus"`
+
+	// Notify are the receivers of the release's milestones.
+	Notify []notifyEntry `yaml:"notify"`
+
+	// Gates are the outside checks the release waits on, by point.
+	Gates struct {
+		PreRollout       []gateEntry `yaml:"pre_rollout"`
+		ConfirmPromotion []gateEntry `yaml:"confirm_promotion"`
+		PostRollout      []gateEntry `yaml:"post_rollout"`
+	} `yaml:"gates"`
 }
 
 // customEntry is one custom metric of analysis.custom.
 type customEntry struct {
-	Name     string   `yaml:"name"`
+	Name string `yaml:"name"`
+	// Source is where the query goes: empty for InfluxDB (in influxdb.language), prometheus for PromQL.
+	Source   string   `yaml:"source"`
 	Query    string   `yaml:"query"`
 	Unit     string   `yaml:"unit"`
 	Max      *float64 `yaml:"max"`

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fridaymorning/fridaymorning/internal/buildinfo"
 	"github.com/fridaymorning/fridaymorning/release"
 )
 
@@ -82,7 +83,10 @@ step, judges it against stable from InfluxDB, and promotes it or aborts back to 
 		newDrillCmd(stdout),
 		newPauseCmd(stdout),
 		newContinueCmd(stdout),
+		newVersionCmd(stdout),
 	)
+	root.Version = buildinfo.Get().Version
+	root.SetVersionTemplate(buildinfo.Get().String() + "\n")
 	return root
 }
 

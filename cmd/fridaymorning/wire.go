@@ -102,6 +102,31 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	}
 	w.closers = append(w.closers, store.Close)
 	w.hp, w.store = hp, store
+	prom, err := prometheus(fc)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	gateList, err := gates(fc)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	emit, err = withHooks(w, fc, emit)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	analyzer := analysis.NewAnalyzer(store, th)
+	preflight := []release.Preflight{
+		{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
+		{Name: "haproxy", Run: hp.Check},
+		{Name: "influxdb", Run: store.Ping},
+	}
+	if prom != nil {
+		analyzer = analyzer.WithPrometheus(prom)
+		preflight = append(preflight, release.Preflight{Name: "prometheus", Run: prom.Ping})
+	}
 
 	engine, err := release.New(release.Config{
 		ReleaseID:          release.NewID(time.Now()),
@@ -122,18 +147,15 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Standby:            fc.Promote.Standby.D(),
 		PauseBeforePromote: fc.Promote.PauseBefore,
 	}, release.Deps{
-		Canaries: sw,
-		Rollout:  sw,
-		Router:   hp,
-		Journal:  sw,
-		Pulse:    sw,
-		Counter:  counter{hp},
-		Analyzer: analysis.NewAnalyzer(store, th),
-		Preflight: []release.Preflight{
-			{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
-			{Name: "haproxy", Run: hp.Check},
-			{Name: "influxdb", Run: store.Ping},
-		},
+		Canaries:  sw,
+		Rollout:   sw,
+		Router:    hp,
+		Journal:   sw,
+		Pulse:     sw,
+		Counter:   counter{hp},
+		Analyzer:  analyzer,
+		Gates:     gateList,
+		Preflight: preflight,
 	}, annotated(w, store, fc, emit))
 	if err != nil {
 		w.Close()
@@ -197,7 +219,7 @@ func thresholds(fc *fileConfig) (analysis.Thresholds, error) {
 		th.MinRequestsToFail = a.MinRequestsToFail
 	}
 	for _, c := range a.Custom {
-		th.Custom = append(th.Custom, analysis.CustomMetric{Name: c.Name, Query: c.Query, Unit: c.Unit, Max: c.Max, Min: c.Min, MaxRatio: c.MaxRatio})
+		th.Custom = append(th.Custom, analysis.CustomMetric{Name: c.Name, Source: c.Source, Query: c.Query, Unit: c.Unit, Max: c.Max, Min: c.Min, MaxRatio: c.MaxRatio})
 	}
 	return th, th.Validate()
 }
