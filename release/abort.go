@@ -17,12 +17,18 @@ const (
 	causeError        cause = "error"
 )
 
-// startAbort moves to the aborting phase for the given cause.
+// startAbort moves to the aborting phase for the given cause. It says so at once but does not write
+// the record: abort moves traffic off the canary first, and the record waits on Docker.
 func (e *Engine) startAbort(st *state, c cause, why string) {
 	st.cause = c
 	st.reason = why
-	e.enter(st, PhaseAborting, why)
+	st.phase = PhaseAborting
+	e.send(st, Event{Kind: KindPhase, Message: why})
 }
+
+// cutTimeout bounds an abort's first attempt to move traffic off the canary, made before anything that
+// waits on Docker: a hung Docker Engine API must not keep a failing canary in traffic.
+const cutTimeout = 5 * time.Second
 
 // interrupted handles a phase cut short by a command or by the end of parent (an operator's
 // interrupt, which means abort), and sets what follows: the promotion or rollback asked for (a
@@ -50,14 +56,25 @@ func (e *Engine) interrupted(parent context.Context, st *state, where string) {
 	}
 }
 
-// abort puts all traffic back on stable, then drains and removes the canary. If the stable service was
-// touched (a promotion that failed half-way), it first goes back to its previous image and must be
-// healthy before it gets traffic. It runs on a context of its own: an interrupt must not cut the way
-// back short. Every step is idempotent.
+// abort puts all traffic back on stable, then drains and removes the canary. Traffic moves first,
+// within cutTimeout, before the record is written or Docker is asked anything. If the stable service
+// may have been touched (a promotion that failed half-way), it first goes back to its previous image and
+// must be healthy before it gets traffic. It runs on a context of its own: an interrupt must not cut
+// the way back short. Every step is idempotent.
 func (e *Engine) abort(st *state) {
 	e.takePending()
+	cut, tried := false, !st.stableTouched
+	if tried {
+		cctx, ccancel := context.WithTimeout(context.Background(), cutTimeout)
+		err := e.shift(cctx, st, 0, shiftOnly, plain("all requests back on the stable service"))
+		ccancel()
+		if cut = err == nil; !cut {
+			e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("moving traffic back to stable, attempt 1: %v", err)})
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.PromoteTimeout)
 	defer cancel()
+	e.persist(ctx, st)
 
 	// Stable untouched (the usual case): straight to moving traffic back. Touched by a promotion that
 	// failed half-way: back to its previous image, and healthy, before it gets traffic.
@@ -72,7 +89,11 @@ func (e *Engine) abort(st *state) {
 	}
 
 	var err error
-	for attempt := 1; attempt <= 5; attempt++ {
+	first := 1
+	if tried {
+		first = 2 // the cut above was the first attempt
+	}
+	for attempt := first; attempt <= 5 && !cut; attempt++ {
 		if err = e.shift(ctx, st, 0, shiftAndPersist, plain("all requests back on the stable service")); err == nil {
 			break
 		}

@@ -220,6 +220,9 @@ type state struct {
 	countersReset bool
 	// promoteWhenReady: a promotion was asked for while the canary was starting.
 	promoteWhenReady bool
+	// stableTouched: the promotion may have begun moving the stable service to the new image (or, for
+	// a release taken over, that is unknown), so an abort checks stable's image before giving it traffic.
+	stableTouched bool
 	// standbyUntil is when the warm standby goes; endStandby: an operator ended it early.
 	standbyUntil  time.Time
 	endStandby    bool
@@ -284,6 +287,7 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outco
 	if st.phase == PhasePreflight {
 		st.phase = PhaseStarting
 	}
+	st.stableTouched = st.phase == PhasePromoting || st.phase == PhaseRollingBack || st.canaryPercent >= 100
 	if st.step >= len(e.cfg.Steps) {
 		st.step = len(e.cfg.Steps) - 1
 	}

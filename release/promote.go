@@ -30,6 +30,7 @@ func (e *Engine) promote(ctx context.Context, st *state) {
 		return
 	}
 
+	st.stableTouched = true
 	if err := e.converge(pctx, st, e.cfg.Service, setImageUnlessRunning, e.cfg.Image, GroupStable, "stable"); err != nil {
 		// Never move traffic onto servers that are not healthy: it stays on the canary, which runs the
 		// same image and passed every step. The release stays active for an operator.

@@ -31,6 +31,7 @@ type world struct {
 	shiftFailsN  int // Shift(0) fails this many times before succeeding
 	removeErr    error
 	onAnalyze    func(n int)
+	onEarly      func(n int) // called with each scripted early look's number, before it answers
 	analyzeCalls int
 
 	images map[string]string // service → image, for Image and UpdateImage
@@ -197,6 +198,9 @@ func (w *world) Analyze(_ context.Context, win verdict.Window) (verdict.Verdict,
 			return verdict.Verdict{Result: verdict.ResultInconclusive, Early: true}, nil
 		}
 		w.record("early %g", share)
+		if w.onEarly != nil {
+			w.onEarly(n)
+		}
 		return w.early[min(n, len(w.early)-1)], nil
 	}
 	w.record("analyze %g", share)
