@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -73,7 +74,9 @@ type Config struct {
 
 // ServerState is one server as HAProxy runs it, from its statistics.
 type ServerState struct {
-	Name   string
+	Name string
+	// Weight is the server's weight as set where HAProxy reports it (the admin socket), else its
+	// effective weight, which slow start lowers (see Throttle).
 	Weight int
 	// Status is HAProxy's: "UP", "DOWN", "MAINT", "DRAIN", "NOLB", "no check", or a transition such as
 	// "UP 1/2"; CheckStatus the last health check's result ("L7OK", "L4CON", "INI"…).
@@ -105,6 +108,22 @@ func (s ServerState) leftOut() bool { return strings.HasPrefix(s.Status, "MAINT"
 // adminMaint reports whether the server is in maintenance by an admin command ("MAINT"), rather than
 // for want of an address ("MAINT (resolution)") or through a tracked server ("MAINT (via …)").
 func (s ServerState) adminMaint() bool { return s.Status == "MAINT" }
+
+// runs reports whether the server runs weight w as HAProxy reports it: the weight itself; in slow start
+// (a throttle, with no weight as set reported), about the throttle's share of it, growing until the slow
+// start ends; in maintenance, anything (HAProxy reports its effective weight, 0, or the one it returns
+// to). A draining server reports its weight as set.
+func (s ServerState) runs(w int) bool {
+	switch {
+	case s.Weight == w || s.leftOut():
+		return true
+	case s.Throttle > 0 && s.Throttle < 100 && w > 0:
+		// The effective weight lags the throttle by up to one of HAProxy's once-a-second updates.
+		expect := float64(w) * float64(s.Throttle) / 100
+		return s.Weight > 0 && s.Weight <= w && math.Abs(float64(s.Weight)-expect) <= float64(w)/4+1
+	}
+	return false
+}
 
 func (s ServerState) describe() string {
 	return fmt.Sprintf("%s (%s, check %s)", s.Name, s.Status, s.CheckStatus)
@@ -286,8 +305,9 @@ func (c *Client) ConfigWeights(ctx context.Context) (map[string]int, error) {
 // take traffic (down, draining or maintenance ones are left out of the share, and get their group's
 // weight so that they rejoin at about the right share). Servers are written one at a time, in the order
 // that keeps the live share closest to the range between the old and the new one: going to 0 takes the
-// canary out first. If a write fails, the servers already changed get their old weights back, so HAProxy
-// is left with the old split. The weights returned are read back from HAProxy's runtime, and the share
+// canary out first. If a write or the read-back fails, the servers already changed get their old weights
+// back, so HAProxy is left with the old split; except on the way to 0, where the writes that went through
+// are kept (each lowered the canary's share) and the caller tries again. The weights returned are read back from HAProxy's runtime, and the share
 // is what they give.
 func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]int, float64, error) {
 	states, err := c.be.servers(ctx)
@@ -370,17 +390,25 @@ func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]i
 	}
 	var live map[string]ServerState
 	var done []string
+	undo := func(cause error) error {
+		if canaryPercent <= 0 && len(done) > 0 {
+			// On the way to 0 every write lowers the canary's share (writeOrder): what was written is
+			// safer than what was there, and putting it back would undo the part of an abort that worked.
+			return fmt.Errorf("%w (the weights written, %s, are kept: they carry less canary traffic than the old ones)", cause, strings.Join(done, ", "))
+		}
+		return c.rollback(ctx, old, done, cause)
+	}
 	if len(changes) > 0 {
 		done, live, err = c.be.setWeights(ctx, changes)
 		if err != nil {
-			return nil, 0, c.rollback(ctx, old, done, err)
+			return nil, 0, undo(err)
 		}
 	} else {
 		live = states // nothing to write: what was just read is the read-back
 	}
 	got, err := c.waitLive(ctx, target, live)
 	if err != nil {
-		return nil, 0, c.rollback(ctx, old, done, err)
+		return nil, 0, undo(err)
 	}
 	if c.cfg.Cohorts {
 		// A group that gets no traffic goes into maintenance, so that its sticky clients leave it now.
@@ -505,9 +533,9 @@ func writeOrder(old, target map[string]int, us, uc, stable, canary []string) []s
 // when they went through the runtime socket, after a reload otherwise.
 const liveWaitLimit = 5 * time.Second
 
-// waitLive reads the weights HAProxy runs until they are target, and returns them. Servers in
-// maintenance are not checked: HAProxy reports their effective weight, 0.
-// live, if not nil, is a reading taken after the writes, looked at before reading again.
+// waitLive reads the weights HAProxy runs until they are target (as ServerState.runs judges it: servers
+// in slow start or maintenance report other numbers), and returns them. live, if not nil, is a reading
+// taken after the writes, looked at before reading again.
 func (c *Client) waitLive(ctx context.Context, target map[string]int, live map[string]ServerState) (map[string]int, error) {
 	deadline := time.Now().Add(liveWaitLimit)
 	for {
@@ -522,8 +550,11 @@ func (c *Client) waitLive(ctx context.Context, target map[string]int, live map[s
 			for n, w := range target {
 				st, ok := states[n]
 				got[n] = st.Weight
-				// A server in maintenance reports an effective weight of 0, whatever is set.
-				same = same && ok && (st.Weight == w || st.leftOut())
+				if ok && st.runs(w) {
+					got[n] = w
+				} else {
+					same = false
+				}
 			}
 			if same {
 				return got, nil

@@ -29,6 +29,9 @@ type statCounters struct {
 	Wredis *int64 `json:"wredis"`
 	// Throttle is the share, in percent, of its weight a server in slow start runs at (nil outside it).
 	Throttle *int64 `json:"throttle"`
+	// Uweight is the weight as set, where weight is the effective one (lower in slow start); the admin
+	// socket's show stat has it (HAProxy 2.4 and later), the Data Plane API's statistics do not.
+	Uweight *int64 `json:"uweight"`
 }
 
 // nativeStat is one object of the Data Plane API's native statistics (native_stat).
@@ -54,8 +57,12 @@ func stateOf(name string, st *statCounters) ServerState {
 		}
 		return *p
 	}
+	weight := st.Weight
+	if st.Uweight != nil {
+		weight = st.Uweight
+	}
 	return ServerState{
-		Name: name, Weight: int(v(st.Weight)), Status: st.Status, CheckStatus: st.CheckStatus,
+		Name: name, Weight: int(v(weight)), Status: st.Status, CheckStatus: st.CheckStatus,
 		Sessions:  v(st.Scur),
 		Responses: v(st.Hrsp1xx) + v(st.Hrsp2xx) + v(st.Hrsp3xx) + v(st.Hrsp4xx) + v(st.Hrsp5xx) + v(st.HrspOther),
 		Errors5xx: v(st.Hrsp5xx),
@@ -121,6 +128,7 @@ func parseShowStat(backend, out string) (map[string]ServerState, error) {
 			Hrsp1xx: num("hrsp_1xx"), Hrsp2xx: num("hrsp_2xx"), Hrsp3xx: num("hrsp_3xx"), Hrsp4xx: num("hrsp_4xx"),
 			Hrsp5xx: num("hrsp_5xx"), HrspOther: num("hrsp_other"),
 			Econ: num("econ"), Eresp: num("eresp"), Wretr: num("wretr"), Wredis: num("wredis"), Throttle: num("throttle"),
+			Uweight: num("uweight"),
 		})
 	}
 	return out2, nil
