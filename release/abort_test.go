@@ -93,7 +93,7 @@ func TestAbortMovesTrafficBeforeDocker(t *testing.T) {
 	if r.out != OutcomeAbortedAnalysis || r.err != nil {
 		t.Fatalf("outcome %s, %v", r.out, r.err)
 	}
-	if got, want := h.log(), "early 10\nshift 0\ndrain canary\nremove app-canary"; !strings.HasSuffix(got, want) || strings.Count(got, "shift 0") != 1 {
+	if got, want := h.log(), "early 10\nshift 0\ndrain canary\nremove app-canary"; !strings.HasSuffix(got, want) || strings.Count(got, "shift 0") != 2 {
 		t.Errorf("calls:\n%s\nwant them to end with\n%s", got, want)
 	}
 	if rec := h.stored(t); rec.Phase != PhaseAborted || rec.CanaryPercent != 0 {

@@ -19,7 +19,7 @@ func TestEarlyLookAbortsAtOnce(t *testing.T) {
 	if out != OutcomeAbortedAnalysis || err != nil {
 		t.Fatalf("outcome %s, %v", out, err)
 	}
-	if got, want := w.log(), "create app app:v2\nready app-canary\nup canary\nshift 10\nearly 10\nearly 10\nearly 10\nshift 0\ndrain canary\nremove app-canary"; got != want {
+	if got, want := w.log(), "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nearly 10\nearly 10\nearly 10\nshift 0\ndrain canary\nremove app-canary"; got != want {
 		t.Errorf("calls:\n%s\nwant\n%s", got, want)
 	}
 	var early *Event
@@ -86,7 +86,7 @@ func TestInconclusiveCanPauseForAHuman(t *testing.T) {
 	if out != OutcomePaused || err != nil {
 		t.Fatalf("outcome %s, %v", out, err)
 	}
-	if got, want := w.log(), "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10"; got != want {
+	if got, want := w.log(), "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10"; got != want {
 		t.Errorf("a pause changed traffic:\n%s\nwant\n%s", got, want)
 	}
 	rec, _ := Load(context.Background(), &w.memJournal, "app")

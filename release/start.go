@@ -42,8 +42,13 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 }
 
 // start creates the canary service and waits until it is ready to take traffic. The canary's name is
-// persisted as soon as it is known, so that an abort, in this process or another, removes it.
+// persisted as soon as it is known, so that an abort, in this process or another, removes it. Before
+// the service exists, its servers are set to weight 0 (and read back): whatever the load balancer's
+// configuration says, the canary gets no request before the first step.
 func (e *Engine) start(ctx, parent context.Context, st *state) {
+	if !e.zeroCanary(ctx, parent, st) {
+		return
+	}
 	name, err := e.deps.Canaries.CreateCanary(ctx, e.cfg.Service, e.cfg.Image, e.cfg.ReleaseID)
 	if name != "" && name != st.canary {
 		e.mu.Lock()
@@ -95,4 +100,30 @@ func (e *Engine) start(ctx, parent context.Context, st *state) {
 		}
 		e.enter(st, PhaseBaking, fmt.Sprintf("step %d of %d: %s%% of requests to the canary", st.step+1, len(e.cfg.Steps), FormatPercent(e.cfg.Steps[st.step])))
 	}
+}
+
+// zeroCanary sets the canary servers to weight 0 before the canary service is created, so that a
+// server configured with a weight (weight 100 in haproxy.cfg, say) does not take requests as soon as
+// its task passes the health check. It reports whether the start may go on; a failure ends the run:
+// nothing was created yet.
+func (e *Engine) zeroCanary(ctx, parent context.Context, st *state) bool {
+	weights, achieved, err := e.deps.Router.Shift(ctx, 0)
+	switch {
+	case err != nil && ctx.Err() != nil && st.canary != "":
+		e.interrupted(parent, st, "while the canary servers were set to weight 0")
+		return false
+	case err != nil && ctx.Err() != nil:
+		e.takePending()
+		e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before the canary was created", nil)
+		return false
+	case err != nil && st.canary != "":
+		e.startAbort(st, causeError, "setting the canary servers to weight 0 failed: "+err.Error())
+		return false
+	case err != nil:
+		e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("setting the canary servers to weight 0 before creating the canary: %w (no canary was created; stable keeps its traffic)", err))
+		return false
+	}
+	st.canaryPercent, st.weights = achieved, weights
+	e.send(st, Event{Kind: KindProgress, Weights: weights, Message: "canary servers at weight 0 until the first step (" + FormatWeights(weights) + ")"})
+	return true
 }

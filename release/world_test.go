@@ -28,7 +28,8 @@ type world struct {
 	readyErr     map[string]error // by service
 	updateErr    error
 	shiftErr     map[float64]error
-	shiftFailsN  int // Shift(0) fails this many times before succeeding
+	shiftFailsN  int // Shift(0) fails this many times, once the canary had traffic, before succeeding
+	hadTraffic   bool
 	removeErr    error
 	onAnalyze    func(n int)
 	onEarly      func(n int) // called with each scripted early look's number, before it answers
@@ -149,7 +150,10 @@ func (w *world) WaitReady(_ context.Context, service string, progress func(strin
 
 func (w *world) Shift(_ context.Context, pct float64) (map[string]int, float64, error) {
 	w.record("shift %g", pct)
-	if pct == 0 && w.shiftFailsN > 0 {
+	w.mu.Lock()
+	w.hadTraffic = w.hadTraffic || pct > 0
+	w.mu.Unlock()
+	if pct == 0 && w.shiftFailsN > 0 && w.hadTraffic {
 		w.shiftFailsN--
 		return nil, 0, errors.New("api down")
 	}
