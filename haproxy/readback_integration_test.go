@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fridaymorning/fridaymorning/haproxy"
 )
 
 // TestShiftReadsBackSlowStartAndDrain: HAProxy reports a server in slow start at a part of its weight
@@ -59,4 +61,78 @@ func slowStarting(stat string) bool {
 		}
 	}
 	return false
+}
+
+// TestDownCanaryServersGetNoWeight: three canary servers of which one takes traffic (the other two in
+// maintenance, as template slots without an address are). A 5% shift gives the two no weight, so that
+// when they come up the canary's share is still 5%, not 15%; Verify then says the weights are stale,
+// and a new shift spreads the 5% over all three.
+func TestDownCanaryServersGetNoWeight(t *testing.T) {
+	for _, way := range ways {
+		t.Run(way, func(t *testing.T) {
+			tp := newTopology(t, 1, 3, false)
+			c := tp.by(t, way)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for _, n := range []string{"canary2", "canary3"} {
+				runtime(t, tp.hap.AdminSocket, "set server be_app/"+n+" state maint")
+			}
+			set, achieved, err := c.Shift(ctx, 5)
+			if err != nil || achieved < 4.5 || achieved > 5.5 {
+				t.Fatalf("shift to 5%%: %v, %g%%", err, achieved)
+			}
+			if set["canary2"] != 0 || set["canary3"] != 0 {
+				t.Fatalf("weights %v: the canary servers in maintenance got weight", set)
+			}
+			if drifted, stale, err := c.Verify(ctx, 5, set); err != nil || len(drifted) > 0 || stale {
+				t.Fatalf("Verify right after the shift: drifted %v, stale %v, %v", drifted, stale, err)
+			}
+			for _, n := range []string{"canary2", "canary3"} {
+				runtime(t, tp.hap.AdminSocket, "set server be_app/"+n+" state ready")
+			}
+			for {
+				drifted, stale, err := c.Verify(ctx, 5, set)
+				if err != nil || len(drifted) > 0 {
+					t.Fatalf("Verify: drifted %v, %v", drifted, err)
+				}
+				if stale {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatal("Verify never found the weights stale after two canary servers came up")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if got := liveShare(t, c); got > 5.5 {
+				t.Errorf("with all canary servers up the canary's share is %g%%, want the step's 5%%", got)
+			}
+			set, _, err = c.Shift(ctx, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := liveShare(t, c); got < 4.5 || got > 5.5 || set["canary2"] == 0 || set["canary3"] == 0 {
+				t.Errorf("after the new shift: weights %v, share %g%%, want 5%% over all three canary servers", set, got)
+			}
+		})
+	}
+}
+
+// liveShare is the canary's share of the weights HAProxy runs, over every server.
+func liveShare(t *testing.T, c *haproxy.Client) float64 {
+	t.Helper()
+	w, err := c.Weights(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var canary, all int
+	for n, v := range w {
+		all += v
+		if strings.HasPrefix(n, "canary") {
+			canary += v
+		}
+	}
+	if all == 0 {
+		return 0
+	}
+	return 100 * float64(canary) / float64(all)
 }

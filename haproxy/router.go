@@ -302,8 +302,7 @@ func (c *Client) ConfigWeights(ctx context.Context) (map[string]int, error) {
 }
 
 // Shift sends canaryPercent (0–100) of new requests to the canary group, counting only servers that
-// take traffic (down, draining or maintenance ones are left out of the share, and get their group's
-// weight so that they rejoin at about the right share). Servers are written one at a time, in the order
+// take traffic (down, draining or maintenance ones are left out of the share: see plan). Servers are written one at a time, in the order
 // that keeps the live share closest to the range between the old and the new one: going to 0 takes the
 // canary out first. If a write or the read-back fails, the servers already changed get their old weights
 // back, so HAProxy is left with the old split; except on the way to 0, where the writes that went through
@@ -331,52 +330,11 @@ func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]i
 			return nil, 0, err
 		}
 	}
-	usable := func(names []string) (up, out []string) {
-		for _, n := range names {
-			if states[n].Usable() {
-				up = append(up, n)
-			} else {
-				out = append(out, n)
-			}
-		}
-		return up, out
+	p, err := c.plan(states, stable, canary, canaryPercent)
+	if err != nil {
+		return nil, 0, err
 	}
-	us, sOut := usable(stable)
-	uc, cOut := usable(canary)
-	describe := func(names []string) string {
-		d := make([]string, len(names))
-		for i, n := range names {
-			d[i] = states[n].describe()
-		}
-		return strings.Join(d, ", ")
-	}
-	if canaryPercent > 0 && len(uc) == 0 {
-		return nil, 0, fmt.Errorf("haproxy: %w: no canary server of backend %q takes traffic (%s)", ErrNoServer, c.cfg.Backend, describe(canary))
-	}
-	if canaryPercent < 100 && len(us) == 0 {
-		return nil, 0, fmt.Errorf("haproxy: %w: no stable server of backend %q takes traffic (%s): moving traffic to them would leave no server", ErrNoServer, c.cfg.Backend, describe(stable))
-	}
-
-	sw, cw, _ := SplitWeights(len(us), len(uc), canaryPercent, c.cfg.BaseWeight)
-	target := map[string]int{}
-	for i, n := range us {
-		target[n] = sw[i]
-	}
-	for i, n := range uc {
-		target[n] = cw[i]
-	}
-	for _, n := range sOut {
-		target[n] = maxOf(sw, c.cfg.BaseWeight)
-		if canaryPercent >= 100 {
-			target[n] = 0
-		}
-	}
-	for _, n := range cOut {
-		target[n] = maxOf(cw, c.cfg.BaseWeight)
-		if canaryPercent <= 0 {
-			target[n] = 0
-		}
-	}
+	target, us, uc := p.target, p.us, p.uc
 	old := map[string]int{}
 	for n := range target {
 		old[n] = states[n].Weight
@@ -428,6 +386,101 @@ func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]i
 		}
 	}
 	return got, share(got, us, uc), nil
+}
+
+// split is the weights a shift to a share writes, as computed from the servers' states.
+type split struct {
+	// us and uc are the stable and canary servers that take traffic; the share is theirs.
+	us, uc []string
+	target map[string]int
+}
+
+// plan computes the weights of a shift to canaryPercent from the servers' states. Servers that take no
+// traffic (down, draining, in maintenance) are left out of the share: a stable one gets its group's
+// weight, so that it rejoins at about the right share; a canary one gets 0, so that the canary's share
+// never grows past the step's when it comes up (three canary slots of which one resolved would carry
+// three times the step's share): the weights are computed again once it takes traffic (see Verify).
+func (c *Client) plan(states map[string]ServerState, stable, canary []string, canaryPercent float64) (split, error) {
+	usable := func(names []string) (up, out []string) {
+		for _, n := range names {
+			if states[n].Usable() {
+				up = append(up, n)
+			} else {
+				out = append(out, n)
+			}
+		}
+		return up, out
+	}
+	us, sOut := usable(stable)
+	uc, cOut := usable(canary)
+	describe := func(names []string) string {
+		d := make([]string, len(names))
+		for i, n := range names {
+			d[i] = states[n].describe()
+		}
+		return strings.Join(d, ", ")
+	}
+	if canaryPercent > 0 && len(uc) == 0 {
+		return split{}, fmt.Errorf("haproxy: %w: no canary server of backend %q takes traffic (%s)", ErrNoServer, c.cfg.Backend, describe(canary))
+	}
+	if canaryPercent < 100 && len(us) == 0 {
+		return split{}, fmt.Errorf("haproxy: %w: no stable server of backend %q takes traffic (%s): moving traffic to them would leave no server", ErrNoServer, c.cfg.Backend, describe(stable))
+	}
+	sw, cw, _ := SplitWeights(len(us), len(uc), canaryPercent, c.cfg.BaseWeight)
+	target := map[string]int{}
+	for i, n := range us {
+		target[n] = sw[i]
+	}
+	for i, n := range uc {
+		target[n] = cw[i]
+	}
+	for _, n := range sOut {
+		target[n] = maxOf(sw, c.cfg.BaseWeight)
+		if canaryPercent >= 100 {
+			target[n] = 0
+		}
+	}
+	for _, n := range cOut {
+		target[n] = 0
+	}
+	return split{us: us, uc: uc, target: target}, nil
+}
+
+// Verify reads the split HAProxy runs and holds it to set, the weights a Shift to canaryPercent
+// returned. drifted names, with its live weight, each server that no longer runs its weight in set:
+// someone else changed it (an operator's `set weight` on the admin socket, a reload or restart with
+// the configured weights). stale reports, when nothing drifted, that servers took up or left traffic
+// since (a canary server that came up at weight 0, a stable one that went down), so that a Shift to
+// canaryPercent now writes other weights: the share set is no longer the share HAProxy gives.
+func (c *Client) Verify(ctx context.Context, canaryPercent float64, set map[string]int) (drifted map[string]int, stale bool, err error) {
+	states, err := c.be.servers(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	stable, canary, err := c.groups(states)
+	if err != nil {
+		return nil, false, err
+	}
+	drifted = map[string]int{}
+	for n, w := range set {
+		if st, ok := states[n]; ok && !st.runs(w) {
+			drifted[n] = st.Weight
+		}
+	}
+	if len(drifted) > 0 {
+		return drifted, false, nil
+	}
+	p, err := c.plan(states, stable, canary, canaryPercent)
+	if err != nil {
+		// No server of a group takes traffic: HAProxy sends it nothing, and a Shift could not do better.
+		return nil, false, nil
+	}
+	for n, w := range p.target {
+		if sw, ok := set[n]; !ok || sw != w {
+			return nil, true, nil
+		}
+	}
+	return nil, false, nil
 }
 
 // unmaintWait bounds how long a server taken out of maintenance may take to finish its first check.

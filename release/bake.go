@@ -160,6 +160,8 @@ type bakeClock struct {
 	paused bool
 	// left is what remained of the bake when it was paused.
 	left time.Duration
+	// drifted: the bake is paused because the load balancer's weights were changed outside the release.
+	drifted bool
 }
 
 // sleep waits until the bake ends, reporting progress on long bakes, taking an early look at the canary
@@ -172,6 +174,7 @@ func (e *Engine) sleep(ctx context.Context, st *state, clock *bakeClock) sleepRe
 	}
 	nextProgress := time.Now().Add(e.cfg.ProgressInterval)
 	nextLook := time.Now().Add(e.cfg.EarlyInterval)
+	nextSplit := time.Now().Add(e.cfg.SplitInterval)
 	for {
 		if !clock.paused && !time.Now().Before(clock.until) {
 			return sleepDone
@@ -182,6 +185,9 @@ func (e *Engine) sleep(ctx context.Context, st *state, clock *bakeClock) sleepRe
 		}
 		if looks > 0 && nextLook.Before(wake) {
 			wake = nextLook
+		}
+		if e.cfg.SplitInterval > 0 && nextSplit.Before(wake) {
+			wake = nextSplit
 		}
 		timer := time.NewTimer(time.Until(wake))
 		select {
@@ -200,6 +206,10 @@ func (e *Engine) sleep(ctx context.Context, st *state, clock *bakeClock) sleepRe
 		case <-timer.C:
 		}
 		now := time.Now()
+		if e.cfg.SplitInterval > 0 && !now.Before(nextSplit) {
+			nextSplit = now.Add(e.cfg.SplitInterval)
+			e.checkSplit(ctx, st, clock)
+		}
 		if looks > 0 && !now.Before(nextLook) && (clock.paused || now.Before(clock.until)) {
 			nextLook = now.Add(e.cfg.EarlyInterval)
 			if e.earlyLook(ctx, st, clock.pct, looks) {
@@ -239,6 +249,10 @@ func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd
 				Message: fmt.Sprintf("paused by an operator: the bake's clock stops with %s left; traffic stays at %s%%, early looks go on", clock.left.Round(time.Second), FormatPercent(st.canaryPercent))})
 		}
 	case CommandContinue:
+		if clock.drifted {
+			e.reclaimSplit(ctx, st, clock)
+			return false
+		}
 		if clock.paused {
 			clock.paused, clock.until = false, time.Now().Add(clock.left)
 			e.send(st, Event{Kind: KindControl, Command: cmd, CanaryPercent: clock.pct, Until: clock.until,

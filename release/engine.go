@@ -44,6 +44,9 @@ type Config struct {
 	PromoteTimeout time.Duration
 	// DrainTimeout bounds the wait for a group's open sessions to end (default 30s).
 	DrainTimeout time.Duration
+	// SplitInterval is how often a bake re-reads the load balancer's weights, to find weights changed
+	// outside the release and servers that took up or left traffic (default 2s; negative turns it off).
+	SplitInterval time.Duration
 	// ProgressInterval is how often a long bake reports progress (default 10s).
 	ProgressInterval time.Duration
 	// StartedBy says who started the release, for the record ("alice@laptop", "CI job 1234").
@@ -71,6 +74,8 @@ type Deps struct {
 	Pulse    Pulse
 	// Counter, if set, gives each step's observed split from the load balancer's counters.
 	Counter Counter
+	// Verifier, if set, holds the split the load balancer runs to the one the release set during bakes.
+	Verifier Verifier
 	// Gates are the outside checks the release waits on (pre_rollout, confirm_promotion, post_rollout).
 	Gates     []GateConfig
 	Preflight []Preflight
@@ -126,6 +131,9 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 		return nil, fmt.Errorf("release: on_inconclusive %q: want abort or pause", cfg.OnInconclusive)
 	}
 	setDefault(&cfg.EarlyInterval, 2*time.Second)
+	if cfg.SplitInterval == 0 {
+		cfg.SplitInterval = 2 * time.Second
+	}
 	if cfg.MaxExtensions == 0 {
 		cfg.MaxExtensions = 2
 	} else if cfg.MaxExtensions < 0 {

@@ -18,21 +18,24 @@ type world struct {
 	mu    sync.Mutex
 	calls []string
 
-	verdicts     []verdict.Verdict // returned by Analyze in turn; the last one repeats
-	early        []verdict.Verdict // returned by early looks in turn; the last one repeats; none: inconclusive
-	earlyCalls   int
-	windows      []verdict.Window // every final window judged
-	counts       map[string]verdict.Tally
-	analyzeErr   error
-	createErr    error
-	readyErr     map[string]error // by service
-	updateErr    error
-	shiftErr     map[float64]error
-	shiftFailsN  int // Shift(0) fails this many times, once the canary had traffic, before succeeding
-	hadTraffic   bool
-	removeErr    error
-	onAnalyze    func(n int)
-	onEarly      func(n int) // called with each scripted early look's number, before it answers
+	verdicts    []verdict.Verdict // returned by Analyze in turn; the last one repeats
+	early       []verdict.Verdict // returned by early looks in turn; the last one repeats; none: inconclusive
+	earlyCalls  int
+	windows     []verdict.Window // every final window judged
+	counts      map[string]verdict.Tally
+	analyzeErr  error
+	createErr   error
+	readyErr    map[string]error // by service
+	updateErr   error
+	shiftErr    map[float64]error
+	shiftFailsN int // Shift(0) fails this many times, once the canary had traffic, before succeeding
+	hadTraffic  bool
+	removeErr   error
+	onAnalyze   func(n int)
+	onEarly     func(n int) // called with each scripted early look's number, before it answers
+	// verify answers Verify's n-th call (from 0); nil: nothing drifted, nothing stale.
+	verify       func(n int) (drifted map[string]int, stale bool)
+	verifyCalls  int
 	analyzeCalls int
 
 	images map[string]string // service → image, for Image and UpdateImage
@@ -161,6 +164,21 @@ func (w *world) Shift(_ context.Context, pct float64) (map[string]int, float64, 
 		return nil, 0, err
 	}
 	return map[string]int{"stable1": int(100 - pct), "canary1": int(pct)}, pct, nil
+}
+
+func (w *world) Verify(_ context.Context, pct float64, set map[string]int) (map[string]int, bool, error) {
+	w.mu.Lock()
+	n := w.verifyCalls
+	w.verifyCalls++
+	w.mu.Unlock()
+	if w.verify == nil {
+		return nil, false, nil
+	}
+	drifted, stale := w.verify(n)
+	if len(drifted) > 0 || stale {
+		w.record("verify %g: drifted %v, stale %v", pct, drifted, stale)
+	}
+	return drifted, stale, nil
 }
 
 func (w *world) WaitUp(_ context.Context, group string) error {

@@ -24,6 +24,7 @@ var (
 	_ release.Journal  = (*swarm.Client)(nil)
 	_ release.Pulse    = (*swarm.Client)(nil)
 	_ release.Counter  = counter{}
+	_ release.Verifier = (*haproxy.Client)(nil)
 )
 
 // wired is a release engine with the adapters it needs closed afterwards.
