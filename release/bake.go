@@ -17,6 +17,14 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	}
 	pct := e.cfg.Steps[st.step]
 	if st.extensions == 0 {
+		if err := e.scaleFor(ctx, st, pct); err != nil {
+			if ctx.Err() != nil {
+				e.interrupted(parent, st, "while the canary was scaled")
+				return
+			}
+			e.startAbort(st, causeError, fmt.Sprintf("the canary could not be scaled to carry %s%% of requests: %v", FormatPercent(pct), err))
+			return
+		}
 		err := e.shift(ctx, st, pct, shiftStep, func(achieved float64) string {
 			return fmt.Sprintf("canary gets %s%% of requests (requested %s%%)", FormatPercent(achieved), FormatPercent(pct))
 		})
@@ -262,13 +270,17 @@ func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd
 		clock.paused, clock.until = false, time.Now()
 		e.send(st, Event{Kind: KindControl, Command: cmd, CanaryPercent: clock.pct, Message: "the rest of the bake skipped by an operator: judging the step now"})
 		return true
-	case CommandNudgeUp, CommandNudgeDown:
+	case CommandNudgeUp, CommandNudgeUpPastPlan, CommandNudgeDown:
 		pct := clock.pct + NudgeStep
 		if cmd == CommandNudgeDown {
 			pct = clock.pct - NudgeStep
 		}
 		pct = min(max(pct, 1), 100)
-		if pct == clock.pct {
+		if pct == clock.pct || !e.nudgeAllowed(st, cmd, pct) {
+			return false
+		}
+		if err := e.scaleFor(ctx, st, pct); err != nil {
+			e.send(st, Event{Kind: KindWarning, CanaryPercent: clock.pct, Message: fmt.Sprintf("nudging the canary to %s%%: it could not be scaled to carry that share, it stays at %s%%: %v", FormatPercent(pct), FormatPercent(st.canaryPercent), err)})
 			return false
 		}
 		err := e.shift(ctx, st, pct, shiftStep, func(achieved float64) string {

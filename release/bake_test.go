@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -177,7 +178,7 @@ func TestPauseStopsTheClockUntilContinue(t *testing.T) {
 func TestNudgeMovesTheShareAndRestartsTheWindow(t *testing.T) {
 	cfg := testConfig()
 	cfg.Bake = time.Hour
-	cfg.Steps = []float64{10}
+	cfg.Steps = []float64{10, 50}
 	w := &world{}
 	nudged := false
 	out, err, _ := steered(t, cfg, w, func(e *Engine, ev Event) {
@@ -188,6 +189,8 @@ func TestNudgeMovesTheShareAndRestartsTheWindow(t *testing.T) {
 			e.Request(CommandNudgeUp)
 			e.Request(CommandNudgeDown)
 			e.Request(CommandSkip)
+		case ev.Kind == KindBake && ev.Step == 2:
+			e.Request(CommandSkip)
 		}
 	})
 	if out != OutcomePromoted || err != nil {
@@ -195,6 +198,67 @@ func TestNudgeMovesTheShareAndRestartsTheWindow(t *testing.T) {
 	}
 	if got := w.log(); !strings.Contains(got, "shift 10\nshift 15\nshift 20\nshift 15\nanalyze 15\n") {
 		t.Errorf("calls:\n%s", got)
+	}
+}
+
+// TestNudgePastThePlanNeedsConfirming: a nudge up beyond the last planned step's share is refused and
+// said; the confirmed nudge (which the cockpit asks for) goes ahead.
+func TestNudgePastThePlanNeedsConfirming(t *testing.T) {
+	cfg := testConfig()
+	cfg.Bake = time.Hour
+	cfg.Steps = []float64{10}
+	w := &world{}
+	nudged, refused := false, false
+	out, err, _ := steered(t, cfg, w, func(e *Engine, ev Event) {
+		switch {
+		case ev.Kind == KindBake && !nudged:
+			nudged = true
+			e.Request(CommandNudgeUp)
+		case ev.Kind == KindWarning && ev.Command == CommandNudgeUp && strings.Contains(ev.Message, "beyond the last planned step (10%)"):
+			refused = true
+			e.Request(CommandNudgeUpPastPlan)
+			e.Request(CommandSkip)
+		}
+	})
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	if !refused {
+		t.Error("the nudge past the plan was not refused")
+	}
+	if got := w.log(); !strings.Contains(got, "shift 10\nshift 15\nanalyze 15\n") || strings.Count(got, "shift 15") != 1 {
+		t.Errorf("calls:\n%s\nwant one shift to 15%%, the confirmed one", got)
+	}
+}
+
+// TestCanaryScalesWithItsShare: before a step's weight goes up, the canary is scaled to carry that
+// share and waited for, ready and healthy; a nudge up does the same; a canary that cannot be scaled is
+// aborted before it gets the share.
+func TestCanaryScalesWithItsShare(t *testing.T) {
+	w := &world{stableReplicas: 10}
+	cfg := testConfig()
+	cfg.Steps = []float64{10, 25, 50}
+	out, err, _ := run(t, context.Background(), cfg, w)
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	want := "shift 10\nanalyze 10\n" +
+		"scale app-canary to 25% of 10\nready app-canary\nup canary\nshift 25\nanalyze 25\n" +
+		"scale app-canary to 50% of 10\nready app-canary\nup canary\nshift 50\nanalyze 50\n"
+	if got := w.log(); !strings.Contains(got, "up canary\nscale app-canary to 10% of 10\nready app-canary\nup canary\n"+want) {
+		t.Errorf("calls:\n%s\nwant each step's scale, wait and then shift", got)
+	}
+
+	w = &world{stableReplicas: 10, scaleErr: errors.New("no suitable node")}
+	out, _, _ = run(t, context.Background(), cfg, w)
+	if out != OutcomeFailed || strings.Contains(w.log(), "shift 10") {
+		t.Errorf("outcome %s, calls:\n%s\nwant the release aborted before the canary got traffic", out, w.log())
+	}
+
+	w = &world{stableReplicas: 10}
+	cfg.FixedCanaryScale = true
+	if out, err, _ := run(t, context.Background(), cfg, w); out != OutcomePromoted || err != nil || strings.Contains(w.log(), "% of") {
+		t.Errorf("canary.scale fixed: outcome %s, %v, calls:\n%s", out, err, w.log())
 	}
 }
 

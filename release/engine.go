@@ -38,6 +38,10 @@ type Config struct {
 	// EarlyInterval is how often a bake takes an early look at the canary, to abort a clearly failing
 	// one without waiting for the bake to end (default 2s; negative turns early looks off).
 	EarlyInterval time.Duration
+	// FixedCanaryScale keeps the canary at its configured task count until promotion (canary.scale:
+	// fixed). By default, before a step's weight goes up, the canary is scaled to carry that share of
+	// stable's load and must be ready and healthy in the load balancer first.
+	FixedCanaryScale bool
 	// ReadyTimeout bounds the wait for the canary's tasks and health checks (default 2m).
 	ReadyTimeout time.Duration
 	// PromoteTimeout bounds the stable service's update to the new image (default 5m).

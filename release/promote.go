@@ -17,7 +17,7 @@ func (e *Engine) promote(ctx context.Context, st *state) {
 	defer cancel()
 
 	// The canary is about to carry everything: as many tasks as stable, where it can.
-	err := e.deps.Canaries.ScaleCanary(pctx, st.canary, e.cfg.Service)
+	_, err := e.deps.Canaries.ScaleCanary(pctx, st.canary, e.cfg.Service, 100)
 	if err == nil {
 		err = e.converge(pctx, st, st.canary, keepImage, "", GroupCanary, "canary")
 	}

@@ -46,6 +46,9 @@ const (
 	// step's window starts again at the new share.
 	CommandNudgeUp   Command = "nudge-up"
 	CommandNudgeDown Command = "nudge-down"
+	// CommandNudgeUpPastPlan is a nudge up that an operator confirmed may take the canary beyond the
+	// last planned step's share; a plain CommandNudgeUp stops there.
+	CommandNudgeUpPastPlan Command = "nudge-up-past-plan"
 )
 
 // NudgeStep is how many percentage points a nudge moves the canary's share.
@@ -54,7 +57,7 @@ const NudgeStep = 5
 // bakeCommand reports whether c steers a bake rather than ending the phase.
 func bakeCommand(c Command) bool {
 	switch c {
-	case CommandPause, CommandContinue, CommandSkip, CommandNudgeUp, CommandNudgeDown:
+	case CommandPause, CommandContinue, CommandSkip, CommandNudgeUp, CommandNudgeDown, CommandNudgeUpPastPlan:
 		return true
 	}
 	return false

@@ -28,9 +28,11 @@ type Canaries interface {
 	// RemoveService removes a service and waits until its tasks are gone; a service that does not
 	// exist is not an error.
 	RemoveService(ctx context.Context, name string) error
-	// ScaleCanary gives canary as many tasks as stable has, as far as it can, so that it can carry all
-	// of stable's traffic during a promotion. It does not wait for the new tasks.
-	ScaleCanary(ctx context.Context, canary, stable string) error
+	// ScaleCanary gives canary the tasks to carry share percent (0–100) of stable's traffic, as far as
+	// it can: at 100 as many as stable has (a promotion), below it that share of stable's tasks, at least
+	// the canary's configured count. It never removes tasks, reports whether it added some, and does not
+	// wait for them.
+	ScaleCanary(ctx context.Context, canary, stable string, share float64) (bool, error)
 }
 
 // Rollout changes a service's image and waits for services to converge.

@@ -30,9 +30,12 @@ type world struct {
 	shiftErr    map[float64]error
 	shiftFailsN int // Shift(0) fails this many times, once the canary had traffic, before succeeding
 	hadTraffic  bool
-	removeErr   error
-	onAnalyze   func(n int)
-	onEarly     func(n int) // called with each scripted early look's number, before it answers
+	// stableReplicas, when set, makes ScaleCanary below 100% add tasks (and fail with scaleErr).
+	stableReplicas int
+	scaleErr       error
+	removeErr      error
+	onAnalyze      func(n int)
+	onEarly        func(n int) // called with each scripted early look's number, before it answers
 	// verify answers Verify's n-th call (from 0); nil: nothing drifted, nothing stale.
 	verify       func(n int) (drifted map[string]int, stale bool)
 	verifyCalls  int
@@ -126,9 +129,17 @@ func (w *world) RemoveService(_ context.Context, name string) error {
 	return w.removeErr
 }
 
-func (w *world) ScaleCanary(_ context.Context, canary, stable string) error {
-	w.record("scale %s", canary)
-	return nil
+func (w *world) ScaleCanary(_ context.Context, canary, stable string, share float64) (bool, error) {
+	if share >= 100 {
+		w.record("scale %s", canary)
+		return true, nil
+	}
+	// Below 100, the canary is scaled only where a test says stable has replicas to match.
+	if w.stableReplicas == 0 {
+		return false, nil
+	}
+	w.record("scale %s to %g%% of %d", canary, share, w.stableReplicas)
+	return true, w.scaleErr
 }
 
 func (w *world) UpdateImage(_ context.Context, service, image string) error {

@@ -83,15 +83,17 @@ func publishesHostPort(spec swarm.ServiceSpec) bool {
 
 // ScaleCanary gives canary as many tasks as stable has, so that it can carry all of stable's traffic
 // during a promotion; with a host-mode published port at most one per ready node. It does not wait.
-func (c *Client) ScaleCanary(ctx context.Context, canary, stable string) error {
+// Below a share of 100, it gives canary the share of stable's tasks (see forShare); it never removes
+// tasks, and reports whether it added some.
+func (c *Client) ScaleCanary(ctx context.Context, canary, stable string, share float64) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		st, err := c.inspect(ctx, stable)
 		if err != nil {
-			return err
+			return false, err
 		}
 		cn, err := c.inspect(ctx, canary)
 		if err != nil {
-			return err
+			return false, err
 		}
 		want := uint64(1)
 		if r := st.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
@@ -99,6 +101,7 @@ func (c *Client) ScaleCanary(ctx context.Context, canary, stable string) error {
 		} else if n, err := c.readyNodes(ctx); err == nil {
 			want = uint64(n)
 		}
+		want = c.forShare(want, share)
 		if publishesHostPort(cn.Spec) {
 			if n, err := c.readyNodes(ctx); err == nil {
 				want = min(want, uint64(n))
@@ -106,16 +109,16 @@ func (c *Client) ScaleCanary(ctx context.Context, canary, stable string) error {
 		}
 		r := cn.Spec.Mode.Replicated
 		if r == nil || r.Replicas == nil || *r.Replicas >= want {
-			return nil
+			return false, nil
 		}
 		spec := cn.Spec
 		spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &want}}
 		_, err = c.api.ServiceUpdate(ctx, cn.ID, cn.Version, spec, swarm.ServiceUpdateOptions{})
 		if err == nil {
-			return nil
+			return true, nil
 		}
 		if !isOutOfSequence(err) || attempt >= 10 {
-			return fmt.Errorf("swarm: scaling canary %q to %d tasks: %w", canary, want, err)
+			return false, fmt.Errorf("swarm: scaling canary %q to %d tasks: %w", canary, want, err)
 		}
 	}
 }

@@ -1,6 +1,12 @@
 package tui
 
-import "github.com/charmbracelet/bubbles/key"
+import (
+	"fmt"
+
+	"github.com/charmbracelet/bubbles/key"
+
+	"github.com/fridaymorning/fridaymorning/release"
+)
 
 // dialogBox is the confirmation asked before promoting, aborting or leaving a release that is not over.
 func (m Model) dialogBox(w int) string {
@@ -19,6 +25,10 @@ func (m Model) dialogBox(w int) string {
 	case dialogAbort:
 		text = t.Bold.Render("Abort the release?") + "\n\nAll traffic goes back to stable at once and the canary\nis removed; stable is untouched.\n\n" +
 			yes("abort")
+	case dialogNudge:
+		plan := m.st.Plan
+		text = t.Bold.Render("Nudge past the plan?") + fmt.Sprintf("\n\nThe canary would get %s%% of requests, more than the\nlast planned step (%s%%); the step's bake starts again.\n\n",
+			release.FormatPercent(min(m.st.Requested+release.NudgeStep, 100)), release.FormatPercent(plan[len(plan)-1])) + yes("nudge")
 	case dialogQuit:
 		text = t.Bold.Render("Leave the cockpit?") + "\n\nThe release is not over. What should happen to it?\n\n" +
 			hint(k.Leave.Binding) + "\n" + hint(k.PauseLeave.Binding) + "\n" + hint(k.AbortLeave.Binding) + "\n" + hint(k.Stay.Binding)

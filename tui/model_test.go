@@ -117,6 +117,13 @@ func inProgress() []release.Event {
 	return evs
 }
 
+// atLastStep is inProgress at the last planned step, 50%.
+func atLastStep() []release.Event {
+	return append(inProgress(),
+		ev(127*time.Second, release.Event{Kind: release.KindTraffic, Phase: release.PhaseBaking, Step: 3, CanaryPercent: 50, AchievedPercent: 50, Weights: map[string]int{"canary1": 100, "stable1": 100}, Message: "canary gets 50% of requests (requested 50%)"}),
+		ev(127*time.Second, release.Event{Kind: release.KindBake, Phase: release.PhaseBaking, Step: 3, Until: t0.Add(187 * time.Second), Message: "baking for 1m0s"}))
+}
+
 // failing adds a failing early look of step 2 and the abort it starts.
 func failing() []release.Event {
 	evs := inProgress()
@@ -290,6 +297,12 @@ func TestKeys(t *testing.T) {
 		{name: "space continues a paused bake", events: paused(), keys: []string{"space"}, want: []release.Command{release.CommandContinue}},
 		{name: "n skips to the verdict", keys: []string{"n"}, want: []release.Command{release.CommandSkip}},
 		{name: "+ and - nudge", keys: []string{"+", "=", "-"}, want: []release.Command{release.CommandNudgeUp, release.CommandNudgeUp, release.CommandNudgeDown}},
+		{name: "+ past the last planned step asks, y nudges", events: atLastStep(), keys: []string{"+", "y"}, want: []release.Command{release.CommandNudgeUpPastPlan}},
+		{name: "+ past the last planned step asks, n does not nudge", events: atLastStep(), keys: []string{"+", "n", "-"}, want: []release.Command{release.CommandNudgeDown}, check: func(t *testing.T, m Model) {
+			if m.dialog != dialogNone {
+				t.Error("dialog still open")
+			}
+		}},
 		{name: "? opens help, any key closes it", keys: []string{"?"}, check: func(t *testing.T, m Model) {
 			if !m.help {
 				t.Fatal("no help")

@@ -55,7 +55,10 @@ type fileConfig struct {
 	} `yaml:"docker"`
 
 	Canary struct {
-		Replicas     uint64   `yaml:"replicas"`
+		Replicas uint64 `yaml:"replicas"`
+		// Scale is match (the default: before a step's weight goes up, the canary gets that share of
+		// stable's tasks, at least replicas) or fixed (replicas tasks until promotion).
+		Scale        string   `yaml:"scale"`
 		Ports        []string `yaml:"ports"`
 		ReadyTimeout duration `yaml:"ready_timeout"`
 	} `yaml:"canary"`
@@ -241,6 +244,11 @@ func (fc *fileConfig) checkRequired() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("config: missing %s: set them in fridaymorning.yaml (see stacks/demo/fridaymorning.yaml)", strings.Join(missing, ", "))
+	}
+	switch fc.Canary.Scale {
+	case "", "match", "fixed":
+	default:
+		return fmt.Errorf("config: canary.scale %q: want match (the canary's tasks follow its share) or fixed (canary.replicas until promotion)", fc.Canary.Scale)
 	}
 	return nil
 }

@@ -140,6 +140,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		OnInconclusive:     fc.Analysis.OnInconclusive,
 		EarlyInterval:      fc.Analysis.EarlyInterval.D(),
 		ReadyTimeout:       fc.Canary.ReadyTimeout.D(),
+		FixedCanaryScale:   fc.Canary.Scale == "fixed",
 		PromoteTimeout:     fc.Promote.Timeout.D(),
 		DrainTimeout:       fc.HAProxy.DrainTimeout.D(),
 		StartedBy:          startedBy(),
