@@ -136,3 +136,44 @@ func liveShare(t *testing.T, c *haproxy.Client) float64 {
 	}
 	return 100 * float64(canary) / float64(all)
 }
+
+// TestRuntimeWeightsSetByHand: someone used `set weight` on the admin socket, so HAProxy runs weights
+// its configuration does not have. WeightsDisagree names each server with both values, and a shift
+// sets the runtime weights it needs even where the configuration already has them (a Data Plane API
+// PUT that changes nothing in the configuration changes nothing at runtime either).
+func TestRuntimeWeightsSetByHand(t *testing.T) {
+	for _, way := range []string{"dataplane-v2", "dataplane-v3"} {
+		t.Run(way, func(t *testing.T) {
+			tp := newTopology(t, 2, 1, false)
+			c := tp.by(t, way)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for _, cmd := range []string{"set weight be_app/canary1 50", "set weight be_app/stable1 7"} {
+				if out := strings.TrimSpace(runtime(t, tp.hap.AdminSocket, cmd)); out != "" {
+					t.Fatalf("%s: %s", cmd, out)
+				}
+			}
+			got, err := c.WeightsDisagree(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "canary1 runs weight 50, its configuration says 0; stable1 runs weight 7, its configuration says 100"; strings.Join(got, "; ") != want {
+				t.Errorf("WeightsDisagree = %q, want %q", got, want)
+			}
+			w, _, err := c.Shift(ctx, 0)
+			if err != nil {
+				t.Fatalf("shift to 0 after a set weight by hand: %v", err)
+			}
+			live, err := c.Weights(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if live["canary1"] != 0 || live["stable1"] != 100 || live["stable2"] != 100 || w["canary1"] != 0 {
+				t.Errorf("runtime weights %v after the shift, want canary1 0 and both stable at 100", live)
+			}
+			if got, err := c.WeightsDisagree(ctx); err != nil || len(got) > 0 {
+				t.Errorf("after the shift, WeightsDisagree = %q, %v: want none", got, err)
+			}
+		})
+	}
+}

@@ -144,10 +144,10 @@ type backend interface {
 	String() string
 }
 
-// weightChange is one server's new weight.
+// weightChange is one server's new weight, and the weight it runs now.
 type weightChange struct {
-	name   string
-	weight int
+	name         string
+	weight, from int
 }
 
 // Client moves traffic between the stable and canary servers of one backend.
@@ -275,6 +275,38 @@ func (c *Client) Check(ctx context.Context) error {
 	return err
 }
 
+// WeightsDisagree names each group server whose runtime weight is not the one in HAProxy's
+// configuration, with both values ("stable1 runs weight 7, its configuration says 100"), in name order:
+// someone used `set weight` on the admin socket, which the configuration does not see. Through the
+// Data Plane API only (the runtime socket has no configuration to compare with: nil); a shift sets the
+// runtime weights it needs either way. Template slots have no configured weight of their own.
+func (c *Client) WeightsDisagree(ctx context.Context) ([]string, error) {
+	if c.dp == nil {
+		return nil, nil
+	}
+	configured, err := c.dp.configWeights(ctx)
+	if err != nil {
+		return nil, err
+	}
+	states, err := c.be.servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stable, canary, err := c.groups(states)
+	if err != nil {
+		return nil, err
+	}
+	names := append(stable, canary...)
+	sort.Strings(names)
+	var out []string
+	for _, n := range names {
+		if w, ok := configured[n]; ok && !states[n].runs(w) {
+			out = append(out, fmt.Sprintf("%s runs weight %d, its configuration says %d", n, states[n].Weight, w))
+		}
+	}
+	return out, nil
+}
+
 // Weights reads the live weights of the group servers, by name.
 func (c *Client) Weights(ctx context.Context) (map[string]int, error) {
 	states, err := c.be.servers(ctx)
@@ -343,7 +375,7 @@ func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]i
 	var changes []weightChange
 	for _, n := range writeOrder(old, target, us, uc, stable, canary) {
 		if old[n] != target[n] {
-			changes = append(changes, weightChange{n, target[n]})
+			changes = append(changes, weightChange{n, target[n], old[n]})
 		}
 	}
 	var live map[string]ServerState
@@ -644,7 +676,7 @@ func (c *Client) rollback(ctx context.Context, old map[string]int, done []string
 	}
 	back := make([]weightChange, 0, len(done))
 	for i := len(done) - 1; i >= 0; i-- {
-		back = append(back, weightChange{done[i], old[done[i]]})
+		back = append(back, weightChange{done[i], old[done[i]], -1})
 	}
 	written, _, err := c.be.setWeights(context.WithoutCancel(ctx), back)
 	if err != nil {

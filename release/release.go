@@ -73,6 +73,13 @@ type Analyzer interface {
 	Analyze(ctx context.Context, w verdict.Window) (verdict.Verdict, error)
 }
 
+// Notice is what a Preflight check returns, as its error, for something worth saying that the release
+// works around: it is reported as a warning and the release goes on.
+type Notice string
+
+// Error returns the notice's text.
+func (n Notice) Error() string { return string(n) }
+
 // Preflight is one check that must hold before a release changes anything, such as an API being
 // reachable or a backend existing.
 type Preflight struct {

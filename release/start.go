@@ -17,6 +17,10 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 	}
 	for _, p := range e.deps.Preflight {
 		if err := p.Run(ctx); err != nil {
+			if n := Notice(""); errors.As(err, &n) {
+				e.send(st, Event{Kind: KindWarning, Message: "preflight " + p.Name + ": " + n.Error()})
+				continue
+			}
 			if ctx.Err() != nil {
 				e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before anything changed", nil)
 				return

@@ -75,6 +75,7 @@ type stack struct {
 	password   string // the Data Plane API's, which must never show in output
 	hp         *haproxy.Client
 	docker     *client.Client
+	hap        *haproxytest.Instance // the stack's HAProxy
 }
 
 // stackOption changes how newStack builds a stack.
@@ -165,6 +166,7 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		o(&cfgText, &yamlMods)
 	}
 	inst := haproxytest.Start(t, dir, cfgText)
+	s.hap = inst
 
 	// The Data Plane API test server over that HAProxy, with a password only a file holds.
 	password := fmt.Sprintf("pw-%d", time.Now().UnixNano())

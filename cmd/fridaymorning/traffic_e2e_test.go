@@ -4,6 +4,9 @@ package main
 
 import (
 	"context"
+	"io"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,5 +77,50 @@ func TestCanaryGetsNoTrafficBeforeTheFirstStep(t *testing.T) {
 	}
 	if last := got[len(got)-1]; last.requests == 0 {
 		t.Error("the canary never got a request")
+	}
+}
+
+// admin sends one command to the stack's HAProxy admin socket, as an operator would, and returns the
+// answer.
+func (s *stack) admin(cmd string) string {
+	s.t.Helper()
+	c, err := net.Dial("unix", s.hap.AdminSocket)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
+		s.t.Fatal(err)
+	}
+	out, _ := io.ReadAll(c)
+	return strings.TrimSpace(string(out))
+}
+
+// TestReleaseAfterSetWeightByHand: an operator used `set weight` on the admin socket, so HAProxy runs
+// weights its configuration does not have. The preflight names the servers with both values, and the
+// release sets the runtime weights it needs and promotes (before, every shift failed its read-back with
+// a misleading "check that the Data Plane API reaches its runtime socket").
+func TestReleaseAfterSetWeightByHand(t *testing.T) {
+	s := newStack(t, withConfig("steps: [10, 50]", "steps: [10]"))
+	for _, cmd := range []string{"set weight be_" + s.app + "/stable1 7", "set weight be_" + s.app + "/canary1 50"} {
+		if out := s.admin(cmd); out != "" {
+			t.Fatalf("%s: %s", cmd, out)
+		}
+	}
+	stop := s.startLoad(100)
+	time.Sleep(time.Second)
+	code, out := s.release("--image", s.image+":v2")
+	stop()
+	if code != exitPromoted {
+		t.Fatalf("exit %d, want %d (promoted)", code, exitPromoted)
+	}
+	for _, want := range []string{"canary1 runs weight 50, its configuration says 0", "stable1 runs weight 7, its configuration says 100", "the release sets the runtime weights"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if w := s.weights(); w["canary1"] != 0 || w["stable1"] != 100 {
+		t.Errorf("runtime weights after the release %v, want canary1 0, stable1 100", w)
 	}
 }

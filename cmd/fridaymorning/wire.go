@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,6 +123,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	preflight := []release.Preflight{
 		{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
 		{Name: "haproxy", Run: hp.Check},
+		{Name: "haproxy weights", Run: func(ctx context.Context) error { return weightsAgree(ctx, hp) }},
 		{Name: "influxdb", Run: store.Ping},
 	}
 	if prom != nil {
@@ -231,6 +233,18 @@ func setIf[T any](dst *T, v *T) {
 	if v != nil {
 		*dst = *v
 	}
+}
+
+// weightsAgree is the preflight that names servers whose runtime weight differs from their configured
+// one (a `set weight` by hand on the admin socket): a notice, since the release sets the runtime
+// weights it needs.
+func weightsAgree(ctx context.Context, hp *haproxy.Client) error {
+	off, err := hp.WeightsDisagree(ctx)
+	if err != nil || len(off) == 0 {
+		return err
+	}
+	return release.Notice(fmt.Sprintf("HAProxy runs weights its configuration does not have (set by hand on the admin socket?): %s; the release sets the runtime weights each step needs, and they replace these",
+		strings.Join(off, "; ")))
 }
 
 // counter adapts the HAProxy client's counters to release.Counter.
