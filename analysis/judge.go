@@ -24,6 +24,10 @@ const (
 	// DefaultMaxTelemetryGap is how far, in percent, InfluxDB's request count of a group may be from
 	// HAProxy's own before the step cannot be judged.
 	DefaultMaxTelemetryGap = 10
+	// DefaultMaxShareGap is how far, in percent of the step's share, the share of requests HAProxy
+	// served the canary may be from the step's (beyond what the sample size explains) before the step
+	// cannot pass.
+	DefaultMaxShareGap = 25
 )
 
 // Thresholds are what a canary must meet at every step.
@@ -56,6 +60,12 @@ type Thresholds struct {
 	// may be from HAProxy's own counters before the step is inconclusive. 0 means DefaultMaxTelemetryGap;
 	// negative turns the comparison off.
 	MaxTelemetryGap float64
+	// MaxShareGap is how far, in percent of the step's share, the canary's share of the requests
+	// HAProxy served may be from the step's, when a binomial test says the sample does not explain the
+	// difference, before the step is inconclusive: the split users got is not the one being judged.
+	// 0 means DefaultMaxShareGap; negative turns the check off (sticky cohorts with a few heavy
+	// visitors can legitimately be far off).
+	MaxShareGap float64
 	// Custom are the user's own metrics.
 	Custom []CustomMetric
 }
@@ -156,6 +166,7 @@ func Judge(in Input, th Thresholds) verdict.Verdict {
 
 	j.sampleChecks()
 	j.telemetry()
+	j.trafficShare()
 	j.errorRate()
 	for _, l := range j.percentiles() {
 		j.latencyLimit(l)
@@ -350,6 +361,42 @@ func (j *judge) telemetry() {
 		c.Result = verdict.ResultPass
 		c.Detail = fmt.Sprintf("InfluxDB's counts agree with HAProxy's within %s%% (canary %d vs %d requests, stable %d vs %d)",
 			fmtNum(gap), j.in.Canary.Requests, w.Canary.Requests, j.in.Stable.Requests, w.Stable.Requests)
+	}
+	j.add(c)
+}
+
+// trafficShare holds the share of requests HAProxy's counters say it served the canary to the step's:
+// weights changed outside the release (an operator's `set weight`, a restart with the configured
+// weights) give users another split than the one judged, and a step baked at 6% is no pass for 10%.
+// A gap the sample size explains (a two-sided exact binomial test at α) or within MaxShareGap percent
+// of the step's share passes.
+func (j *judge) trafficShare() {
+	w := j.in.Window
+	gap := j.th.MaxShareGap
+	if gap == 0 {
+		gap = DefaultMaxShareGap
+	}
+	if w.Early || w.Canary == nil || w.Stable == nil || gap < 0 || !(w.Share > 0 && w.Share < 100) {
+		return
+	}
+	k, n := w.Canary.Requests, w.Canary.Requests+w.Stable.Requests
+	if n <= 0 {
+		return
+	}
+	p0 := w.Share / 100
+	observed := 100 * float64(k) / float64(n)
+	c := verdict.Check{Name: verdict.CheckTrafficShare, Metric: verdict.MetricRequests, Canary: observed, Limit: w.Share, Unit: "%", CanaryN: k, StableN: w.Stable.Requests}
+	// Two-sided: twice the smaller tail, P(X ≥ k) or P(X ≤ k).
+	p := min(1, 2*min(binomialUpper(k, n, p0), 1-binomialUpper(k+1, n, p0)))
+	c.Test, c.PValue, c.Alpha = testBinomial, p, j.alpha
+	c.Statistic = fmt.Sprintf("%d of %d requests to the canary at a share of %s%%", k, n, fmtNum(w.Share))
+	what := fmt.Sprintf("HAProxy served the canary %s%% of requests (%d of %d), the step asks %s%%", fmtNum(observed), k, n, fmtNum(w.Share))
+	if math.Abs(observed-w.Share) > gap/100*w.Share && p < j.alpha {
+		c.Result, c.More = verdict.ResultInconclusive, -1
+		c.Detail = fmt.Sprintf("%s: beyond what %d requests explain (%s p = %s < α %s) and more than %s%% off; the split users got is not the one being judged: were the weights changed outside the release?",
+			what, n, c.Test, fmtP(p), fmtP(j.alpha), fmtNum(gap))
+	} else {
+		c.Result, c.Detail = verdict.ResultPass, what+": within what the sample explains or "+fmtNum(gap)+"% of the step's share"
 	}
 	j.add(c)
 }

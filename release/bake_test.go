@@ -112,7 +112,11 @@ func steered(t *testing.T, cfg Config, w *world, on func(e *Engine, ev Event)) (
 	t.Helper()
 	var events []Event
 	var e *Engine
-	e, err := New(cfg, deps(w), func(ev Event) {
+	d := deps(w)
+	if w.verify != nil {
+		d.Verifier = w
+	}
+	e, err := New(cfg, d, func(ev Event) {
 		events = append(events, ev)
 		on(e, ev)
 	})

@@ -1,43 +1,23 @@
 package release
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 )
 
-// splitRun runs a one-step release with w as its Verifier, re-reading the split every millisecond.
-func splitRun(t *testing.T, w *world, bake time.Duration, during func(e *Engine)) (Outcome, error, []Event) {
-	t.Helper()
+// splitConfig is a one-step release that re-reads the split every millisecond.
+func splitConfig(bake time.Duration) Config {
 	cfg := testConfig()
 	cfg.Steps, cfg.Bake, cfg.SplitInterval, cfg.ProgressInterval = []float64{10}, bake, time.Millisecond, time.Hour
-	d := deps(w)
-	d.Verifier = w
-	events := make(chan Event, 1000)
-	e, err := New(cfg, d, func(ev Event) { events <- ev })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if during != nil {
-		go during(e)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := e.Run(ctx)
-	close(events)
-	var all []Event
-	for ev := range events {
-		all = append(all, ev)
-	}
-	return out, err, all
+	return cfg
 }
 
 // TestStaleWeightsAreComputedAgain: a canary server that comes up during a step (the load balancer's
 // weights were computed without it) has the weights computed again at once, at the step's share.
 func TestStaleWeightsAreComputedAgain(t *testing.T) {
 	w := &world{verify: func(n int) (map[string]int, bool) { return nil, n == 0 }}
-	out, err, events := splitRun(t, w, 50*time.Millisecond, nil)
+	out, err, events := steered(t, splitConfig(50*time.Millisecond), w, func(*Engine, Event) {})
 	if out != OutcomePromoted || err != nil {
 		t.Fatalf("outcome %s, %v", out, err)
 	}
@@ -50,5 +30,50 @@ func TestStaleWeightsAreComputedAgain(t *testing.T) {
 	}
 	if !found {
 		t.Error("no traffic event says the weights were computed again")
+	}
+}
+
+// TestDriftPausesTheBake: weights changed outside the release (an operator's set weight on the admin
+// socket) are reported at once, and the bake pauses leaving them alone, however long it would have
+// run; continue sets the step's weights again and bakes the step anew.
+func TestDriftPausesTheBake(t *testing.T) {
+	w := &world{verify: func(n int) (map[string]int, bool) {
+		if n == 0 {
+			return map[string]int{"canary1": 0}, false
+		}
+		return nil, false
+	}}
+	var pausedAt time.Time
+	out, err, events := steered(t, splitConfig(20*time.Millisecond), w, func(e *Engine, ev Event) {
+		if ev.Kind == KindControl && ev.Command == CommandPause && pausedAt.IsZero() {
+			pausedAt = time.Now()
+			go func() {
+				// Well past the bake's 20ms: a paused bake must still be waiting.
+				time.Sleep(200 * time.Millisecond)
+				e.Request(CommandContinue)
+			}()
+		}
+	})
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	var pause *Event
+	for i := range events {
+		if events[i].Kind == KindControl && events[i].Command == CommandPause {
+			pause = &events[i]
+			break
+		}
+	}
+	if pause == nil || !strings.Contains(pause.Message, "canary1 runs weight 0, the release set 10") || !strings.Contains(pause.Message, "fridaymorning continue app") {
+		t.Fatalf("pause event %+v: want it to name the server, both weights and how to go on", pause)
+	}
+	want := "shift 10\nverify 10: drifted map[canary1:0], stale false\nshift 10\nanalyze 10"
+	if got := w.log(); !strings.Contains(got, want) {
+		t.Errorf("calls:\n%s\nwant\n%s", got, want)
+	}
+	for _, ev := range events {
+		if ev.Kind == KindAnalysis && ev.Time.Before(pausedAt.Add(200*time.Millisecond)) {
+			t.Errorf("the step was judged at %s, while paused for the drift", ev.Time)
+		}
 	}
 }

@@ -61,6 +61,7 @@ const (
 	CheckCanaryRequests    = "canary_requests"
 	CheckStableRequests    = "stable_requests"
 	CheckTelemetry         = "telemetry"
+	CheckTrafficShare      = "traffic_share"
 	CheckErrorRate         = "error_rate"
 	CheckErrorRateIncrease = "error_rate_increase"
 	CheckLatencyShift      = "latency_shift"

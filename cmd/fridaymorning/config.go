@@ -130,6 +130,7 @@ type fileConfig struct {
 		EarlyInterval        duration      `yaml:"early_interval"`
 		MinRequestsToFail    int64         `yaml:"min_requests_to_fail"`
 		MaxTelemetryGap      *float64      `yaml:"max_telemetry_gap"`
+		MaxShareGap          *float64      `yaml:"max_share_gap"`
 		Delay                duration      `yaml:"delay"`
 		MaxExtensions        *int          `yaml:"max_extensions"`
 		OnInconclusive       string        `yaml:"on_inconclusive"`

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"strings"
@@ -122,5 +123,81 @@ func TestReleaseAfterSetWeightByHand(t *testing.T) {
 	}
 	if w := s.weights(); w["canary1"] != 0 || w["stable1"] != 100 {
 		t.Errorf("runtime weights after the release %v, want canary1 0, stable1 100", w)
+	}
+}
+
+// TestOperatorsWeightChangeMidBakePauses: an operator sets the canary's weight to 0 on the admin
+// socket while a step bakes. The release notices within a look, says so naming the server and both
+// weights, and pauses leaving the operator's weight alone; `fridaymorning continue` sets the step's
+// weights again and the step bakes anew to a promotion. (Before, the step passed with the split it
+// happened to get, and the next step overwrote the operator.)
+func TestOperatorsWeightChangeMidBakePauses(t *testing.T) {
+	s := newStack(t, withConfig("steps: [10, 50]", "steps: [10]"), withConfig("bake: 4s", "bake: 6s"))
+	stop := s.startLoad(100)
+	defer stop()
+	time.Sleep(time.Second)
+	type result struct {
+		code int
+		out  string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out := s.releaseQuiet("--image", s.image+":v2")
+		done <- result{code, out}
+	}()
+	// fail ends the test, with the release's output if it ended.
+	fail := func(format string, args ...any) {
+		t.Helper()
+		select {
+		case r := <-done:
+			t.Fatalf(format+"\nthe release ended with exit %d:\n%s", append(args, r.code, r.out)...)
+		case <-time.After(5 * time.Second):
+			t.Fatalf(format, args...)
+		}
+	}
+	// As soon as the step's weights are in, the operator steps in.
+	deadline := time.Now().Add(90 * time.Second)
+	for s.weights()["canary1"] == 0 {
+		if time.Now().After(deadline) {
+			fail("the canary never got its step's weight")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := s.admin("set weight be_" + s.app + "/canary1 0"); out != "" {
+		t.Fatalf("set weight: %s", out)
+	}
+	// The release pauses: the record says so.
+	for {
+		s.quiet = true
+		code, out := s.run("status", "--config", s.configPath, "-o", "json")
+		s.quiet = false
+		var st struct {
+			Record struct {
+				Paused bool `json:"paused"`
+			} `json:"record"`
+		}
+		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Record.Paused {
+			break
+		}
+		if time.Now().After(deadline) {
+			fail("the release did not pause after the operator's weight change:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if w := s.weights(); w["canary1"] != 0 {
+		t.Errorf("the release overwrote the operator's weight while paused: %v", w)
+	}
+	if code, out := s.run("continue", "--config", s.configPath); code != 0 {
+		t.Fatalf("continue: exit %d\n%s", code, out)
+	}
+	r := <-done
+	t.Logf("release output:\n%s", r.out)
+	if r.code != exitPromoted {
+		t.Fatalf("exit %d, want %d (promoted)", r.code, exitPromoted)
+	}
+	for _, want := range []string{"changed outside the release", "canary1 runs weight 0, the release set", "the step's weights are set again"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("output lacks %q", want)
+		}
 	}
 }

@@ -157,6 +157,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Journal:   sw,
 		Pulse:     sw,
 		Counter:   counter{hp},
+		Verifier:  hp,
 		Analyzer:  analyzer,
 		Gates:     gateList,
 		Preflight: preflight,
@@ -215,6 +216,7 @@ func thresholds(fc *fileConfig) (analysis.Thresholds, error) {
 	setIf(&th.MaxErrorRateIncrease, a.MaxErrorRateIncrease)
 	setIf(&th.MaxLatencyRatio, a.MaxLatencyRatio)
 	setIf(&th.MaxTelemetryGap, a.MaxTelemetryGap)
+	setIf(&th.MaxShareGap, a.MaxShareGap)
 	th.MaxP50, th.MaxP90, th.MaxP95, th.MaxP99 = a.MaxP50.D(), a.MaxP90.D(), a.MaxP95.D(), a.MaxP99.D()
 	if a.LatencySlack != 0 {
 		th.LatencySlack = a.LatencySlack.D()
