@@ -77,12 +77,13 @@ func (e *Engine) abort(st *state) {
 	e.persist(ctx, st)
 
 	// Stable untouched (the usual case): straight to moving traffic back. Touched by a promotion that
-	// failed half-way: back to its previous image, and healthy, before it gets traffic.
-	if img, err := e.deps.Rollout.Image(ctx, e.cfg.Service); err != nil {
-		e.send(st, Event{Kind: KindWarning, Message: "reading the stable service's image: " + err.Error()})
-	} else if e.stableImage != "" && img != e.stableImage {
-		e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("stable %s runs %s: rolling it back to %s before it gets traffic", e.cfg.Service, img, e.stableImage)})
-		if err := e.converge(ctx, st, e.cfg.Service, setImage, e.stableImage, GroupStable, "stable"); err != nil {
+	// failed half-way: back to what it ran (image, or whole spec), and healthy, before it gets traffic.
+	if cur, err := e.deps.Rollout.Current(ctx, e.cfg.Service); err != nil {
+		e.send(st, Event{Kind: KindWarning, Message: "reading what the stable service runs: " + err.Error()})
+	} else if e.stableTarget != "" && cur != e.stableTarget {
+		img, _ := e.deps.Rollout.Image(ctx, e.cfg.Service)
+		e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("stable %s was changed (it runs %s): putting it back as it was (%s) before it gets traffic", e.cfg.Service, img, e.stableImage)})
+		if err := e.converge(ctx, st, e.cfg.Service, setImage, e.stableTarget, GroupStable, "stable"); err != nil {
 			e.halt(st, fmt.Errorf("aborting (%s): stable %s is not ready on %s: %w; traffic stays where it is: fix the stable service, then run `fridaymorning abort %s` again", st.reason, e.cfg.Service, e.stableImage, err, e.cfg.Service))
 			return
 		}

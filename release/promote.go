@@ -31,7 +31,7 @@ func (e *Engine) promote(ctx context.Context, st *state) {
 	}
 
 	st.stableTouched = true
-	if err := e.converge(pctx, st, e.cfg.Service, setImageUnlessRunning, e.cfg.Image, GroupStable, "stable"); err != nil {
+	if err := e.converge(pctx, st, e.cfg.Service, setImageUnlessRunning, e.target(), GroupStable, "stable"); err != nil {
 		// Never move traffic onto servers that are not healthy: it stays on the canary, which runs the
 		// same image and passed every step. The release stays active for an operator.
 		st.reason = fmt.Sprintf("stable service %s did not become ready on %s: %v", e.cfg.Service, e.cfg.Image, err)
@@ -44,7 +44,7 @@ func (e *Engine) promote(ctx context.Context, st *state) {
 		e.halt(st, fmt.Errorf("promotion: stable %s runs %s, but moving traffic back to it failed: %w; the canary %s still serves it: run `fridaymorning resume %s`", e.cfg.Service, e.cfg.Image, err, st.canary, e.cfg.Service))
 		return
 	}
-	if e.cfg.Standby > 0 && e.stableImage != "" {
+	if e.cfg.Standby > 0 && e.stableTarget != "" {
 		if err := e.warmStandby(pctx, st); err == nil {
 			return
 		} else {

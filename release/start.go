@@ -16,11 +16,16 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 		return
 	}
 	for _, p := range e.deps.Preflight {
-		if err := p.Run(ctx); err != nil {
-			if n := Notice(""); errors.As(err, &n) {
-				e.send(st, Event{Kind: KindWarning, Message: "preflight " + p.Name + ": " + n.Error()})
-				continue
-			}
+		err := p.Run(ctx)
+		var changes []Change
+		if err == nil && p.Review != nil {
+			changes, err = p.Review(ctx)
+		}
+		if n := Notice(""); errors.As(err, &n) {
+			e.send(st, Event{Kind: KindWarning, Message: "preflight " + p.Name + ": " + n.Error()})
+			continue
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before anything changed", nil)
 				return
@@ -28,9 +33,16 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 			e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("preflight %s: %w (nothing was changed)", p.Name, err))
 			return
 		}
-		e.send(st, Event{Kind: KindPreflight, Message: p.Name + " ok"})
+		msg := p.Name + " ok"
+		if p.Review != nil {
+			msg = fmt.Sprintf("%s ok: %d change(s) to %s", p.Name, len(changes), e.cfg.Service)
+		}
+		e.send(st, Event{Kind: KindPreflight, Changes: changes, Message: msg})
 	}
 	img, err := e.deps.Rollout.Image(ctx, e.cfg.Service)
+	if err == nil {
+		e.stableTarget, err = e.deps.Rollout.Current(ctx, e.cfg.Service)
+	}
 	if err != nil {
 		e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("preflight: %w (nothing was changed)", err))
 		return
@@ -53,7 +65,7 @@ func (e *Engine) start(ctx, parent context.Context, st *state) {
 	if !e.zeroCanary(ctx, parent, st) {
 		return
 	}
-	name, err := e.deps.Canaries.CreateCanary(ctx, e.cfg.Service, e.cfg.Image, e.cfg.ReleaseID)
+	name, err := e.deps.Canaries.CreateCanary(ctx, e.cfg.Service, e.target(), e.cfg.ReleaseID)
 	if name != "" && name != st.canary {
 		e.mu.Lock()
 		st.canary = name

@@ -41,7 +41,7 @@ type world struct {
 	verifyCalls  int
 	analyzeCalls int
 
-	images map[string]string // service → image, for Image and UpdateImage
+	images map[string]string // service → image, for Image, Current and Update
 	memJournal
 }
 
@@ -142,7 +142,12 @@ func (w *world) ScaleCanary(_ context.Context, canary, stable string, share floa
 	return true, w.scaleErr
 }
 
-func (w *world) UpdateImage(_ context.Context, service, image string) error {
+// Current is the image: the world's targets are images.
+func (w *world) Current(ctx context.Context, service string) (string, error) {
+	return w.Image(ctx, service)
+}
+
+func (w *world) Update(_ context.Context, service, image string) error {
 	w.record("update %s %s", service, image)
 	if w.updateErr != nil {
 		return w.updateErr

@@ -42,9 +42,21 @@ func TestGitLabPipelineRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var jobs map[string]gitlabJob
-	if err := yaml.Unmarshal(raw, &jobs); err != nil {
+	var doc map[string]yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		t.Fatalf("the example pipeline: %v", err)
+	}
+	jobs := map[string]gitlabJob{}
+	for _, name := range []string{"canary", "promote", "abort"} {
+		n, ok := doc[name]
+		if !ok {
+			t.Fatalf("the example pipeline has no %s job", name)
+		}
+		var j gitlabJob
+		if err := n.Decode(&j); err != nil {
+			t.Fatalf("job %s: %v", name, err)
+		}
+		jobs[name] = j
 	}
 	canary, promote := jobs["canary"], jobs["promote"]
 	for name, want := range map[string]string{"canary": "prepare", "promote": "start", "abort": "access"} {
