@@ -101,7 +101,7 @@ func TestInconclusiveCanPauseForAHuman(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := e.Resume(context.Background(), ResumePromote, false); out != OutcomePromoted || err != nil {
+	if out, err := e.Resume(context.Background(), ResumePromote, ResumeOptions{}); out != OutcomePromoted || err != nil {
 		t.Fatalf("promote after pause: %s, %v", out, err)
 	}
 }
@@ -133,13 +133,7 @@ func TestSkipEndsTheBakeNow(t *testing.T) {
 	if out != OutcomePromoted || err != nil {
 		t.Fatalf("outcome %s, %v", out, err)
 	}
-	n := 0
-	for _, ev := range events {
-		if ev.Kind == KindControl && strings.Contains(ev.Message, "skipped") {
-			n++
-		}
-	}
-	if n != 2 {
+	if n := countEvents(events, KindControl, "skipped"); n != 2 {
 		t.Errorf("%d skip events, want one per step", n)
 	}
 }
@@ -218,7 +212,7 @@ func TestPauseBeforePromoteStopsAtTheGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := e.Resume(context.Background(), ResumePromote, false); out != OutcomePromoted || err != nil {
+	if out, err := e.Resume(context.Background(), ResumePromote, ResumeOptions{}); out != OutcomePromoted || err != nil {
 		t.Fatalf("promote at the gate: %s, %v", out, err)
 	}
 	if got := w.log(); !strings.Contains(got, "update app app:v2") {

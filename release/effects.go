@@ -106,3 +106,30 @@ func (e *Engine) removeCanary(ctx context.Context, st *state) error {
 	e.send(st, Event{Kind: KindProgress, Message: "canary service " + st.canary + " removed"})
 	return nil
 }
+
+// restorePolicy puts back the stable service's own update policy after a promotion or rollback changed
+// it for the update (see PolicyRestorer); a failure is a warning: the release itself is done.
+func (e *Engine) restorePolicy(ctx context.Context, st *state) {
+	r, ok := e.deps.Rollout.(PolicyRestorer)
+	if !ok {
+		return
+	}
+	if err := r.RestoreUpdatePolicy(ctx, e.cfg.Service); err != nil {
+		e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("putting back the update policy of %s: %v; see docker service inspect %s", e.cfg.Service, err, e.cfg.Service)})
+	}
+}
+
+// stackWarning warns, after a promotion, that the stack that deployed the stable service still names the
+// old image: its next `docker stack deploy` would put it back.
+func (e *Engine) stackWarning(ctx context.Context, st *state) {
+	s, ok := e.deps.Rollout.(Stacks)
+	if !ok {
+		return
+	}
+	stack, err := s.Stack(ctx, e.cfg.Service)
+	if err != nil || stack == "" {
+		return
+	}
+	e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("%s belongs to stack %s: update its image to %s in the stack file, or the next `docker stack deploy` of %s puts %s back",
+		e.cfg.Service, stack, e.cfg.Image, stack, e.stableImage)})
+}

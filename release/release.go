@@ -79,3 +79,20 @@ type Preflight struct {
 	// Run performs the check; its error should say what is wrong and what to do.
 	Run func(ctx context.Context) error
 }
+
+// PolicyRestorer is a Rollout whose UpdateImage gives the service an update policy fit for a promotion
+// (see swarm.PromotionSpec) and that can put the service's own policy back once it converged, so that a
+// release leaves the service's update policy as it found it.
+type PolicyRestorer interface {
+	// RestoreUpdatePolicy puts back the update policy service had before UpdateImage changed it; a
+	// service whose policy UpdateImage did not change is left alone.
+	RestoreUpdatePolicy(ctx context.Context, service string) error
+}
+
+// Stacks is a Rollout that knows which `docker stack` deployed a service: a `docker stack deploy` of
+// that stack during a release replaces the release record, and after a promotion puts the stack file's
+// image back, which the engine warns about.
+type Stacks interface {
+	// Stack returns the name of the stack service was deployed with; "" if none.
+	Stack(ctx context.Context, service string) (string, error)
+}

@@ -42,9 +42,13 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 }
 
 // start creates the canary service and waits until it is ready to take traffic. The canary's name is
-// persisted as soon as it is known, so that an abort, in this process or another, removes it.
+// persisted as soon as it is known, so that an abort, in this process or another, removes it. The
+// creation itself is never cut short: a request to Swarm cancelled half-way may still create the
+// service, which nobody would then know of; a command or interrupt is acted on once it returns.
 func (e *Engine) start(ctx, parent context.Context, st *state) {
-	name, err := e.deps.Canaries.CreateCanary(ctx, e.cfg.Service, e.cfg.Image, e.cfg.ReleaseID)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.ReadyTimeout)
+	name, err := e.deps.Canaries.CreateCanary(cctx, e.cfg.Service, e.cfg.Image, e.cfg.ReleaseID)
+	cancel()
 	if name != "" && name != st.canary {
 		e.mu.Lock()
 		st.canary = name
@@ -53,16 +57,18 @@ func (e *Engine) start(ctx, parent context.Context, st *state) {
 	}
 	if err != nil {
 		switch {
-		case ctx.Err() != nil && st.canary != "":
-			e.interrupted(parent, st, "while the canary was being created")
+		case st.canary != "":
+			e.startAbort(st, causeError, "creating the canary failed: "+err.Error())
 		case ctx.Err() != nil:
 			e.takePending()
 			e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before anything changed", nil)
-		case st.canary != "":
-			e.startAbort(st, causeError, "creating the canary failed: "+err.Error())
 		default:
 			e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("creating the canary: %w (nothing was changed)", err))
 		}
+		return
+	}
+	if ctx.Err() != nil {
+		e.interrupted(parent, st, "while the canary was being created")
 		return
 	}
 	e.send(st, Event{Kind: KindCanaryCreated, Message: fmt.Sprintf("canary service %s runs %s", name, e.cfg.Image)})

@@ -124,7 +124,7 @@ func runControl(ctx context.Context, mode release.ResumeMode, opts controlOption
 		}
 	}
 	return drive(ctx, fc, "", stdout, stderr, func(ctx context.Context, e *release.Engine) (release.Outcome, error) {
-		return e.Resume(ctx, mode, opts.force)
+		return e.Resume(ctx, mode, release.ResumeOptions{Force: opts.force})
 	}, code)
 }
 
