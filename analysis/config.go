@@ -302,3 +302,61 @@ func runCustom(cm CustomMetric, data func(group string, servers []string) custom
 	}
 	return out
 }
+
+// Defaults of the Thresholds fields whose zero value means something else (0% errors allowed, relative
+// latency checks off, no slack), so that DefaultThresholds has to fill them in; the defaults of the
+// fields where 0 means "the default" are declared beside Thresholds.
+const (
+	// DefaultMaxErrorRate is the highest canary error rate accepted, in percent.
+	DefaultMaxErrorRate = 1.0
+	// DefaultMaxErrorRateIncrease is how many percentage points the canary's error rate may exceed
+	// stable's.
+	DefaultMaxErrorRateIncrease = 1.0
+	// DefaultMaxLatencyRatio bounds the canary's p50, p95 and p99 to 1.25 × stable's (+ LatencySlack).
+	DefaultMaxLatencyRatio = 1.25
+	// DefaultLatencySlack is the practical-size margin of the relative latency checks.
+	DefaultLatencySlack = 10 * time.Millisecond
+)
+
+// DefaultThresholds returns the thresholds a canary is judged by when fridaymorning.yaml sets none;
+// each setting the file has replaces its field.
+func DefaultThresholds() Thresholds {
+	return Thresholds{
+		MinRequests:          DefaultMinRequests,
+		Confidence:           DefaultConfidence,
+		MaxErrorRate:         DefaultMaxErrorRate,
+		MaxErrorRateIncrease: DefaultMaxErrorRateIncrease,
+		MaxLatencyRatio:      DefaultMaxLatencyRatio,
+		LatencySlack:         DefaultLatencySlack,
+		MinRequestsToFail:    DefaultMinRequestsToFail,
+		MaxTelemetryGap:      DefaultMaxTelemetryGap,
+	}
+}
+
+// Validate reports whether th can judge a canary: a confidence in (0.5, 1) (or 0, the default), and
+// custom metrics that each have a name without spaces used once, a query and a limit. Its errors name
+// the setting of fridaymorning.yaml to fix.
+func (th Thresholds) Validate() error {
+	if c := th.Confidence; c != 0 && !(c > 0.5 && c < 1) {
+		return fmt.Errorf("analysis.confidence %v: want a number between 0.5 and 1, such as 0.98", c)
+	}
+	names := map[string]bool{}
+	for i, c := range th.Custom {
+		switch {
+		case c.Name == "" || strings.ContainsAny(c.Name, " \t\n"):
+			return fmt.Errorf("analysis.custom[%d]: a name without spaces is needed, e.g. name: bytes_out", i)
+		case names[c.Name]:
+			return fmt.Errorf("analysis.custom: the name %q is used twice", c.Name)
+		case strings.TrimSpace(c.Query) == "":
+			lang := "influxdb.language (InfluxQL unless flux)"
+			if c.Source == SourcePrometheus {
+				lang = "PromQL"
+			}
+			return fmt.Errorf("analysis.custom %s: no query: give a query template in %s returning one number", c.Name, lang)
+		case c.Max == nil && c.Min == nil && c.MaxRatio == 0:
+			return fmt.Errorf("analysis.custom %s: no limit: set max, min or max_ratio", c.Name)
+		}
+		names[c.Name] = true
+	}
+	return nil
+}

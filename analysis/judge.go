@@ -558,8 +558,22 @@ func (j *judge) latencyTail(l pct) {
 		}
 	default:
 		j.exceedance(&c, l, limit, fmt.Sprintf("canary %s %sms > %sms (%s)", l.name, fmtNum(c.Canary), fmtNum(limit), formula))
+		if need := tailSample(l.q); c.Result == verdict.ResultInconclusive && (cm.Timed < need || sm.Timed < need) {
+			// A p99 of fewer than 500 requests is made of their few slowest: one slow request moves it, in
+			// canary and stable alike, so comparing the two says nothing. A fat tail still fails above, on
+			// the exceedance test's evidence; anything short of that is no comparison at all.
+			c.Result, c.Skipped, c.More = verdict.ResultPass, true, 0
+			c.Detail = fmt.Sprintf("canary %s %sms vs %sms (%s) not compared: a %s needs %d requests with a latency in each group (canary %d, stable %d), and the canary's share above the limit is no evidence of a fatter tail (%s p = %s)",
+				l.name, fmtNum(c.Canary), fmtNum(limit), formula, l.name, need, cm.Timed, sm.Timed, c.Test, fmtP(c.PValue))
+		}
 	}
 	j.add(c)
+}
+
+// tailSample is how many requests a group needs for its q-percentile to be compared with another's: enough
+// that five of them lie beyond it (500 for a p99, 100 for a p95).
+func tailSample(q float64) int64 {
+	return int64(math.Ceil(5 / (1 - q) * (1 - 1e-9)))
 }
 
 // custom judges a custom metric: one number per group, held to the metric's own limits.

@@ -43,11 +43,10 @@ func (v *visitor) get(t *testing.T, url string, header ...string) string {
 // on; new visitors follow the split; testers pin themselves with X-Canary; an abort (0%) moves the
 // canary's visitors to stable at once, and the next release's canary takes new visitors again.
 func TestCohorts(t *testing.T) {
-	for _, mode := range []string{haproxy.ModeDataplane, haproxy.ModeRuntime} {
-		t.Run(mode, func(t *testing.T) {
+	for _, way := range ways {
+		t.Run(way, func(t *testing.T) {
 			tp := newTopology(t, 1, 1, false, true)
-			tp.client(t, mode) // waits until both groups are up
-			c := cohortClient(t, tp, mode)
+			c := tp.by(t, way, func(c *haproxy.Config) { c.Cohorts = true }) // waits until both groups are up
 			ctx := context.Background()
 			if _, _, err := c.Shift(ctx, 25); err != nil {
 				t.Fatal(err)
@@ -124,15 +123,4 @@ func TestCohorts(t *testing.T) {
 			}
 		})
 	}
-}
-
-func cohortClient(t *testing.T, tp *topology, mode string) *haproxy.Client {
-	t.Helper()
-	c, err := haproxy.New(haproxy.Config{Mode: mode, URL: tp.api.URL + "/v2", User: "admin", Password: password,
-		RuntimeSocket: tp.hap.AdminSocket, Backend: "be_app", Cohorts: true,
-		StableServers: []string{"stable*"}, CanaryServers: []string{"canary*"}, PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

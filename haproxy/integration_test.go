@@ -94,18 +94,25 @@ backend be_other
     server down1 127.0.0.1:1 check inter 200ms fall 1 rise 1
 `, dir, fe, port(b.backends["stable1"]), port(b.backends["stable2"]), port(b.backends["canary1"]))
 	b.hap = haproxytest.Start(t, dir, cfg)
-	var err error
-	b.dp, err = dataplanetest.New(context.Background(), dataplanetest.Config{
-		ConfigFile: b.hap.ConfigPath, RuntimeSocket: b.hap.AdminSocket, MasterSocket: b.hap.MasterSocket,
-		User: "admin", Password: password,
-	})
+	b.dp, b.api = b.serve(t, dataplanetest.Config{})
+	b.frontend = fmt.Sprintf("http://127.0.0.1:%d/", fe)
+	return b
+}
+
+// serve starts a Data Plane API test server over the bed's HAProxy, of the major and behaviour cfg
+// says (Major 0: v2); the bed fills in HAProxy's files and the credentials.
+func (b *bed) serve(t testing.TB, cfg dataplanetest.Config) (*dataplanetest.Server, *httptest.Server) {
+	t.Helper()
+	cfg.ConfigFile, cfg.RuntimeSocket, cfg.MasterSocket = b.hap.ConfigPath, b.hap.AdminSocket, b.hap.MasterSocket
+	cfg.User, cfg.Password = "admin", password
+	cfg.TransactionsDir = filepath.Join(b.hap.Dir, fmt.Sprintf("transactions-v%d-%d", max(cfg.Major, 2), time.Now().UnixNano()))
+	dp, err := dataplanetest.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.api = httptest.NewServer(b.dp)
-	t.Cleanup(b.api.Close)
-	b.frontend = fmt.Sprintf("http://127.0.0.1:%d/", fe)
-	return b
+	api := httptest.NewServer(dp)
+	t.Cleanup(api.Close)
+	return dp, api
 }
 
 func (b *bed) client(t *testing.T, mod func(*haproxy.Config)) *haproxy.Client {
@@ -125,12 +132,18 @@ func (b *bed) client(t *testing.T, mod func(*haproxy.Config)) *haproxy.Client {
 // call sends a raw request to the test server and returns status, headers and body.
 func (b *bed) call(t *testing.T, method, path, user, pass string, body any) (int, http.Header, []byte) {
 	t.Helper()
+	return apiCall(t, b.api.URL, method, path, user, pass, body)
+}
+
+// apiCall sends a raw request to the API at base and returns status, headers and body.
+func apiCall(t testing.TB, base, method, path, user, pass string, body any) (int, http.Header, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		raw, _ := json.Marshal(body)
 		rd = strings.NewReader(string(raw))
 	}
-	req, _ := http.NewRequest(method, b.api.URL+path, rd)
+	req, _ := http.NewRequest(method, base+path, rd)
 	req.SetBasicAuth(user, pass)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -142,7 +155,7 @@ func (b *bed) call(t *testing.T, method, path, user, pass string, body any) (int
 }
 
 // runtime asks HAProxy's admin socket directly.
-func runtime(t *testing.T, sock, cmd string) string {
+func runtime(t testing.TB, sock, cmd string) string {
 	t.Helper()
 	// Shortly after start, HAProxy's master re-executes itself into wait mode, and its CLI refuses
 	// connections for a moment: retry.

@@ -1,8 +1,8 @@
 // Package haproxy is fridaymorning's adapter to HAProxy: it moves traffic between the stable and canary
 // server groups of one backend by setting server weights, waits for servers to pass their health checks,
-// drains them, and reads their request counters. It reaches HAProxy through the Data Plane API v2 (the
-// default: changes survive reloads) or straight through the admin socket with client-native's runtime
-// client (for HAProxy without the Data Plane API).
+// drains them, and reads their request counters. It reaches HAProxy through the Data Plane API, v2 or v3
+// (the default: changes survive reloads), or straight through the admin socket (for HAProxy without the
+// Data Plane API).
 package haproxy
 
 import (
@@ -10,11 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/haproxytech/client-native/v5/models"
 )
 
 // Groups of servers, as named by the release engine.
@@ -43,7 +42,8 @@ var (
 type Config struct {
 	// Mode is how HAProxy is reached: ModeDataplane (default) or ModeRuntime.
 	Mode string
-	// URL is the Data Plane API's base, e.g. http://127.0.0.1:5555/v2.
+	// URL is the Data Plane API's base with its major version, e.g. http://127.0.0.1:5555/v3 or …/v2; a
+	// URL without one (http://127.0.0.1:5555) is asked which it serves (/v3/info, then /v2/info).
 	URL string
 	// User and Password are the API's basic-auth credentials. The password never appears in errors.
 	User, Password string
@@ -104,32 +104,25 @@ func (s ServerState) describe() string {
 	return fmt.Sprintf("%s (%s, check %s)", s.Name, s.Status, s.CheckStatus)
 }
 
-func stateOf(name string, st *models.NativeStatStats) ServerState {
-	v := func(p *int64) int64 {
-		if p == nil {
-			return 0
-		}
-		return *p
-	}
-	return ServerState{
-		Name: name, Weight: int(v(st.Weight)), Status: st.Status, CheckStatus: st.CheckStatus,
-		Sessions:  v(st.Scur),
-		Responses: v(st.Hrsp1xx) + v(st.Hrsp2xx) + v(st.Hrsp3xx) + v(st.Hrsp4xx) + v(st.Hrsp5xx) + v(st.HrspOther),
-		Errors5xx: v(st.Hrsp5xx),
-	}
-}
-
 // backend is a way of reaching HAProxy.
 type backend interface {
 	// check verifies reachability, credentials and that the backend exists.
 	check(ctx context.Context) error
 	// servers returns the backend's servers as HAProxy runs them now.
 	servers(ctx context.Context) (map[string]ServerState, error)
-	// setWeight sets one server's weight.
-	setWeight(ctx context.Context, name string, weight int) error
+	// setWeights writes the weights in order and returns the servers written (also when it fails
+	// midway) and, if it read them in the same exchange, the backend's servers as HAProxy runs them
+	// after the writes (nil otherwise).
+	setWeights(ctx context.Context, changes []weightChange) (done []string, live map[string]ServerState, err error)
 	// setMaint puts one server in maintenance, or takes it out.
 	setMaint(ctx context.Context, name string, maint bool) error
 	String() string
+}
+
+// weightChange is one server's new weight.
+type weightChange struct {
+	name   string
+	weight int
 }
 
 // Client moves traffic between the stable and canary servers of one backend.
@@ -363,17 +356,23 @@ func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]i
 		old[n] = states[n].Weight
 	}
 
-	var done []string
+	var changes []weightChange
 	for _, n := range writeOrder(old, target, us, uc, stable, canary) {
-		if old[n] == target[n] {
-			continue
+		if old[n] != target[n] {
+			changes = append(changes, weightChange{n, target[n]})
 		}
-		if err := c.be.setWeight(ctx, n, target[n]); err != nil {
+	}
+	var live map[string]ServerState
+	var done []string
+	if len(changes) > 0 {
+		done, live, err = c.be.setWeights(ctx, changes)
+		if err != nil {
 			return nil, 0, c.rollback(ctx, old, done, err)
 		}
-		done = append(done, n)
+	} else {
+		live = states // nothing to write: what was just read is the read-back
 	}
-	got, err := c.waitLive(ctx, target)
+	got, err := c.waitLive(ctx, target, live)
 	if err != nil {
 		return nil, 0, c.rollback(ctx, old, done, err)
 	}
@@ -502,10 +501,15 @@ const liveWaitLimit = 5 * time.Second
 
 // waitLive reads the weights HAProxy runs until they are target, and returns them. Servers in
 // maintenance are not checked: HAProxy reports their effective weight, 0.
-func (c *Client) waitLive(ctx context.Context, target map[string]int) (map[string]int, error) {
+// live, if not nil, is a reading taken after the writes, looked at before reading again.
+func (c *Client) waitLive(ctx context.Context, target map[string]int, live map[string]ServerState) (map[string]int, error) {
 	deadline := time.Now().Add(liveWaitLimit)
 	for {
-		states, err := c.be.servers(ctx)
+		states, err := live, error(nil)
+		if live == nil {
+			states, err = c.be.servers(ctx)
+		}
+		live = nil
 		got := map[string]int{}
 		same := err == nil
 		if err == nil {
@@ -548,14 +552,21 @@ func (c *Client) rollback(ctx context.Context, old map[string]int, done []string
 	if len(done) == 0 {
 		return fmt.Errorf("%w (no weight was changed)", cause)
 	}
-	var failed []string
+	back := make([]weightChange, 0, len(done))
 	for i := len(done) - 1; i >= 0; i-- {
-		n := done[i]
-		if err := c.be.setWeight(context.WithoutCancel(ctx), n, old[n]); err != nil {
-			failed = append(failed, n)
-		}
+		back = append(back, weightChange{done[i], old[done[i]]})
 	}
-	if len(failed) > 0 {
+	written, _, err := c.be.setWeights(context.WithoutCancel(ctx), back)
+	if err != nil {
+		var failed []string
+		for _, ch := range back {
+			if !slices.Contains(written, ch.name) {
+				failed = append(failed, ch.name)
+			}
+		}
+		if len(failed) == 0 {
+			failed = []string{"(unknown: " + err.Error() + ")"}
+		}
 		return fmt.Errorf("%w; putting back the old weights failed for %s: HAProxy is left with a partial split, check backend %q", cause, strings.Join(failed, ", "), c.cfg.Backend)
 	}
 	return fmt.Errorf("%w (the old weights were put back)", cause)

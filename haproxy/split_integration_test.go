@@ -3,12 +3,15 @@
 package haproxy_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -88,16 +91,7 @@ backend be_app
     default-server check inter 200ms fall 1 rise 1
 %[3]s`, dir, fe, lines.String())
 	tp.hap = haproxytest.Start(t, dir, cfg)
-	var err error
-	tp.dp, err = dataplanetest.New(context.Background(), dataplanetest.Config{
-		ConfigFile: tp.hap.ConfigPath, RuntimeSocket: tp.hap.AdminSocket, MasterSocket: tp.hap.MasterSocket,
-		User: "admin", Password: password,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp.api = httptest.NewServer(tp.dp)
-	t.Cleanup(tp.api.Close)
+	tp.dp, tp.api = tp.serve(t, dataplanetest.Config{})
 	tp.frontend = fmt.Sprintf("http://127.0.0.1:%d/", fe)
 	return tp
 }
@@ -114,12 +108,46 @@ func haproxyDir(t testing.TB) string {
 	return dir
 }
 
+// ways are the ways of reaching HAProxy the tests run through.
+var ways = []string{"dataplane-v2", "dataplane-v3", haproxy.ModeRuntime}
+
+// by returns a client for the topology that reaches it the way named (one of ways), starting a v3
+// test server over the topology's HAProxy for dataplane-v3.
+func (tp *topology) by(t testing.TB, way string, mods ...func(*haproxy.Config)) *haproxy.Client {
+	t.Helper()
+	c, _ := tp.byAt(t, way, mods...)
+	return c
+}
+
+// byAt is by, also returning the Data Plane API's root URL.
+func (tp *topology) byAt(t testing.TB, way string, mods ...func(*haproxy.Config)) (*haproxy.Client, string) {
+	t.Helper()
+	mode, root := haproxy.ModeDataplane, tp.api.URL+"/v2"
+	switch way {
+	case "dataplane-v3":
+		_, api := tp.serve(t, dataplanetest.Config{Major: 3})
+		root = api.URL + "/v3"
+	case haproxy.ModeRuntime:
+		mode = way
+	}
+	return tp.clientAt(t, mode, root, mods...), root
+}
+
 // client returns a client for the topology in mode, waiting until both groups are up.
 func (tp *topology) client(t testing.TB, mode string) *haproxy.Client {
 	t.Helper()
-	cfg := haproxy.Config{Mode: mode, URL: tp.api.URL + "/v2", User: "admin", Password: password,
+	return tp.clientAt(t, mode, tp.api.URL+"/v2")
+}
+
+// clientAt is client with the Data Plane API at url.
+func (tp *topology) clientAt(t testing.TB, mode, url string, mods ...func(*haproxy.Config)) *haproxy.Client {
+	t.Helper()
+	cfg := haproxy.Config{Mode: mode, URL: url, User: "admin", Password: password,
 		RuntimeSocket: tp.hap.AdminSocket, Backend: "be_app",
 		StableServers: []string{"stable*"}, CanaryServers: []string{"canary*"}, PollInterval: 50 * time.Millisecond}
+	for _, m := range mods {
+		m(&cfg)
+	}
 	c, err := haproxy.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -184,11 +212,11 @@ func (tp *topology) load(t testing.TB, n int) map[string]int {
 // counted from HAProxy's own statistics, through the Data Plane API and through the runtime socket.
 func TestTrafficSplitsExactly(t *testing.T) {
 	const requests = 10000
-	for _, mode := range []string{haproxy.ModeDataplane, haproxy.ModeRuntime} {
+	for _, way := range ways {
 		for _, topo := range [][2]int{{1, 1}, {3, 1}, {2, 2}} {
-			t.Run(fmt.Sprintf("%s %d-%d", mode, topo[0], topo[1]), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s %d-%d", way, topo[0], topo[1]), func(t *testing.T) {
 				tp := newTopology(t, topo[0], topo[1], false)
-				c := tp.client(t, mode)
+				c := tp.by(t, way)
 				ctx := context.Background()
 				for _, pct := range []float64{5, 25, 50} {
 					weights, achieved, err := c.Shift(ctx, pct)
@@ -256,22 +284,102 @@ func TestServerTemplateGroups(t *testing.T) {
 	}
 }
 
-// BenchmarkShiftLive measures a traffic decision until HAProxy runs it: Shift writes the weights and reads
-// them back from HAProxy's runtime, through either backend.
+// BenchmarkShiftLive measures a traffic decision until HAProxy runs it: Shift reads the servers, writes
+// the weights and reads them back from HAProxy's runtime, through each way of reaching HAProxy. Each
+// sub-benchmark also times, in the same run, what the way costs at the least (ref-µs):
+//
+//   - runtime: one bare `set server … weight` round trip on the admin socket (its own connection);
+//   - dataplane-v2/v3: the test server's own cost of one weight PUT plus one statistics read, as raw
+//     HTTP calls on a kept-alive connection.
+//
+// and reports the shift's cost over it (x-ref). Each shift here changes all three servers (2 stable, 1
+// canary; 10 → 25 → 50%), so through the Data Plane API it needs three PUTs and two reads at the least:
+// x-floor is the shift's cost over that floor.
 func BenchmarkShiftLive(b *testing.B) {
-	for _, mode := range []string{haproxy.ModeDataplane, haproxy.ModeRuntime} {
-		b.Run(mode, func(b *testing.B) {
+	for _, way := range ways {
+		b.Run(way, func(b *testing.B) {
 			tp := newTopology(b, 2, 1, false)
-			c := tp.client(b, mode)
+			c, root := tp.byAt(b, way)
 			ctx := context.Background()
+			var ref, floor time.Duration
+			if way == haproxy.ModeRuntime {
+				ref = timeOf(200, func(i int) { runtime(b, tp.hap.AdminSocket, fmt.Sprintf("set server be_app/canary1 weight %d", i%2)) })
+				floor = ref
+			} else {
+				put, stats := rawAPICost(b, root, 200)
+				ref, floor = put+stats, 3*put+2*stats
+				b.Logf("%s: one weight PUT %s, one statistics read %s", way, put, stats)
+			}
 			shares := []float64{10, 25, 50}
 			i := 0
+			start := time.Now()
 			for b.Loop() {
 				if _, _, err := c.Shift(ctx, shares[i%len(shares)]); err != nil {
 					b.Fatal(err)
 				}
 				i++
 			}
+			per := time.Since(start) / time.Duration(i)
+			b.ReportMetric(float64(ref.Microseconds()), "ref-µs")
+			b.ReportMetric(float64(per)/float64(ref), "x-ref")
+			b.ReportMetric(float64(per)/float64(floor), "x-floor")
+			b.Logf("%s: shift %s, reference %s (x%.2f), floor %s (x%.2f)", way, per, ref, float64(per)/float64(ref), floor, float64(per)/float64(floor))
 		})
 	}
+}
+
+// timeOf is the mean duration of n calls of f.
+func timeOf(n int, f func(i int)) time.Duration {
+	start := time.Now()
+	for i := range n {
+		f(i)
+	}
+	return time.Since(start) / time.Duration(n)
+}
+
+// rawAPICost times the Data Plane API at root: one PUT of canary1's weight (the whole
+// server, with the version the previous answer gave) and one statistics read, each over n raw calls.
+func rawAPICost(b *testing.B, root string, n int) (put, stats time.Duration) {
+	b.Helper()
+	hc := &http.Client{}
+	do := func(method, path string, body []byte) (http.Header, []byte) {
+		req, _ := http.NewRequest(method, root+path, bytes.NewReader(body))
+		req.SetBasicAuth("admin", password)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			b.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+		}
+		return resp.Header, raw
+	}
+	srv, q := "/services/haproxy/configuration/backends/be_app/servers/canary1", "?"
+	if strings.HasSuffix(root, "/v2") {
+		srv, q = "/services/haproxy/configuration/servers/canary1", "?backend=be_app&"
+	}
+	hdr, raw := do("GET", srv+strings.TrimSuffix(q, "&"), nil)
+	var obj map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &obj)
+	if d, ok := obj["data"]; ok { // v2's envelope
+		var env struct {
+			Version int64 `json:"_version"`
+		}
+		_ = json.Unmarshal(raw, &env)
+		hdr.Set("Configuration-Version", strconv.FormatInt(env.Version, 10))
+		obj = nil
+		_ = json.Unmarshal(d, &obj)
+	}
+	version := hdr.Get("Configuration-Version")
+	put = timeOf(n, func(i int) {
+		obj["weight"] = json.RawMessage(strconv.Itoa(10 + i%2))
+		body, _ := json.Marshal(obj)
+		h, _ := do("PUT", srv+q+"version="+version, body)
+		version = h.Get("Configuration-Version")
+	})
+	stats = timeOf(n, func(int) { do("GET", "/services/haproxy/stats/native?type=server&parent=be_app", nil) })
+	return put, stats
 }

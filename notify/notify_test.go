@@ -58,7 +58,9 @@ func aRelease() []release.Event {
 	return []release.Event{
 		with(func(e *release.Event) { e.Kind = release.KindStarted }),
 		with(func(e *release.Event) { e.Kind = release.KindProgress; e.Message = "canary 1/1 running" }),
-		with(func(e *release.Event) { e.Kind, e.Step, e.CanaryPercent, e.AchievedPercent = release.KindTraffic, 1, 10, 10 }),
+		with(func(e *release.Event) {
+			e.Kind, e.Step, e.CanaryPercent, e.AchievedPercent = release.KindTraffic, 1, 10, 10
+		}),
 		with(func(e *release.Event) {
 			e.Kind, e.Step = release.KindLook, 1
 			e.Verdict = &verdict.Verdict{Result: verdict.ResultInconclusive, Early: true}

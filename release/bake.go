@@ -100,6 +100,14 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 			e.send(st, Event{Kind: KindPhase, Message: st.reason})
 			return
 		}
+		if err := e.gates(ctx, st, GateConfirmPromotion, ""); err != nil {
+			if ctx.Err() != nil {
+				e.interrupted(parent, st, "while the confirm_promotion gate was asked")
+				return
+			}
+			e.startAbort(st, causeAnalysis, "every step passed, but "+err.Error())
+			return
+		}
 		e.enter(st, PhasePromoting, "every step passed")
 	case verdict.ResultFail:
 		e.startAbort(st, causeAnalysis, fmt.Sprintf("step %d failed: %s", st.step+1, v.Reason))

@@ -78,7 +78,9 @@ type Deps struct {
 	Journal  Journal
 	Pulse    Pulse
 	// Counter, if set, gives each step's observed split from the load balancer's counters.
-	Counter   Counter
+	Counter Counter
+	// Gates are the outside checks the release waits on (pre_rollout, confirm_promotion, post_rollout).
+	Gates     []GateConfig
 	Preflight []Preflight
 }
 
@@ -540,6 +542,11 @@ func (e *Engine) loop(ctx context.Context, st *state) (Outcome, error) {
 		st.outcome = OutcomeFailed
 	}
 	e.persist(context.WithoutCancel(ctx), st)
+	if st.phase.Done() {
+		if err := e.gates(context.WithoutCancel(ctx), st, GatePostRollout, st.outcome); err != nil {
+			e.send(st, Event{Kind: KindWarning, Message: err.Error()})
+		}
+	}
 	e.send(st, Event{Kind: KindFinished, Outcome: st.outcome, Message: msg})
 	return st.outcome, st.err
 }

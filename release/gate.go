@@ -2,80 +2,109 @@ package release
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
-
-	"github.com/fridaymorning/fridaymorning/verdict"
 )
 
-// hold keeps a release that waits for a human (at the promotion gate, or paused as inconclusive) where
-// it stands, with the canary at its share, while this process watches it with early looks: a canary
-// that starts failing is aborted at once instead of serving users until someone looks. It ends on a
-// request: a promotion first judges a fresh window (the one since the hold began, at least a bake long)
-// and promotes only if it passes; an abort aborts. An interrupt aborts, or, for a release this process
-// only watches (letGo), hands it back paused.
-func (e *Engine) hold(ctx, parent context.Context, st *state) {
-	pct := e.cfg.Steps[st.step]
-	st.windowStart, st.countsAtStart, st.countersReset = time.Now(), e.counts(ctx), false
-	st.bakeUntil, st.paused = time.Time{}, false
-	where := "paused"
-	if st.gate {
-		where = "at the promotion gate"
+// GatePoint is where in a release a gate is asked (Flagger's webhook names).
+type GatePoint string
+
+// The points a release asks its gates at.
+const (
+	// GatePreRollout: the canary runs and is healthy but has no traffic yet: the place for a smoke test
+	// or a short load test against it. A gate that stays shut aborts the release.
+	GatePreRollout GatePoint = "pre_rollout"
+	// GateConfirmPromotion: every step passed; the automatic promotion waits until the gate opens, and
+	// aborts when it stays shut past its timeout. An operator's explicit promote is its own confirmation.
+	GateConfirmPromotion GatePoint = "confirm_promotion"
+	// GatePostRollout: the release ended (GateRequest.Outcome says how); what the gate answers is only
+	// reported.
+	GatePostRollout GatePoint = "post_rollout"
+)
+
+// GateRequest is what a gate is told of the release.
+type GateRequest struct {
+	Point       GatePoint `json:"point"`
+	ReleaseID   string    `json:"release"`
+	Service     string    `json:"service"`
+	Canary      string    `json:"canary"`
+	Image       string    `json:"image"`
+	StableImage string    `json:"stable_image"`
+	// Step is the step being worked on (1-based, 0 before the first); Steps their number.
+	Step, Steps   int
+	CanaryPercent float64 `json:"canary_percent"`
+	// Outcome is set for GatePostRollout.
+	Outcome Outcome `json:"outcome,omitempty"`
+}
+
+// Gate is an outside check a release waits on: an HTTP endpoint or a command.
+type Gate interface {
+	// Open asks whether the release may go on. A nil error opens the gate; any other error is the
+	// gate's answer (what it said, or why it could not be asked) and keeps it shut.
+	Open(ctx context.Context, r GateRequest) error
+}
+
+// GateConfig places a gate in a release.
+type GateConfig struct {
+	// Name names the gate in events and reasons.
+	Name  string
+	Point GatePoint
+	Gate  Gate
+	// Timeout bounds how long the release waits for the gate to open (default 1m); Interval is the pause
+	// between two asks (default 5s). Each ask is bounded by what is left of Timeout.
+	Timeout, Interval time.Duration
+}
+
+// ErrGateShut is returned (wrapped, with the gate's last answer) when a gate stayed shut past its timeout.
+var ErrGateShut = errors.New("gate stayed shut")
+
+// gates asks every gate at point in turn, each until it opens, its timeout passes or ctx ends; it
+// reports each gate's answer as events. The error names the gate that stayed shut and its last answer.
+func (e *Engine) gates(ctx context.Context, st *state, point GatePoint, outcome Outcome) error {
+	for _, g := range e.deps.Gates {
+		if g.Point != point {
+			continue
+		}
+		timeout, interval := g.Timeout, g.Interval
+		if timeout <= 0 {
+			timeout = time.Minute
+		}
+		if interval <= 0 {
+			interval = 5 * time.Second
+		}
+		req := GateRequest{Point: point, ReleaseID: e.cfg.ReleaseID, Service: e.cfg.Service, Canary: st.canary, Image: e.cfg.Image,
+			StableImage: e.stableImage, Steps: len(e.cfg.Steps), CanaryPercent: st.canaryPercent, Outcome: outcome}
+		if st.phase == PhaseBaking {
+			req.Step = st.step + 1
+		}
+		gctx, cancel := context.WithTimeout(ctx, timeout)
+		err := e.askGate(gctx, st, g, req, interval)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%s gate %s: %w after %s: %v", point, g.Name, ErrGateShut, timeout, err)
+		}
 	}
-	e.send(st, Event{Kind: KindProgress, CanaryPercent: pct, Message: fmt.Sprintf("%s with %s%% of requests on the canary, watched with early looks: `fridaymorning promote %s` judges a fresh window and promotes, `fridaymorning abort %s` aborts",
-		where, FormatPercent(st.canaryPercent), e.cfg.Service, e.cfg.Service)})
-	e.persist(context.Background(), st)
-	clock := &bakeClock{paused: true, pct: pct}
+	return nil
+}
+
+func (e *Engine) askGate(ctx context.Context, st *state, g GateConfig, req GateRequest, interval time.Duration) error {
+	e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("asking the %s gate %s", g.Point, g.Name)})
 	for {
-		r := e.sleep(ctx, st, clock)
-		if r == sleepFailedEarly {
-			st.hold = false
-			return
+		err := g.Gate.Open(ctx, req)
+		if err == nil {
+			e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("%s gate %s is open", g.Point, g.Name)})
+			return nil
 		}
-		if r == sleepInterrupted {
-			break
+		if ctx.Err() != nil {
+			return err
 		}
-		// A skip has nothing to skip here: hold on.
-	}
-	if parent.Err() != nil && st.letGo {
-		st.end, st.outcome = true, OutcomePaused
-		e.send(st, Event{Kind: KindPhase, Message: "stopped watching: the release stays " + where + " for `fridaymorning promote` or `abort`"})
-		return
-	}
-	if parent.Err() == nil && e.peekPending() == CommandPromote {
-		e.takePending()
-		st.hold, st.held, st.rejudge, st.keepWindow = false, true, true, true
-		st.bakeUntil = st.windowStart.Add(e.cfg.Bake)
-		if now := time.Now(); st.bakeUntil.Before(now) {
-			st.bakeUntil = now
+		e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("%s gate %s is shut (%v): asking again in %s", g.Point, g.Name, err, interval)})
+		if !sleepCtx(ctx, interval) {
+			return err
 		}
-		e.send(st, Event{Kind: KindProgress, CanaryPercent: pct, Until: st.bakeUntil, Message: fmt.Sprintf("promotion requested: judging the window since %s before promoting",
-			st.windowStart.UTC().Format(time.RFC3339))})
-		return
 	}
-	st.hold = false
-	e.interrupted(parent, st, where)
-}
-
-// refusePromotion ends a fresh judgement of a paused release that came out inconclusive: it is not
-// promoted. A process that held the release holds it again; otherwise it stays paused for a human.
-func (e *Engine) refusePromotion(st *state, v verdict.Verdict) {
-	st.rejudge = false
-	msg := fmt.Sprintf("not promoted: the fresh window at %s%% is inconclusive (%s); the release stays paused: `fridaymorning promote %s` judges again, `fridaymorning promote %s --skip-analysis` promotes on the last verdict, `fridaymorning abort %s` aborts",
-		FormatPercent(e.cfg.Steps[st.step]), v.Reason, e.cfg.Service, e.cfg.Service, e.cfg.Service)
-	if st.held {
-		st.held, st.hold = false, true
-		e.send(st, Event{Kind: KindWarning, Message: msg})
-		return
-	}
-	st.reason = msg
-	st.end, st.outcome = true, OutcomePaused
-	e.send(st, Event{Kind: KindPhase, Message: msg})
-}
-
-// peekPending returns the pending command without taking it.
-func (e *Engine) peekPending() Command {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.pending
 }

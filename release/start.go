@@ -87,6 +87,14 @@ func (e *Engine) start(ctx, parent context.Context, st *state) {
 		e.startAbort(st, causeAnalysis, fmt.Sprintf("canary %s did not become ready%s: %v", name, within, err))
 	default:
 		e.send(st, Event{Kind: KindCanaryReady, Message: "canary tasks are running and pass HAProxy's health checks"})
+		if err := e.gates(ctx, st, GatePreRollout, ""); err != nil {
+			if ctx.Err() != nil {
+				e.interrupted(parent, st, "while the pre_rollout gate was asked")
+				return
+			}
+			e.startAbort(st, causeAnalysis, err.Error())
+			return
+		}
 		if st.promoteWhenReady {
 			e.enter(st, PhasePromoting, "promotion requested by an operator")
 			return

@@ -1,6 +1,6 @@
-// Command dataplanetest serves fridaymorning's Data Plane API v2 test server (package
-// haproxy/dataplanetest) over HTTP with basic auth, driving a real HAProxy. The test bed runs it where the
-// real dataplaneapi cannot be installed.
+// Command dataplanetest serves fridaymorning's Data Plane API test server (package haproxy/dataplanetest),
+// v2 or v3 (--api), over HTTP with basic auth, driving a real HAProxy. The test bed runs it where the real
+// dataplaneapi cannot be installed.
 //
 // The password comes from FM_DATAPLANE_PASSWORD or the file named by FM_DATAPLANE_PASSWORD_FILE; it is
 // never a flag and never logged.
@@ -60,6 +60,8 @@ func main() {
 	runtimeSocket := flag.String("runtime-socket", "", "HAProxy admin stats socket (required)")
 	masterSocket := flag.String("master-socket", "", "HAProxy master CLI socket, for reloads")
 	workDir := flag.String("work-dir", "", "directory for transactions (default: beside the config)")
+	api := flag.String("api", "v2", "API version to serve: v2 (as dataplaneapi 2.9) or v3 (as dataplaneapi 3.3)")
+	noRuntimeWeights := flag.Bool("no-runtime-weights", false, "v3: the runtime server endpoint ignores weights, as dataplaneapi before 3.3.1")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -68,9 +70,14 @@ func main() {
 		log.Error("no password", "err", err)
 		os.Exit(2)
 	}
+	major := map[string]int{"v2": 2, "v3": 3}[*api]
+	if major == 0 {
+		log.Error("unknown --api: want v2 or v3", "api", *api)
+		os.Exit(2)
+	}
 	cfg := dataplanetest.Config{
 		ConfigFile: *configFile, HAProxyBin: *haproxyBin, RuntimeSocket: *runtimeSocket, MasterSocket: *masterSocket,
-		User: *user, Password: pw,
+		User: *user, Password: pw, Major: major, NoRuntimeWeights: *noRuntimeWeights,
 	}
 	if *workDir != "" {
 		cfg.TransactionsDir = *workDir + "/transactions"
@@ -94,7 +101,7 @@ func main() {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServe() }()
-	log.Info("serving the Data Plane API v2 test server", "listen", *listen, "config", *configFile)
+	log.Info("serving the Data Plane API test server", "api", *api, "listen", *listen, "config", *configFile)
 	select {
 	case err := <-errc:
 		log.Error("serving", "err", err)

@@ -6,6 +6,8 @@
 //	DEMO_VERSION      version string put in every response (default "dev")
 //	DEMO_LISTEN       listen address (default ":8080")
 //	DEMO_ERROR_RATE   share of requests answered 500, 0..1 (default 0)
+//	DEMO_RESET_RATE   share of requests whose connection is closed without any answer, 0..1 (default 0):
+//	                  what a crashing or overloaded server does, and what HAProxy's retries hide from users
 //	DEMO_LATENCY      extra latency added to every request, a Go duration (default 0)
 //	DEMO_JITTER       uniform random extra latency up to this duration (default 0)
 //	DEMO_CRASH        "start" makes the process exit 1 at start, for crash-loop drills
@@ -33,6 +35,7 @@ type config struct {
 	version   string
 	listen    string
 	errorRate float64
+	resetRate float64
 	latency   time.Duration
 	jitter    time.Duration
 	crash     string
@@ -47,12 +50,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("DEMO_LISTEN"); v != "" {
 		c.listen = v
 	}
-	if v := getenv("DEMO_ERROR_RATE"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 || f > 1 {
-			return c, fmt.Errorf("DEMO_ERROR_RATE=%q: want a share between 0 and 1", v)
+	for _, r := range []struct {
+		name string
+		dst  *float64
+	}{{"DEMO_ERROR_RATE", &c.errorRate}, {"DEMO_RESET_RATE", &c.resetRate}} {
+		if v := getenv(r.name); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 {
+				return c, fmt.Errorf("%s=%q: want a share between 0 and 1", r.name, v)
+			}
+			*r.dst = f
 		}
-		c.errorRate = f
 	}
 	for _, d := range []struct {
 		name string
@@ -91,6 +99,18 @@ func handler(c config, rnd func() float64) http.Handler {
 			case <-time.After(delay):
 			case <-r.Context().Done():
 				return
+			}
+		}
+		if c.resetRate > 0 && rnd() < c.resetRate {
+			// Close the connection without a byte of answer: HAProxy sees an empty response.
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					if tc, ok := conn.(*net.TCPConn); ok {
+						_ = tc.SetLinger(0) // a reset, not a clean close
+					}
+					conn.Close()
+					return
+				}
 			}
 		}
 		w.Header().Set("X-Demo-Version", c.version)

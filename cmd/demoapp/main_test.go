@@ -52,3 +52,20 @@ func TestHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestResetRate: with DEMO_RESET_RATE, a request whose draw is under the rate gets its connection closed
+// without a byte of answer (a real server: the recorder cannot be hijacked).
+func TestResetRate(t *testing.T) {
+	draw := 0.1
+	srv := httptest.NewServer(handler(config{version: "v2", resetRate: 0.2}, func() float64 { return draw }))
+	defer srv.Close()
+	if _, err := http.Get(srv.URL + "/"); err == nil {
+		t.Fatal("a request under the reset rate was answered")
+	}
+	draw = 0.5
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a request over the reset rate: %v", err)
+	}
+	resp.Body.Close()
+}

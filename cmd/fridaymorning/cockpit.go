@@ -6,46 +6,33 @@ import (
 	"io"
 	"os"
 	"sync"
-	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/x/term"
-	"github.com/spf13/cobra"
 
+	"github.com/fridaymorning/fridaymorning/headless"
 	"github.com/fridaymorning/fridaymorning/release"
 	"github.com/fridaymorning/fridaymorning/swarm"
 	"github.com/fridaymorning/fridaymorning/tui"
 )
 
-// headlessFlag is --headless: line output even in a terminal.
-var headlessFlag bool
-
-// wantCockpit says whether to open the terminal UI: stdout is a terminal, --headless is not given and
-// this is no CI job (CI=true, which GitLab and others set).
-func wantCockpit(stdout io.Writer) bool {
-	if headlessFlag || outputFlag == "json" || os.Getenv("CI") == "true" || os.Getenv("CI") == "1" {
-		return false
-	}
-	f, ok := stdout.(*os.File)
-	return ok && term.IsTerminal(f.Fd())
-}
-
-// sink sends release events to the cockpit while it is open, and to line output after it was left.
+// sink sends release events to the cockpit while it is open, and to line output after it was left;
+// the headless printer records them all, for the report and the dotenv file.
 type sink struct {
 	mu      sync.Mutex
 	program *tea.Program
-	lines   lines
+	out     *headless.Printer
 }
 
 func (s *sink) event(ev release.Event) {
 	s.mu.Lock()
-	p, lines := s.program, s.lines
+	p := s.program
 	s.mu.Unlock()
 	if p != nil {
+		s.out.Record(ev)
 		p.Send(tui.EventMsg(ev))
 		return
 	}
-	lines.Event(ev)
+	s.out.Event(ev)
 }
 
 // detach sends the events that follow to line output.
@@ -124,107 +111,10 @@ func (w *wired) tasks(ctx context.Context) (string, string, error) {
 	return canary, stable, err
 }
 
-// watchOptions are the watch command's flags.
-type watchOptions struct {
-	configPath string
-	interval   time.Duration
-}
-
-func newWatchCmd(stdout, stderr io.Writer) *cobra.Command {
-	var opts watchOptions
-	cmd := &cobra.Command{
-		Use:   "watch [SERVICE]",
-		Short: "Open the cockpit on the release of SERVICE, wherever it runs (another terminal, a CI job)",
-		Long: `Open the cockpit on the release of SERVICE, read from Swarm, where every fridaymorning keeps its
-state: the split, the steps, the last verdict with its evidence, the tasks. Its keys steer the release
-through the same requests as fridaymorning abort and promote: the process driving it acts on them.`,
-		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !cmd.Flags().Changed("config") {
-				opts.configPath = ""
-			}
-			return runWatch(cmd.Context(), opts, args, stdout)
-		},
-	}
-	cmd.Flags().StringVarP(&opts.configPath, "config", "c", "fridaymorning.yaml", "config file")
-	cmd.Flags().DurationVar(&opts.interval, "interval", time.Second, "how often to read the release from Swarm")
-	return cmd
-}
-
-// journalController asks the process driving a release to act, through the release record in Swarm.
-type journalController struct {
-	sw      *swarm.Client
-	service string
-	errs    chan<- error
-}
-
-func (j journalController) Request(ctx context.Context, cmd release.Command) error {
-	_, err := release.Request(ctx, j.sw, j.service, cmd)
-	return err
-}
-
 // engineController hands the cockpit's commands to the engine this process drives; it never blocks.
 type engineController struct{ e *release.Engine }
 
 func (c engineController) Request(_ context.Context, cmd release.Command) error {
 	c.e.Request(cmd)
 	return nil
-}
-
-func runWatch(ctx context.Context, opts watchOptions, args []string, stdout io.Writer) error {
-	fc, err := serviceConfig(opts.configPath, args, "watch")
-	if err != nil {
-		return err
-	}
-	if !wantCockpit(stdout) {
-		return &exitErr{exitUsage, fmt.Errorf("watch needs a terminal: use fridaymorning status %s (--output json) in scripts", fc.Service)}
-	}
-	sw, err := swarm.New(swarm.Config{Host: fc.Docker.Host})
-	if err != nil {
-		return &exitErr{exitError, err}
-	}
-	defer sw.Close()
-	errs := make(chan error, 4)
-	th := tui.NewTheme(stdout)
-	w := &wired{sw: sw, service: fc.Service}
-	m := tui.New(tui.Options{
-		Controller: journalController{sw: sw, service: fc.Service, errs: errs},
-		Probes:     []tui.Probe{{Name: "docker", Run: sw.Ping}},
-		Tasks:      w.tasks,
-		Watching:   true,
-		Theme:      &th,
-	})
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithContext(ctx))
-	go follow(ctx, sw, fc.Service, opts.interval, p, errs)
-	_, err = p.Run()
-	if err != nil && ctx.Err() == nil {
-		return &exitErr{exitError, err}
-	}
-	return nil
-}
-
-// follow reads the release record every interval and sends what changed to the cockpit as events.
-func follow(ctx context.Context, sw *swarm.Client, service string, interval time.Duration, p *tea.Program, errs <-chan error) {
-	var last *release.Record
-	for {
-		rec, err := release.Load(ctx, sw, service)
-		switch {
-		case err != nil:
-			p.Send(tui.ErrMsg{Err: fmt.Errorf("reading the release of %s from Swarm: %w", service, err)})
-		case rec == nil:
-			p.Send(tui.ErrMsg{Err: fmt.Errorf("service %s has no release yet", service)})
-		default:
-			for _, ev := range release.RecordEvents(last, rec, time.Now()) {
-				p.Send(tui.EventMsg(ev))
-			}
-			last = rec
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case err := <-errs:
-			p.Send(tui.ErrMsg{Err: err})
-		case <-time.After(interval):
-		}
-	}
 }

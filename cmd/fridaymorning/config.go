@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,10 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/fridaymorning/fridaymorning/haproxy"
+	"github.com/fridaymorning/fridaymorning/release"
+	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
 // Environment variables that carry secrets. Secrets never live in fridaymorning.yaml itself: it names a
@@ -18,6 +23,8 @@ import (
 const (
 	envDataplanePassword = "FRIDAYMORNING_DATAPLANE_PASSWORD"
 	envInfluxToken       = "FRIDAYMORNING_INFLUXDB_TOKEN"
+	envPromPassword      = "FRIDAYMORNING_PROMETHEUS_PASSWORD"
+	envPromToken         = "FRIDAYMORNING_PROMETHEUS_TOKEN"
 )
 
 // duration is a time.Duration written as "30s" or "2m" in YAML.
@@ -125,11 +132,33 @@ type fileConfig struct {
 		OnInconclusive       string        `yaml:"on_inconclusive"`
 		Custom               []customEntry `yaml:"custom"`
 	} `yaml:"analysis"`
+
+	// Prometheus is where custom checks with source: prometheus are asked.
+	Prometheus struct {
+		URL             string   `yaml:"url"`
+		Username        string   `yaml:"username"`
+		PasswordFile    string   `yaml:"password_file"`
+		BearerTokenFile string   `yaml:"bearer_token_file"`
+		CAFile          string   `yaml:"ca_file"`
+		Timeout         duration `yaml:"timeout"`
+	} `yaml:"prometheus"`
+
+	// Notify are the receivers of the release's milestones.
+	Notify []notifyEntry `yaml:"notify"`
+
+	// Gates are the outside checks the release waits on, by point.
+	Gates struct {
+		PreRollout       []gateEntry `yaml:"pre_rollout"`
+		ConfirmPromotion []gateEntry `yaml:"confirm_promotion"`
+		PostRollout      []gateEntry `yaml:"post_rollout"`
+	} `yaml:"gates"`
 }
 
 // customEntry is one custom metric of analysis.custom.
 type customEntry struct {
-	Name     string   `yaml:"name"`
+	Name string `yaml:"name"`
+	// Source is where the query goes: empty for InfluxDB (in influxdb.language), prometheus for PromQL.
+	Source   string   `yaml:"source"`
 	Query    string   `yaml:"query"`
 	Unit     string   `yaml:"unit"`
 	Max      *float64 `yaml:"max"`
@@ -137,14 +166,91 @@ type customEntry struct {
 	MaxRatio float64  `yaml:"max_ratio"`
 }
 
-// defaultStaleAfter is how long without a heartbeat makes a release's process count as dead.
-const defaultStaleAfter = 30 * time.Second
+// Defaults for what fridaymorning.yaml leaves out; analysis.DefaultThresholds has those of analysis:.
+const (
+	defaultBake = time.Minute
+	// defaultStaleAfter is how long without a heartbeat makes a release's process count as dead.
+	defaultStaleAfter = 30 * time.Second
+)
 
+// steps are the canary's traffic shares: steps:, or 10%, 25% and 50%.
+func (fc *fileConfig) steps() []float64 {
+	if len(fc.Steps) == 0 {
+		return []float64{10, 25, 50}
+	}
+	return fc.Steps
+}
+
+// bake is how long each step runs before it is judged: bake:, or a minute.
+func (fc *fileConfig) bake() time.Duration {
+	if d := fc.Bake.D(); d != 0 {
+		return d
+	}
+	return defaultBake
+}
+
+// staleAfter is state.stale_after, or 30s.
 func (fc *fileConfig) staleAfter() time.Duration {
 	if d := fc.State.StaleAfter.D(); d > 0 {
 		return d
 	}
 	return defaultStaleAfter
+}
+
+// swarmClient connects to the Docker Engine of docker.host (no I/O until the first call).
+func (fc *fileConfig) swarmClient() (*swarm.Client, error) {
+	sw, err := swarm.New(swarm.Config{Host: fc.Docker.Host})
+	if err != nil {
+		return nil, &exitErr{exitError, err}
+	}
+	return sw, nil
+}
+
+// loadRecord connects to fc's Swarm and reads the release record of fc.Service (nil if it has none);
+// the caller closes sw.
+func (fc *fileConfig) loadRecord(ctx context.Context) (sw *swarm.Client, rec *release.Record, err error) {
+	if sw, err = fc.swarmClient(); err != nil {
+		return nil, nil, err
+	}
+	if rec, err = release.Load(ctx, sw, fc.Service); err != nil {
+		sw.Close()
+		return nil, nil, &exitErr{exitError, err}
+	}
+	return sw, rec, nil
+}
+
+// checkRequired says, all at once, which settings a release needs are missing.
+func (fc *fileConfig) checkRequired() error {
+	var missing []string
+	for _, m := range []struct{ key, val string }{
+		{"service (or --service)", fc.Service},
+		{"haproxy.url (or haproxy.mode: runtime with haproxy.runtime_socket)", fc.haproxyEndpoint()},
+		{"haproxy.backend", fc.HAProxy.Backend},
+		{"influxdb.url", fc.InfluxDB.URL},
+		{"influxdb.bucket", fc.InfluxDB.Bucket},
+	} {
+		if strings.TrimSpace(m.val) == "" {
+			missing = append(missing, m.key)
+		}
+	}
+	if len(fc.HAProxy.StableServers) == 0 {
+		missing = append(missing, "haproxy.stable_servers")
+	}
+	if len(fc.HAProxy.CanaryServers) == 0 {
+		missing = append(missing, "haproxy.canary_servers")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("config: missing %s: set them in fridaymorning.yaml (see stacks/demo/fridaymorning.yaml)", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// haproxyEndpoint is where HAProxy is reached: the Data Plane API's URL, or the runtime socket.
+func (fc *fileConfig) haproxyEndpoint() string {
+	if fc.HAProxy.Mode == haproxy.ModeRuntime {
+		return fc.HAProxy.RuntimeSocket
+	}
+	return fc.HAProxy.URL
 }
 
 // loadConfig reads path strictly: unknown keys and malformed values are errors naming the line.

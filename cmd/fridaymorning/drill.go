@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,10 +17,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	dockerswarm "github.com/docker/docker/api/types/swarm"
-	"github.com/docker/docker/client"
 	"github.com/spf13/cobra"
 
+	"github.com/fridaymorning/fridaymorning/headless"
 	"github.com/fridaymorning/fridaymorning/internal/load"
 	"github.com/fridaymorning/fridaymorning/release"
 	"github.com/fridaymorning/fridaymorning/swarm"
@@ -64,13 +65,14 @@ type score struct {
 	took     time.Duration
 }
 
+// drillOptions are the drill command's flags.
 type drillOptions struct {
 	profile string
 	rps     float64
 	only    []string
 }
 
-func newDrillCmd(stdout, stderr io.Writer) *cobra.Command {
+func newDrillCmd(stdout io.Writer) *cobra.Command {
 	var opts drillOptions
 	cmd := &cobra.Command{
 		Use:   "drill",
@@ -86,7 +88,10 @@ Profiles: short (2 steps of 5 s, about 3 minutes in all) and full (3 steps of 30
 It needs the test bed's environment: . .testbed/<bed>/env (make drill does it).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDrill(cmd.Context(), opts, stdout, stderr)
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			return runDrill(cmd.Context(), opts, stdout)
 		},
 	}
 	cmd.Flags().StringVar(&opts.profile, "profile", "short", "short or full")
@@ -104,7 +109,24 @@ func bedVar(key string) (string, error) {
 	return v, nil
 }
 
-func runDrill(ctx context.Context, opts drillOptions, stdout, stderr io.Writer) error {
+// profiles are the drill's --profile values: each step's share and how long it bakes.
+var profiles = map[string]struct {
+	steps []float64
+	bake  time.Duration
+}{
+	"short": {[]float64{10, 50}, 5 * time.Second},
+	"full":  {[]float64{5, 25, 50}, 30 * time.Second},
+}
+
+func (o drillOptions) validate() error {
+	if _, ok := profiles[o.profile]; !ok {
+		return &exitErr{exitUsage, fmt.Errorf("--profile %q: want short or full", o.profile)}
+	}
+	return nil
+}
+
+// runDrill runs the scenarios opts ask for on the test bed and prints the scorecard.
+func runDrill(ctx context.Context, opts drillOptions, stdout io.Writer) error {
 	vars := map[string]string{}
 	for _, k := range []string{"FM_BED_DIR", "FM_SERVICE", "FM_IMAGE_REPO", "FM_HAPROXY_PORT", "FM_HAPROXY_DIR"} {
 		v, err := bedVar(k)
@@ -117,51 +139,45 @@ func runDrill(ctx context.Context, opts drillOptions, stdout, stderr io.Writer) 
 	if err != nil {
 		return &exitErr{exitError, err}
 	}
-	switch opts.profile {
-	case "short":
-		fc.Steps, fc.Bake = []float64{10, 50}, duration(5*time.Second)
-	case "full":
-		fc.Steps, fc.Bake = []float64{5, 25, 50}, duration(30*time.Second)
-	default:
-		return &exitErr{exitUsage, fmt.Errorf("--profile %q: want short or full", opts.profile)}
-	}
+	p := profiles[opts.profile]
+	fc.Steps, fc.Bake = p.steps, duration(p.bake)
 	// A hung InfluxDB should cost seconds, not the default ten per query.
 	fc.InfluxDB.Timeout = duration(3 * time.Second)
 	frontend := "http://127.0.0.1:" + vars["FM_HAPROXY_PORT"] + "/"
 	repo, service := vars["FM_IMAGE_REPO"], vars["FM_SERVICE"]
 
-	sw, err := swarm.New(swarm.Config{Host: fc.Docker.Host})
+	sw, err := fc.swarmClient()
 	if err != nil {
-		return &exitErr{exitError, err}
+		return err
 	}
 	defer sw.Close()
-	out := newHeadless(stdout)
+	out := headless.NewLogger(stdout)
 	var scores []score
 	for _, sc := range scenarios {
-		if len(opts.only) > 0 && !containsStr(opts.only, sc.name) {
+		if len(opts.only) > 0 && !slices.Contains(opts.only, sc.name) {
 			continue
 		}
 		if ctx.Err() != nil {
 			break
 		}
-		out.log.Info(fmt.Sprintf("scenario %s: %s (expected: %s)", sc.name, sc.what, sc.expect), keyEvent, "drill", "scenario", sc.name)
+		out.Info(fmt.Sprintf("scenario %s: %s (expected: %s)", sc.name, sc.what, sc.expect), headless.KeyEvent, "drill", "scenario", sc.name)
 		s, err := runScenario(ctx, fc, sw, sc, repo, service, frontend, vars["FM_BED_DIR"], vars["FM_HAPROXY_DIR"], opts.rps, stdout)
 		if err != nil {
 			return &exitErr{exitError, fmt.Errorf("drill scenario %s: %w", sc.name, err)}
 		}
 		scores = append(scores, s)
-		out.log.Info(s.why, keyEvent, "scorecard", "scenario", s.name, "expected", string(s.expect), keyOutcome, string(s.outcome),
+		out.Info(s.why, headless.KeyEvent, "scorecard", "scenario", s.name, "expected", string(s.expect), headless.KeyOutcome, string(s.outcome),
 			"safe", s.safe, "time_to_safe", s.toSafeText(), "failed", s.failed, "sent", s.sent)
 	}
 	var swarmCmp *swarmComparison
-	if len(opts.only) == 0 || containsStr(opts.only, "swarm-rollback") {
+	if len(opts.only) == 0 || slices.Contains(opts.only, "swarm-rollback") {
 		window := 30 * time.Second
 		for _, s := range scores {
 			if s.name == "5xx-burst" {
 				window = max(s.took, 15*time.Second)
 			}
 		}
-		out.log.Info(fmt.Sprintf("the 5xx burst through Swarm's own rolling update (failure action rollback), watched for %s", window.Round(time.Second)), keyEvent, "drill", "scenario", "swarm-rollback")
+		out.Info(fmt.Sprintf("the 5xx burst through Swarm's own rolling update (failure action rollback), watched for %s", window.Round(time.Second)), headless.KeyEvent, "drill", "scenario", "swarm-rollback")
 		swarmCmp, err = compareSwarm(ctx, sw, repo, service, frontend, opts.rps, window)
 		if err != nil {
 			return &exitErr{exitError, fmt.Errorf("drill: Swarm's rolling update: %w", err)}
@@ -174,15 +190,6 @@ func runDrill(ctx context.Context, opts drillOptions, stdout, stderr io.Writer) 
 		}
 	}
 	return nil
-}
-
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (s score) toSafeText() string {
@@ -211,17 +218,66 @@ func resetDemo(ctx context.Context, sw *swarm.Client, service, image string) err
 	return sw.WaitReady(wctx, service, nil)
 }
 
+// steadyLoad sends rps requests a second to frontend, once it answers, until the returned stop is
+// called; stop returns what the load saw.
+func steadyLoad(ctx context.Context, frontend string, rps float64) (stop func() load.Summary, err error) {
+	if err := waitServing(ctx, frontend, 30*time.Second); err != nil {
+		return nil, err
+	}
+	loadCtx, cancel := context.WithCancel(ctx)
+	loaded := make(chan load.Summary, 1)
+	go func() { loaded <- load.Run(loadCtx, frontend, rps, 32, 5*time.Second, time.Hour, io.Discard) }()
+	return func() load.Summary {
+		cancel()
+		return <-loaded
+	}, nil
+}
+
+// waitServing polls frontend until it answers without a server error, for at most within: after the
+// demo service was put back on v1, HAProxy's health checks take a moment to send it traffic again, and
+// the load must measure the release, not that moment.
+func waitServing(ctx context.Context, frontend string, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	c := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, frontend, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer within %s (last: %v): is the test bed's HAProxy up (make testbed)?", frontend, within, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 func runScenario(ctx context.Context, fc *fileConfig, sw *swarm.Client, sc scenario, repo, service, frontend, bedDir, haproxyDir string, rps float64, stdout io.Writer) (score, error) {
 	s := score{scenario: sc}
 	if err := resetDemo(ctx, sw, service, repo+":v1"); err != nil {
 		return s, fmt.Errorf("putting %s back on v1: %w", service, err)
 	}
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	loaded := make(chan load.Summary, 1)
-	go func() { loaded <- load.Run(loadCtx, frontend, rps, 32, 5*time.Second, time.Hour, io.Discard) }()
-	time.Sleep(time.Second)
-
-	lines := newHeadless(stdout)
+	stopLoad, err := steadyLoad(ctx, frontend, rps)
+	if err != nil {
+		return s, err
+	}
+	lines, err := headless.New(stdout, headless.Options{})
+	if err != nil {
+		stopLoad()
+		return s, err
+	}
 	var mu sync.Mutex
 	var firstTraffic, backOnStable time.Time
 	exposed := make(chan struct{})
@@ -243,7 +299,6 @@ func runScenario(ctx context.Context, fc *fileConfig, sw *swarm.Client, sc scena
 	})
 	if err != nil {
 		stopLoad()
-		<-loaded
 		return s, err
 	}
 	defer w.Close()
@@ -275,8 +330,7 @@ func runScenario(ctx context.Context, fc *fileConfig, sw *swarm.Client, sc scena
 	if resume != nil {
 		resume()
 	}
-	stopLoad()
-	sum := <-loaded
+	sum := stopLoad()
 	s.outcome, s.sent, s.failed = outcome, sum.Sent, sum.Failed
 	s.canaryOK = sum.ByVersion[sc.tag]
 	mu.Lock()
@@ -364,43 +418,23 @@ func compareSwarm(ctx context.Context, sw *swarm.Client, repo, service, frontend
 	if err := resetDemo(ctx, sw, service, repo+":v1"); err != nil {
 		return nil, err
 	}
-	api, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	stopLoad, err := steadyLoad(ctx, frontend, rps)
 	if err != nil {
 		return nil, err
 	}
-	defer api.Close()
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	loaded := make(chan load.Summary, 1)
-	go func() { loaded <- load.Run(loadCtx, frontend, rps, 32, 5*time.Second, time.Hour, io.Discard) }()
-	time.Sleep(time.Second)
-
-	svc, _, err := api.ServiceInspectWithRaw(ctx, service, dockerswarm.ServiceInspectOptions{})
-	if err != nil {
+	if err := sw.UpdateWithRollback(ctx, service, repo+":v2-errors", 5*time.Second); err != nil {
 		stopLoad()
-		<-loaded
-		return nil, err
-	}
-	spec := svc.Spec
-	spec.TaskTemplate.ContainerSpec.Image = repo + ":v2-errors"
-	spec.UpdateConfig = &dockerswarm.UpdateConfig{Parallelism: 1, FailureAction: dockerswarm.UpdateFailureActionRollback,
-		Monitor: 5 * time.Second, Order: dockerswarm.UpdateOrderStopFirst}
-	if _, err := api.ServiceUpdate(ctx, svc.ID, svc.Version, spec, dockerswarm.ServiceUpdateOptions{}); err != nil {
-		stopLoad()
-		<-loaded
 		return nil, err
 	}
 	select {
 	case <-time.After(window):
 	case <-ctx.Done():
 	}
-	stopLoad()
-	sum := <-loaded
+	sum := stopLoad()
 	c := &swarmComparison{window: window, sent: sum.Sent, failed: sum.Failed}
-	if cur, _, err := api.ServiceInspectWithRaw(ctx, service, dockerswarm.ServiceInspectOptions{}); err == nil {
-		if cur.UpdateStatus != nil {
-			c.state = string(cur.UpdateStatus.State)
-			c.rolledBack = strings.HasPrefix(c.state, "rollback")
-		}
+	if state, err := sw.UpdateState(ctx, service); err == nil {
+		c.state = state
+		c.rolledBack = strings.HasPrefix(state, "rollback")
 	}
 	if err := resetDemo(context.WithoutCancel(ctx), sw, service, repo+":v1"); err != nil && !errors.Is(err, context.Canceled) {
 		return c, fmt.Errorf("putting %s back on v1: %w", service, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fridaymorning/fridaymorning/internal/buildinfo"
 	"github.com/fridaymorning/fridaymorning/release"
 )
 
@@ -42,7 +43,7 @@ func exitCodeFor(o release.Outcome) int {
 	return exitError
 }
 
-// exitError carries an exit code out of a command.
+// exitErr carries an exit code out of a command.
 type exitErr struct {
 	code int
 	err  error
@@ -51,7 +52,14 @@ type exitErr struct {
 func (e *exitErr) Error() string { return e.err.Error() }
 func (e *exitErr) Unwrap() error { return e.err }
 
+// rootOptions are the flags every command has.
+type rootOptions struct {
+	// headless is --headless: line output even in a terminal.
+	headless bool
+}
+
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	var opts rootOptions
 	root := &cobra.Command{
 		Use:   "fridaymorning",
 		Short: "Canary releases for Docker Swarm services behind HAProxy",
@@ -63,19 +71,22 @@ step, judges it against stable from InfluxDB, and promotes it or aborts back to 
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().BoolVar(&headlessFlag, "headless", false, "line output even in a terminal (the default in CI and without a terminal)")
+	root.PersistentFlags().BoolVar(&opts.headless, "headless", false, "line output even in a terminal (the default in CI and without a terminal)")
 	root.AddCommand(
-		newReleaseCmd(stdout, stderr),
+		newReleaseCmd(&opts, stdout, stderr),
 		newStatusCmd(stdout),
-		newControlCmd(release.ResumeContinue, stdout, stderr),
-		newControlCmd(release.ResumeAbort, stdout, stderr),
-		newControlCmd(release.ResumePromote, stdout, stderr),
-		newControlCmd(release.ResumeRollback, stdout, stderr),
-		newWatchCmd(stdout, stderr),
-		newDrillCmd(stdout, stderr),
-		newSteerCmd(release.CommandPause, stdout),
-		newSteerCmd(release.CommandContinue, stdout),
+		newResumeCmd(&opts, stdout, stderr),
+		newAbortCmd(&opts, stdout, stderr),
+		newPromoteCmd(&opts, stdout, stderr),
+		newRollbackCmd(&opts, stdout, stderr),
+		newWatchCmd(&opts, stdout),
+		newDrillCmd(stdout),
+		newPauseCmd(stdout),
+		newContinueCmd(stdout),
+		newVersionCmd(stdout),
 	)
+	root.Version = buildinfo.Get().Version
+	root.SetVersionTemplate(buildinfo.Get().String() + "\n")
 	return root
 }
 

@@ -16,8 +16,6 @@ func TestGitLabExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Parsing flags sets the shared flag variables: put them back for the other tests.
-	defer func() { outputFlag, reportFlag, dotenvFlag, headlessFlag = "text", "", "", false }()
 	var pipeline map[string]any
 	if err := yaml.Unmarshal(raw, &pipeline); err != nil {
 		t.Fatalf("the example pipeline is not YAML: %v", err)

@@ -12,12 +12,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fridaymorning/fridaymorning/release"
-	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
+// statusOptions are the status command's flags.
 type statusOptions struct {
-	configPath string
-	output     string
+	config configOptions
+	output string
 }
 
 func newStatusCmd(stdout io.Writer) *cobra.Command {
@@ -30,13 +30,13 @@ weights, images, last verdict, who started it and when, and whether the process 
 Without SERVICE: the service of fridaymorning.yaml, or else every service with a release record.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !cmd.Flags().Changed("config") {
-				opts.configPath = ""
+			if err := checkOutput(opts.output); err != nil {
+				return err
 			}
 			return runStatus(cmd.Context(), opts, args, stdout)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.configPath, "config", "c", "fridaymorning.yaml", "config file (for docker.host and service)")
+	opts.config.addFlag(cmd, "config file (for docker.host and service)")
 	cmd.Flags().StringVarP(&opts.output, "output", "o", "text", "text or json")
 	return cmd
 }
@@ -50,17 +50,16 @@ type statusView struct {
 	Alive bool `json:"alive"`
 }
 
+// runStatus shows the release of the services args name, or of the config's service, or of every
+// service with a release record.
 func runStatus(ctx context.Context, opts statusOptions, args []string, stdout io.Writer) error {
-	if opts.output != "text" && opts.output != "json" {
-		return &exitErr{exitUsage, fmt.Errorf("--output %q: want text or json", opts.output)}
-	}
-	fc, err := loadConfigFlag(opts.configPath)
+	fc, err := opts.config.load()
 	if err != nil {
-		return &exitErr{exitError, err}
+		return err
 	}
-	sw, err := swarm.New(swarm.Config{Host: fc.Docker.Host})
+	sw, err := fc.swarmClient()
 	if err != nil {
-		return &exitErr{exitError, err}
+		return err
 	}
 	defer sw.Close()
 

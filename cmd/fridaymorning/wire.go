@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,20 +24,6 @@ var (
 	_ release.Journal  = (*swarm.Client)(nil)
 	_ release.Pulse    = (*swarm.Client)(nil)
 	_ release.Counter  = counter{}
-)
-
-// Defaults for what fridaymorning.yaml leaves out.
-var (
-	defaultSteps = []float64{10, 25, 50}
-)
-
-const (
-	defaultBake                 = time.Minute
-	defaultMinRequests          = 50
-	defaultMaxErrorRate         = 1.0 // percent
-	defaultMaxErrorRateIncrease = 1.0 // percentage points over stable
-	defaultMaxLatencyRatio      = 1.25
-	defaultLatencySlack         = 10 * time.Millisecond
 )
 
 // wired is a release engine with the adapters it needs closed afterwards.
@@ -61,34 +46,8 @@ func (w *wired) Close() {
 // wire builds each package's Config from fc, the adapters, and the engine. It does no I/O: reachability
 // and the release's inputs are checked by the engine's preflight, before anything changes.
 func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error) {
-	var missing []string
-	for _, m := range []struct{ key, val string }{
-		{"service (or --service)", fc.Service},
-		{"haproxy.url (or haproxy.mode: runtime with haproxy.runtime_socket)", haproxyEndpoint(fc)},
-		{"haproxy.backend", fc.HAProxy.Backend},
-		{"influxdb.url", fc.InfluxDB.URL},
-		{"influxdb.bucket", fc.InfluxDB.Bucket},
-	} {
-		if strings.TrimSpace(m.val) == "" {
-			missing = append(missing, m.key)
-		}
-	}
-	if len(fc.HAProxy.StableServers) == 0 {
-		missing = append(missing, "haproxy.stable_servers")
-	}
-	if len(fc.HAProxy.CanaryServers) == 0 {
-		missing = append(missing, "haproxy.canary_servers")
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("config: missing %s: set them in fridaymorning.yaml (see stacks/demo/fridaymorning.yaml)", strings.Join(missing, ", "))
-	}
-	steps := fc.Steps
-	if len(steps) == 0 {
-		steps = defaultSteps
-	}
-	bake := fc.Bake.D()
-	if bake == 0 {
-		bake = defaultBake
+	if err := fc.checkRequired(); err != nil {
+		return nil, err
 	}
 	ports, err := parsePorts(fc.Canary.Ports)
 	if err != nil {
@@ -143,13 +102,38 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	}
 	w.closers = append(w.closers, store.Close)
 	w.hp, w.store = hp, store
+	prom, err := prometheus(fc)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	gateList, err := gates(fc)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	emit, err = withHooks(w, fc, emit)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	analyzer := analysis.NewAnalyzer(store, th)
+	preflight := []release.Preflight{
+		{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
+		{Name: "haproxy", Run: hp.Check},
+		{Name: "influxdb", Run: store.Ping},
+	}
+	if prom != nil {
+		analyzer = analyzer.WithPrometheus(prom)
+		preflight = append(preflight, release.Preflight{Name: "prometheus", Run: prom.Ping})
+	}
 
 	engine, err := release.New(release.Config{
 		ReleaseID:          release.NewID(time.Now()),
 		Service:            fc.Service,
 		Image:              image,
-		Steps:              steps,
-		Bake:               bake,
+		Steps:              fc.steps(),
+		Bake:               fc.bake(),
 		AnalysisDelay:      fc.Analysis.Delay.D(),
 		MaxExtensions:      maxExtensions(fc.Analysis.MaxExtensions),
 		OnInconclusive:     fc.Analysis.OnInconclusive,
@@ -163,18 +147,15 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Standby:            fc.Promote.Standby.D(),
 		PauseBeforePromote: fc.Promote.PauseBefore,
 	}, release.Deps{
-		Canaries: sw,
-		Rollout:  sw,
-		Router:   hp,
-		Journal:  sw,
-		Pulse:    sw,
-		Counter:  counter{hp},
-		Analyzer: analysis.NewAnalyzer(store, th),
-		Preflight: []release.Preflight{
-			{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
-			{Name: "haproxy", Run: hp.Check},
-			{Name: "influxdb", Run: store.Ping},
-		},
+		Canaries:  sw,
+		Rollout:   sw,
+		Router:    hp,
+		Journal:   sw,
+		Pulse:     sw,
+		Counter:   counter{hp},
+		Analyzer:  analyzer,
+		Gates:     gateList,
+		Preflight: preflight,
 	}, annotated(w, store, fc, emit))
 	if err != nil {
 		w.Close()
@@ -205,20 +186,6 @@ func startedBy() string {
 	return name + "@" + host
 }
 
-func haproxyEndpoint(fc *fileConfig) string {
-	if fc.HAProxy.Mode == haproxy.ModeRuntime {
-		return fc.HAProxy.RuntimeSocket
-	}
-	return fc.HAProxy.URL
-}
-
-func orDefault[T any](p *T, def T) T {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
 // maxExtensions maps analysis.max_extensions to the engine's convention: unset is the default, 0 is none.
 func maxExtensions(p *int) int {
 	switch {
@@ -230,47 +197,38 @@ func maxExtensions(p *int) int {
 	return *p
 }
 
+// thresholds are the analysis settings of fc over the defaults, checked.
 func thresholds(fc *fileConfig) (analysis.Thresholds, error) {
 	a := fc.Analysis
-	th := analysis.Thresholds{
-		MinRequests:          a.MinRequests,
-		Confidence:           a.Confidence,
-		MaxErrorRate:         orDefault(a.MaxErrorRate, defaultMaxErrorRate),
-		MaxErrorRateIncrease: orDefault(a.MaxErrorRateIncrease, defaultMaxErrorRateIncrease),
-		MaxP50:               a.MaxP50.D(),
-		MaxP90:               a.MaxP90.D(),
-		MaxP95:               a.MaxP95.D(),
-		MaxP99:               a.MaxP99.D(),
-		MaxLatencyRatio:      orDefault(a.MaxLatencyRatio, defaultMaxLatencyRatio),
-		LatencySlack:         a.LatencySlack.D(),
-		MinRequestsToFail:    a.MinRequestsToFail,
-		MaxTelemetryGap:      orDefault(a.MaxTelemetryGap, 0),
+	th := analysis.DefaultThresholds()
+	if a.MinRequests != 0 {
+		th.MinRequests = a.MinRequests
 	}
-	if th.MinRequests == 0 {
-		th.MinRequests = defaultMinRequests
+	if a.Confidence != 0 {
+		th.Confidence = a.Confidence
 	}
-	if th.LatencySlack == 0 {
-		th.LatencySlack = defaultLatencySlack
+	setIf(&th.MaxErrorRate, a.MaxErrorRate)
+	setIf(&th.MaxErrorRateIncrease, a.MaxErrorRateIncrease)
+	setIf(&th.MaxLatencyRatio, a.MaxLatencyRatio)
+	setIf(&th.MaxTelemetryGap, a.MaxTelemetryGap)
+	th.MaxP50, th.MaxP90, th.MaxP95, th.MaxP99 = a.MaxP50.D(), a.MaxP90.D(), a.MaxP95.D(), a.MaxP99.D()
+	if a.LatencySlack != 0 {
+		th.LatencySlack = a.LatencySlack.D()
 	}
-	if c := a.Confidence; c != 0 && !(c > 0.5 && c < 1) {
-		return th, fmt.Errorf("analysis.confidence %v: want a number between 0.5 and 1, such as 0.98", c)
+	if a.MinRequestsToFail != 0 {
+		th.MinRequestsToFail = a.MinRequestsToFail
 	}
-	names := map[string]bool{}
-	for i, c := range a.Custom {
-		switch {
-		case c.Name == "" || strings.ContainsAny(c.Name, " \t\n"):
-			return th, fmt.Errorf("analysis.custom[%d]: a name without spaces is needed, e.g. name: bytes_out", i)
-		case names[c.Name]:
-			return th, fmt.Errorf("analysis.custom: the name %q is used twice", c.Name)
-		case strings.TrimSpace(c.Query) == "":
-			return th, fmt.Errorf("analysis.custom %s: no query: give a %s query template returning one number", c.Name, orDefault(&fc.InfluxDB.Language, "influxql"))
-		case c.Max == nil && c.Min == nil && c.MaxRatio == 0:
-			return th, fmt.Errorf("analysis.custom %s: no limit: set max, min or max_ratio", c.Name)
-		}
-		names[c.Name] = true
-		th.Custom = append(th.Custom, analysis.CustomMetric{Name: c.Name, Query: c.Query, Unit: c.Unit, Max: c.Max, Min: c.Min, MaxRatio: c.MaxRatio})
+	for _, c := range a.Custom {
+		th.Custom = append(th.Custom, analysis.CustomMetric{Name: c.Name, Source: c.Source, Query: c.Query, Unit: c.Unit, Max: c.Max, Min: c.Min, MaxRatio: c.MaxRatio})
 	}
-	return th, nil
+	return th, th.Validate()
+}
+
+// setIf sets *dst to *v if the file has v.
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
 }
 
 // counter adapts the HAProxy client's counters to release.Counter.

@@ -1,10 +1,19 @@
-// Package dataplanetest is fridaymorning's stand-in for HAProxy's Data Plane API v2, for tests and the
-// local test bed, where the real dataplaneapi program cannot be installed. It serves the part of the v2 API
-// that fridaymorning uses, backed by client-native/v5 against a real HAProxy, and behaves as the real
-// v2.9 does: the same paths and parameters, the configuration `version` check (409 when stale, 400 when
-// neither version nor transaction is given), weight-only server changes applied through the runtime socket
-// without a reload and also written to the configuration file, a Configuration-Version header on every
-// response, and client-native/v5 models as JSON bodies.
+// Package dataplanetest is fridaymorning's stand-in for HAProxy's Data Plane API, v2 or v3, for tests
+// and the local test bed, where the real dataplaneapi program cannot be installed. It serves the part of
+// the API that fridaymorning uses against a real HAProxy, and behaves as the real one does:
+//
+//   - v2 (as dataplaneapi 2.9): client-native/v5 behind it and its models as JSON, paths under /v2,
+//     configuration reads wrapped in {"_version","data"}.
+//   - v3 (as dataplaneapi 3.3): client-native/v6 behind it and its models as JSON (v3 servers have
+//     fields v5 lacks), paths under /v3 with the backend in the path, bare objects and arrays, the
+//     runtime server endpoint taking a weight (3.3.1 and later) or ignoring it (Config.NoRuntimeWeights,
+//     as 3.3.0 and earlier do).
+//
+// Both: the configuration `version` check (409 when stale, 400 when neither version nor transaction is
+// given, 422 for a body the schema refuses), changes the runtime can apply (weight, address, port,
+// maintenance, agent) applied through the runtime socket without a reload (200) and also written to the
+// configuration file, anything else written and a reload requested (202 with a Reload-ID header), a
+// Configuration-Version header on every response, and 404 for the other major's paths.
 package dataplanetest
 
 import (
@@ -13,8 +22,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -31,6 +40,8 @@ import (
 	"github.com/haproxytech/client-native/v5/models"
 	"github.com/haproxytech/client-native/v5/runtime"
 	rtopts "github.com/haproxytech/client-native/v5/runtime/options"
+	configuration6 "github.com/haproxytech/client-native/v6/configuration"
+	runtime6 "github.com/haproxytech/client-native/v6/runtime"
 )
 
 // Config says which HAProxy the server drives and who may use it.
@@ -47,19 +58,32 @@ type Config struct {
 	TransactionsDir string
 	// User and Password are the basic-auth credentials every request must carry.
 	User, Password string
-	// APIVersion is what /v2/info reports as the API's version.
+	// APIVersion is what /info reports as the API's version (default: a 2.9 or 3.3 version string).
 	APIVersion string
+	// Major is the API served: 2 (default) under /v2, or 3 under /v3.
+	Major int
+	// NoRuntimeWeights makes the v3 runtime server endpoint ignore weights, as dataplaneapi before
+	// 3.3.1 does: it answers 200 with no weight in the server it returns.
+	NoRuntimeWeights bool
 }
 
-// Server serves the Data Plane API v2 subset. It implements http.Handler.
+// Server serves the Data Plane API subset. It implements http.Handler.
 type Server struct {
-	cfg  Config
-	conf configuration.Configuration
-	rt   runtime.Runtime
-	mux  *http.ServeMux
+	cfg Config
+	// conf and rt are client-native v5's, for v2; conf6 and rt6 v6's, for v3.
+	conf  configuration.Configuration
+	rt    runtime.Runtime
+	conf6 configuration6.Configuration
+	rt6   runtime6.Runtime
+	mux   *http.ServeMux
 	// mu serializes configuration changes: client-native's parser is not meant for concurrent edits.
 	mu      sync.Mutex
 	reloads atomic.Int64
+	// reloadMu guards pendingReload, the ID of the reload waiting for more changes; reloadRun
+	// serializes reloads.
+	reloadMu      sync.Mutex
+	pendingReload string
+	reloadRun     sync.Mutex
 }
 
 // New connects to HAProxy's configuration file and runtime socket and returns the server.
@@ -73,12 +97,36 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.TransactionsDir == "" {
 		cfg.TransactionsDir = filepath.Join(filepath.Dir(cfg.ConfigFile), "transactions")
 	}
+	if cfg.Major == 0 {
+		cfg.Major = 2
+	}
 	if cfg.APIVersion == "" {
 		cfg.APIVersion = "v2.9.9 fridaymorning-dataplanetest"
+		if cfg.Major == 3 {
+			cfg.APIVersion = "v3.3.1 fridaymorning-dataplanetest"
+			if cfg.NoRuntimeWeights {
+				cfg.APIVersion = "v3.3.0 fridaymorning-dataplanetest"
+			}
+		}
 	}
 	if err := os.MkdirAll(cfg.TransactionsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("dataplanetest: %w", err)
 	}
+	switch cfg.Major {
+	case 2:
+		return newV2(ctx, cfg)
+	case 3:
+		return newV3(ctx, cfg)
+	}
+	return nil, fmt.Errorf("dataplanetest: Major %d: want 2 or 3", cfg.Major)
+}
+
+// notFound answers what the API does not serve, as go-swagger's router does.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, fmt.Sprintf("path %s was not found", r.URL.Path))
+}
+
+func newV2(ctx context.Context, cfg Config) (*Server, error) {
 	conf, err := configuration.New(ctx,
 		cfgopts.ConfigurationFile(cfg.ConfigFile),
 		cfgopts.HAProxyBin(cfg.HAProxyBin),
@@ -95,7 +143,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, conf: conf, rt: rt, mux: http.NewServeMux()}
 	const cfgPath = "/v2/services/haproxy/configuration"
 	s.mux.HandleFunc("GET /v2/info", s.info)
-	s.mux.HandleFunc("GET "+cfgPath+"/version", s.version)
+	s.mux.HandleFunc("GET "+cfgPath+"/version", s.versionHandler)
 	s.mux.HandleFunc("GET "+cfgPath+"/backends", s.backends)
 	s.mux.HandleFunc("GET "+cfgPath+"/backends/{name}", s.backend)
 	s.mux.HandleFunc("GET "+cfgPath+"/servers", s.servers)
@@ -104,10 +152,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /v2/services/haproxy/runtime/servers", s.runtimeServers)
 	s.mux.HandleFunc("GET /v2/services/haproxy/runtime/servers/{name}", s.runtimeServer)
 	s.mux.HandleFunc("GET /v2/services/haproxy/stats/native", s.stats)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("path %s was not found", r.URL.Path))
-	})
+	s.mux.HandleFunc("/", notFound)
 	return s, nil
+}
+
+// version is the configuration's version, in transaction tx if not "".
+func (s *Server) version(tx string) (int64, error) {
+	if s.conf6 != nil {
+		return s.conf6.GetVersion(tx)
+	}
+	return s.conf.GetVersion(tx)
 }
 
 // Reloads reports how many times the server has reloaded HAProxy.
@@ -137,7 +191,7 @@ type versionWriter struct {
 func (v *versionWriter) WriteHeader(code int) {
 	if !v.header {
 		v.header = true
-		if ver, err := v.s.conf.GetVersion(v.tx); err == nil {
+		if ver, err := v.s.version(v.tx); err == nil {
 			v.Header().Set("Configuration-Version", strconv.FormatInt(ver, 10))
 		}
 	}
@@ -157,9 +211,14 @@ func writeJSON(w http.ResponseWriter, code int, body any) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// apiError is the error body of both majors (models.Error of v5 and v6 alike).
+type apiError struct {
+	Code    int64  `json:"code"`
+	Message string `json:"message"`
+}
+
 func writeError(w http.ResponseWriter, code int, msg string) {
-	c := int64(code)
-	writeJSON(w, code, &models.Error{Code: &c, Message: &msg})
+	writeJSON(w, code, &apiError{Code: int64(code), Message: msg})
 }
 
 // writeConfError answers err the way the real API's HandleError maps client-native errors to statuses.
@@ -196,8 +255,8 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) version(w http.ResponseWriter, r *http.Request) {
-	v, err := s.conf.GetVersion(r.URL.Query().Get("transaction_id"))
+func (s *Server) versionHandler(w http.ResponseWriter, r *http.Request) {
+	v, err := s.version(r.URL.Query().Get("transaction_id"))
 	if err != nil {
 		writeConfError(w, err)
 		return
@@ -282,29 +341,12 @@ func (s *Server) server(w http.ResponseWriter, r *http.Request) {
 // replaceServer is PUT .../servers/{name}: edit the configuration (checking the version), then apply
 // what the runtime API can apply without a reload, or reload.
 func (s *Server) replaceServer(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	tx := q.Get("transaction_id")
-	var version int64
-	if raw := q.Get("version"); raw != "" {
-		v, err := strconv.ParseInt(raw, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("version in query must be of type integer: %q", raw))
-			return
-		}
-		version = v
+	tx, version, forceReload, ok := writeParams(w, r)
+	if !ok {
+		return
 	}
-	forceReload := q.Get("force_reload") == "true"
 	var data models.Server
-	if err := json.NewDecoder(r.Body).Decode(&data); err != nil {
-		writeError(w, http.StatusBadRequest, "parsing body body from \"\" failed, because "+err.Error())
-		return
-	}
-	if err := data.Validate(strfmt.Default); err != nil {
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
-		return
-	}
-	if tx != "" && forceReload {
-		writeError(w, http.StatusBadRequest, "Both force_reload and transaction specified, specify only one")
+	if !decodeBody(w, r, &data) {
 		return
 	}
 	pType, pName, err := parent(r)
@@ -329,22 +371,27 @@ func (s *Server) replaceServer(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, &data)
 		return
 	}
-	if !s.applyAtRuntime(pName, &data, ondisk) {
-		writeJSON(w, http.StatusOK, &data)
+	s.finishWrite(w, applyAtRuntime(s.rt, pName, &data, ondisk), forceReload, &data)
+}
+
+// finishWrite answers a configuration change made outside a transaction: 200 when the runtime socket
+// applied it (or nothing needs applying), else a reload: done before answering 200 with force_reload,
+// or requested and answered 202 with its Reload-ID, as the real API's reload agent does.
+func (s *Server) finishWrite(w http.ResponseWriter, reload, forceReload bool, data any) {
+	if !reload {
+		writeJSON(w, http.StatusOK, data)
 		return
 	}
-	id := strconv.FormatInt(time.Now().UnixNano(), 36)
 	if forceReload {
 		if err := s.reload(); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, &data)
+		writeJSON(w, http.StatusOK, data)
 		return
 	}
-	go func() { _ = s.reload() }()
-	w.Header().Set("Reload-ID", id)
-	writeJSON(w, http.StatusAccepted, &data)
+	w.Header().Set("Reload-ID", s.requestReload())
+	writeJSON(w, http.StatusAccepted, data)
 }
 
 // runtimeFields are the server fields the runtime API can change without a reload, by JSON name.
@@ -353,10 +400,23 @@ var runtimeFields = map[string]bool{
 	"agent-check": true, "agent-addr": true, "agent-send": true, "health_check_port": true,
 }
 
-// applyAtRuntime applies the difference between data and ondisk through the runtime socket and reports
-// whether a reload is still needed: when a field outside runtimeFields changed, or a runtime command
-// failed. Nothing changed needs nothing.
-func (s *Server) applyAtRuntime(backend string, data, ondisk *models.Server) (reload bool) {
+// serverRuntime is what applyAtRuntime needs of a runtime client: client-native v5's and v6's alike.
+type serverRuntime interface {
+	SetServerWeight(backend, server, weight string) error
+	SetServerAddr(backend, server, ip string, port int) error
+	SetServerState(backend, server, state string) error
+	EnableAgentCheck(backend, server string) error
+	DisableAgentCheck(backend, server string) error
+	SetServerAgentAddr(backend, server, addr string) error
+	SetServerAgentSend(backend, server, send string) error
+	SetServerCheckPort(backend, server string, port int) error
+}
+
+// applyAtRuntime applies the difference between data and ondisk (server models of either major) through
+// the runtime socket and reports whether a reload is still needed: when a field outside runtimeFields
+// changed, or a runtime command failed. Nothing changed needs nothing. It works on the JSON of the
+// models, as the real API's changeThroughRuntimeAPI works on their fields.
+func applyAtRuntime(rt serverRuntime, backend string, data, ondisk any) (reload bool) {
 	changed, err := diffJSON(data, ondisk)
 	if err != nil {
 		return true
@@ -366,46 +426,45 @@ func (s *Server) applyAtRuntime(backend string, data, ondisk *models.Server) (re
 			return true
 		}
 	}
+	m, err := toMap(data)
+	if err != nil {
+		return true
+	}
+	str := func(k string) string { v, _ := m[k].(string); return v }
+	num := func(k string) int { v, _ := m[k].(float64); return int(v) }
+	name := str("name")
 	addrDone := false
 	for _, f := range changed {
 		var err error
 		switch f {
 		case "weight":
-			w := int64(0)
-			if data.Weight != nil {
-				w = *data.Weight
-			}
-			err = s.rt.SetServerWeight(backend, data.Name, strconv.FormatInt(w, 10))
+			err = rt.SetServerWeight(backend, name, strconv.Itoa(num("weight")))
 		case "address", "port":
 			if addrDone {
 				continue
 			}
 			addrDone = true
-			port := 0
-			if data.Port != nil {
-				port = int(*data.Port)
-			}
-			err = s.rt.SetServerAddr(backend, data.Name, data.Address, port)
+			err = rt.SetServerAddr(backend, name, str("address"), num("port"))
 		case "maintenance":
 			state := "ready"
-			if data.Maintenance == "enabled" {
+			if str("maintenance") == "enabled" {
 				state = "maint"
 			}
-			err = s.rt.SetServerState(backend, data.Name, state)
+			err = rt.SetServerState(backend, name, state)
 		case "agent-check":
-			switch data.AgentCheck {
+			switch str("agent-check") {
 			case "enabled":
-				err = s.rt.EnableAgentCheck(backend, data.Name)
+				err = rt.EnableAgentCheck(backend, name)
 			case "disabled":
-				err = s.rt.DisableAgentCheck(backend, data.Name)
+				err = rt.DisableAgentCheck(backend, name)
 			}
 		case "agent-addr":
-			err = s.rt.SetServerAgentAddr(backend, data.Name, data.AgentAddr)
+			err = rt.SetServerAgentAddr(backend, name, str("agent-addr"))
 		case "agent-send":
-			err = s.rt.SetServerAgentSend(backend, data.Name, data.AgentSend)
+			err = rt.SetServerAgentSend(backend, name, str("agent-send"))
 		case "health_check_port":
-			if data.HealthCheckPort != nil {
-				err = s.rt.SetServerCheckPort(backend, data.Name, int(*data.HealthCheckPort))
+			if _, ok := m["health_check_port"]; ok {
+				err = rt.SetServerCheckPort(backend, name, num("health_check_port"))
 			}
 		}
 		if err != nil {
@@ -415,16 +474,17 @@ func (s *Server) applyAtRuntime(backend string, data, ondisk *models.Server) (re
 	return false
 }
 
+func toMap(v any) (map[string]any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	return m, json.Unmarshal(raw, &m)
+}
+
 // diffJSON lists the top-level JSON fields whose values differ between a and b.
 func diffJSON(a, b any) ([]string, error) {
-	toMap := func(v any) (map[string]any, error) {
-		raw, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		m := map[string]any{}
-		return m, json.Unmarshal(raw, &m)
-	}
 	ma, err := toMap(a)
 	if err != nil {
 		return nil, err
@@ -447,24 +507,48 @@ func diffJSON(a, b any) ([]string, error) {
 	return out, nil
 }
 
-// reload asks HAProxy's master process to reload the configuration file.
+// reloadDelay is how long a requested reload waits for more changes to join it, as the real API's
+// reload agent does with its reload_delay (5 s there; short here, for tests).
+const reloadDelay = 100 * time.Millisecond
+
+// requestReload schedules a reload of HAProxy and returns its ID: changes requested while one waits
+// join it.
+func (s *Server) requestReload() string {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.pendingReload != "" {
+		return s.pendingReload
+	}
+	id := strconv.FormatInt(time.Now().UnixNano(), 36)
+	s.pendingReload = id
+	go func() {
+		time.Sleep(reloadDelay)
+		s.reloadMu.Lock()
+		s.pendingReload = ""
+		s.reloadMu.Unlock()
+		_ = s.reload()
+	}()
+	return id
+}
+
+// reload asks HAProxy's master process to reload the configuration file, and waits until the master
+// answers again (it re-executes itself on a reload), so that reloads never overlap.
 func (s *Server) reload() error {
 	if s.cfg.MasterSocket == "" {
 		return errors.New("cannot reload: no master socket configured")
 	}
-	conn, err := net.DialTimeout("unix", s.cfg.MasterSocket, 5*time.Second)
-	if err != nil {
+	s.reloadRun.Lock()
+	defer s.reloadRun.Unlock()
+	if _, err := cli(s.cfg.MasterSocket, "reload"); err != nil {
 		return fmt.Errorf("cannot reload: %w", err)
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write([]byte("reload\n")); err != nil {
-		return fmt.Errorf("cannot reload: %w", err)
-	}
-	buf := make([]byte, 4096)
-	_, _ = conn.Read(buf)
 	s.reloads.Add(1)
-	return nil
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if out, err := cli(s.cfg.MasterSocket, "show proc"); err == nil && strings.Contains(out, "worker") {
+			return nil
+		}
+	}
+	return errors.New("reloaded, but the master CLI did not come back within 10s")
 }
 
 func (s *Server) runtimeServers(w http.ResponseWriter, r *http.Request) {
@@ -498,19 +582,42 @@ func (s *Server) runtimeServer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rs)
 }
 
-// stats is GET /services/haproxy/stats/native, filtered by type, name and parent as the real one does.
+// statsQueryOK checks the filters of a statistics request as the real API does, answering 400 if wrong.
+func statsQueryOK(w http.ResponseWriter, q url.Values) bool {
+	if q.Has("name") {
+		if q.Get("type") == "" {
+			writeError(w, http.StatusBadRequest, "Type required when filtering by name")
+			return false
+		}
+		if q.Get("type") == "server" && q.Get("parent") == "" {
+			writeError(w, http.StatusBadRequest, "Parent backend required when filtering by server")
+			return false
+		}
+	}
+	return true
+}
+
+// keepStat reports whether an object of the statistics passes the request's type, name and parent.
+func keepStat(q url.Values, name, typ, backend string) bool {
+	qt, qn, qp := q.Get("type"), q.Get("name"), q.Get("parent")
+	switch {
+	case q.Has("name") && typ == "server":
+		return name == qn && typ == qt && backend == qp
+	case q.Has("name"):
+		return name == qn && typ == qt
+	case qt == "server" && qp != "":
+		return typ == qt && backend == qp
+	case qt != "":
+		return typ == qt
+	}
+	return true
+}
+
+// stats is GET /v2/services/haproxy/stats/native: an array of native_stats, one per runtime API.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	typ, name, par := q.Get("type"), q.Get("name"), q.Get("parent")
-	if q.Has("name") {
-		if typ == "" {
-			writeError(w, http.StatusBadRequest, "Type required when filtering by name")
-			return
-		}
-		if typ == "server" && par == "" {
-			writeError(w, http.StatusBadRequest, "Parent backend required when filtering by server")
-			return
-		}
+	if !statsQueryOK(w, q) {
+		return
 	}
 	all := s.rt.GetStats()
 	failed := false
@@ -521,24 +628,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		}
 		kept := make([]*models.NativeStat, 0, len(coll.Stats))
 		for _, st := range coll.Stats {
-			switch {
-			case q.Has("name") && st.Type == "server":
-				if st.Name == name && st.Type == typ && st.BackendName == par {
-					kept = append(kept, st)
-				}
-			case q.Has("name"):
-				if st.Name == name && st.Type == typ {
-					kept = append(kept, st)
-				}
-			case typ == "server" && par != "":
-				if st.Type == typ && st.BackendName == par {
-					kept = append(kept, st)
-				}
-			case typ != "":
-				if st.Type == typ {
-					kept = append(kept, st)
-				}
-			default:
+			if keepStat(q, st.Name, st.Type, st.BackendName) {
 				kept = append(kept, st)
 			}
 		}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The fridaymorning local test bed: Docker Swarm, InfluxDB 1.8 fed by HAProxy's per-request log, HAProxy 2.6
-# (master-worker, admin socket, Prometheus exporter), the project's Data Plane API v2 test server, Prometheus
-# 2.42 scraping HAProxy, the demo app's images and a stable demo service behind HAProxy. Run as root on Debian; installs what is missing.
+# (master-worker, admin socket, Prometheus exporter), the project's Data Plane API test server (v2, or v3 with
+# FM_DATAPLANE_VERSION=v3), Prometheus 2.42 scraping HAProxy, the demo app's images and a stable demo service behind
+# HAProxy. Run as root on Debian; installs what is missing.
 #
 #   testbed.sh up          install what is missing and start everything (idempotent)
 #   testbed.sh down        stop what this bed started and remove its services
@@ -34,6 +35,10 @@ export FM_SERVICE=${FM_SERVICE:-$FM_BED-demo}
 export FM_HAPROXY_DIR=$FM_BED_DIR/haproxy
 export FM_DATAPLANE_USER=${FM_DATAPLANE_USER:-admin}
 export FM_DATAPLANE_PASSWORD_FILE=$FM_BED_DIR/dataplane.password
+# The Data Plane API the test server speaks: v2 (as dataplaneapi 2.9) or v3 (as 3.3); FM_DATAPLANE_RUNTIME_WEIGHTS=no
+# makes v3's runtime server endpoint ignore weights, as dataplaneapi before 3.3.1.
+export FM_DATAPLANE_VERSION=${FM_DATAPLANE_VERSION:-v2}
+export FM_DATAPLANE_RUNTIME_WEIGHTS=${FM_DATAPLANE_RUNTIME_WEIGHTS:-yes}
 export FM_IMAGE_REPO=${FM_IMAGE_REPO:-fridaymorning/demoapp}
 # Binaries shared by every bed on the machine (the InfluxDB build takes a minute or two; do it once).
 export FM_TOOLS_DIR=${FM_TOOLS_DIR:-$ROOT/.testbed/tools}
@@ -120,13 +125,14 @@ build_images() {
 	mkdir -p "$ctx"
 	cp "$FM_BIN_DIR/demoapp" "$ctx/demoapp"
 	cp "$ROOT/stacks/demo/Dockerfile" "$ctx/Dockerfile"
-	log "building demo images $FM_IMAGE_REPO:{v1,v2,v3,v2-errors,v2-slow,v2-crash,v2-unhealthy}"
+	log "building demo images $FM_IMAGE_REPO:{v1,v2,v3,v2-errors,v2-resets,v2-slow,v2-crash,v2-unhealthy}"
 	local spec tag args
 	for spec in \
 		"v1|--build-arg VERSION=v1" \
 		"v2|--build-arg VERSION=v2" \
 		"v3|--build-arg VERSION=v3" \
 		"v2-errors|--build-arg VERSION=v2-errors --build-arg ERROR_RATE=0.5" \
+		"v2-resets|--build-arg VERSION=v2-resets --build-arg RESET_RATE=0.2" \
 		"v2-slow|--build-arg VERSION=v2-slow --build-arg LATENCY=250ms" \
 		"v2-crash|--build-arg VERSION=v2-crash --build-arg CRASH=start" \
 		"v2-unhealthy|--build-arg VERSION=v2-unhealthy --build-arg UNHEALTHY=true"; do
@@ -197,9 +203,16 @@ start_dataplane() {
 	if [ ! -s "$FM_DATAPLANE_PASSWORD_FILE" ]; then
 		(umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$FM_DATAPLANE_PASSWORD_FILE")
 	fi
+	case "$FM_DATAPLANE_VERSION" in
+	v2 | v3) ;;
+	*) die "FM_DATAPLANE_VERSION=$FM_DATAPLANE_VERSION: want v2 or v3" ;;
+	esac
+	local flags=()
+	[ "$FM_DATAPLANE_RUNTIME_WEIGHTS" = no ] && flags+=(--no-runtime-weights)
 	if ! alive "$dir/dataplanetest.pid"; then
-		log "starting the Data Plane API test server on 127.0.0.1:$FM_DATAPLANE_PORT"
+		log "starting the Data Plane API $FM_DATAPLANE_VERSION test server on 127.0.0.1:$FM_DATAPLANE_PORT"
 		FM_DATAPLANE_PASSWORD_FILE=$FM_DATAPLANE_PASSWORD_FILE setsid nohup "$FM_BIN_DIR/dataplanetest" \
+			--api "$FM_DATAPLANE_VERSION" "${flags[@]}" \
 			--listen "127.0.0.1:$FM_DATAPLANE_PORT" \
 			--user "$FM_DATAPLANE_USER" \
 			--config-file "$FM_HAPROXY_DIR/haproxy.cfg" \
@@ -210,7 +223,7 @@ start_dataplane() {
 		echo $! >"$dir/dataplanetest.pid"
 	fi
 	wait_for "Data Plane API test server (log: $dir/dataplanetest.log)" 20 \
-		curl -sf -u "$FM_DATAPLANE_USER:$(cat "$FM_DATAPLANE_PASSWORD_FILE")" "http://127.0.0.1:$FM_DATAPLANE_PORT/v2/info"
+		curl -sf -u "$FM_DATAPLANE_USER:$(cat "$FM_DATAPLANE_PASSWORD_FILE")" "http://127.0.0.1:$FM_DATAPLANE_PORT/$FM_DATAPLANE_VERSION/info"
 }
 
 write_env() {
@@ -219,6 +232,8 @@ write_env() {
 		echo "export FM_INFLUXD='$FM_INFLUXD'"
 	} >"$FM_BED_DIR/env"
 	render "$ROOT/stacks/demo/fridaymorning.yaml" "$FM_BED_DIR/fridaymorning.yaml"
+	# The demo config names the v2 API; point it at the version the test server speaks.
+	sed -i "s#\(url: http://127.0.0.1:$FM_DATAPLANE_PORT\)/v2\$#\1/$FM_DATAPLANE_VERSION#" "$FM_BED_DIR/fridaymorning.yaml"
 }
 
 cmd_up() {
