@@ -629,3 +629,59 @@ func TestAskFollowsALiveDriverToTheEnd(t *testing.T) {
 		t.Fatalf("release %s", out)
 	}
 }
+
+func TestWatchingAPausedRelease(t *testing.T) {
+	paused := func(t *testing.T, w *world) {
+		deadRelease(t, w, PhaseBaking, 2)
+		r := w.stored(t)
+		r.Outcome, r.Owner, r.Gate = OutcomePaused, "", true
+		storeRecord(t, w, *r)
+	}
+	t.Run("a canary that starts failing is aborted", func(t *testing.T) {
+		w := &world{early: []verdict.Verdict{{Result: verdict.ResultFail, Reason: "errors while paused"}}}
+		paused(t, w)
+		cfg := testConfig()
+		cfg.ReleaseID, cfg.Image, cfg.EarlyInterval = "", "", 5*time.Millisecond
+		e, err := New(cfg, deps(w), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.Resume(context.Background(), ResumeWatch, ResumeOptions{})
+		if out != OutcomeAbortedAnalysis || err != nil {
+			t.Fatalf("%s, %v\ncalls:\n%s", out, err, w.log())
+		}
+		if got := w.log(); !strings.HasSuffix(got, "early 50\nshift 0\ndrain canary\nremove app-canary") {
+			t.Fatalf("calls:\n%s", got)
+		}
+	})
+	t.Run("stopping the watch hands the release back, paused", func(t *testing.T) {
+		w := &world{}
+		paused(t, w)
+		ctx, cancel := context.WithCancel(context.Background())
+		cfg := testConfig()
+		cfg.ReleaseID, cfg.Image = "", ""
+		e, err := New(cfg, deps(w), func(ev Event) {
+			if ev.Kind == KindProgress && strings.Contains(ev.Message, "watched with early looks") {
+				go func() {
+					if r := w.stored(t); r.Owner == "" || r.Outcome != "" {
+						t.Errorf("record while watched %+v: want it driven", r)
+					}
+					cancel()
+				}()
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.Resume(ctx, ResumeWatch, ResumeOptions{})
+		if out != OutcomePaused || err != nil {
+			t.Fatalf("%s, %v", out, err)
+		}
+		if got := w.log(); got != "" {
+			t.Fatalf("watching changed something:\n%s", got)
+		}
+		if r := w.stored(t); !r.Active() || r.Outcome != OutcomePaused || r.Owner != "" || !r.Gate {
+			t.Fatalf("record after the watch %+v", r)
+		}
+	})
+}

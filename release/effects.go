@@ -99,6 +99,8 @@ func (e *Engine) removeCanary(ctx context.Context, st *state) error {
 	cancel()
 	if err != nil {
 		e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("draining the canary: %v; removing it anyway", err)})
+	} else {
+		e.send(st, Event{Kind: KindProgress, Message: "the canary's servers are drained"})
 	}
 	if err := e.deps.Canaries.RemoveService(ctx, st.canary); err != nil {
 		return fmt.Errorf("canary service %s: %w: remove it with docker service rm %s", st.canary, err, st.canary)

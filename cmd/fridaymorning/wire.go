@@ -146,6 +146,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		StaleAfter:         fc.staleAfter(),
 		Standby:            fc.Promote.Standby.D(),
 		PauseBeforePromote: fc.Promote.PauseBefore,
+		WatchAtGate:        fc.Promote.WatchAtGate,
 	}, release.Deps{
 		Canaries:  sw,
 		Rollout:   sw,
