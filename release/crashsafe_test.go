@@ -19,32 +19,31 @@ func TestVanishedRecordAbortsTheRelease(t *testing.T) {
 		name string
 		// when the record goes: at the first analysis (the next write finds it gone), or as step 1's
 		// bake starts (the watcher finds it gone).
-		on      func(w *world) func()
+		on      func(w *world)
+		bake    time.Duration
 		wantLog string
 	}{
-		{"found by the next write", func(w *world) func() {
+		{"found by the next write", func(w *world) {
 			w.onAnalyze = func(n int) {
 				if n == 0 {
 					w.removeRecord()
 				}
 			}
-			return nil
-		}, "shift 10\nanalyze 10\nshift 0\ndrain canary\nremove app-canary"},
-		{"found by the watcher during the bake", func(w *world) func() {
+		}, 300 * time.Millisecond, "shift 10\nanalyze 10\nshift 0\ndrain canary\nremove app-canary"},
+		{"found by the watcher during the bake", func(w *world) {
 			var once sync.Once
 			w.onCall = func(call string) {
 				if call == "shift 10" {
 					once.Do(w.removeRecord)
 				}
 			}
-			return nil
-		}, "shift 10\nshift 0\ndrain canary\nremove app-canary"},
+		}, 10 * time.Second, "shift 10\nshift 0\ndrain canary\nremove app-canary"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := &world{}
 			tt.on(w)
 			cfg := testConfig()
-			cfg.Bake = 300 * time.Millisecond
+			cfg.Bake = tt.bake
 			out, err, events := run(t, context.Background(), cfg, w)
 			if out != OutcomeAbortedError || err != nil {
 				t.Fatalf("outcome %s, %v; want %s", out, err, OutcomeAbortedError)
@@ -682,6 +681,101 @@ func TestWatchingAPausedRelease(t *testing.T) {
 		}
 		if r := w.stored(t); !r.Active() || r.Outcome != OutcomePaused || r.Owner != "" || !r.Gate {
 			t.Fatalf("record after the watch %+v", r)
+		}
+	})
+}
+
+// memLock is a BackendLock in memory.
+type memLock struct {
+	mu      sync.Mutex
+	holders map[string][2]string // backend → service, release
+}
+
+func (l *memLock) LockBackend(_ context.Context, backend, service, id string) (string, string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h, ok := l.holders[backend]; ok && h[1] != id {
+		return h[0], h[1], nil
+	}
+	l.holders[backend] = [2]string{service, id}
+	return "", "", nil
+}
+
+func (l *memLock) UnlockBackend(_ context.Context, backend, id string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.holders[backend][1] == id {
+		delete(l.holders, backend)
+	}
+	return nil
+}
+
+// journals is a Journal of several services, each its own memJournal.
+type journals map[string]*memJournal
+
+func (j journals) ReadState(ctx context.Context, service string) ([]byte, string, uint64, error) {
+	return j[service].ReadState(ctx, service)
+}
+
+func (j journals) WriteState(ctx context.Context, service string, version uint64, record []byte, request string) (bool, error) {
+	return j[service].WriteState(ctx, service, version, record, request)
+}
+
+func TestOneReleasePerBackend(t *testing.T) {
+	// other is the journal of service "other", whose config names the same backend.
+	var other *memJournal
+	storeOther := func(t *testing.T, r Record) {
+		t.Helper()
+		w := &world{}
+		storeRecord(t, w, r)
+		other = &w.memJournal
+	}
+	runWithLock := func(t *testing.T, w *world, lock *memLock) (Outcome, error) {
+		t.Helper()
+		cfg := testConfig()
+		cfg.Backend = "be_shop"
+		d := deps(w)
+		d.Lock = lock
+		d.Journal = journals{"app": &w.memJournal, "other": other}
+		e, err := New(cfg, d, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Run(context.Background())
+	}
+	t.Run("a release of another service in progress holds the backend", func(t *testing.T) {
+		w := &world{}
+		storeOther(t, Record{ID: "r-other", Service: "other", Phase: PhaseBaking, Owner: "x", UpdatedAt: time.Now()})
+		lock := &memLock{holders: map[string][2]string{"be_shop": {"other", "r-other"}}}
+		out, err := runWithLock(t, w, lock)
+		var locked *BackendLockedError
+		if out != OutcomeFailed || !errors.As(err, &locked) || locked.Release != "r-other" || !strings.Contains(err.Error(), "nothing was changed") {
+			t.Fatalf("%s, %v: want the backend refused", out, err)
+		}
+		if got := w.log(); got != "" {
+			t.Fatalf("calls:\n%s", got)
+		}
+	})
+	t.Run("a lock left by a release that is over is broken", func(t *testing.T) {
+		w := &world{}
+		storeOther(t, Record{ID: "r-other", Service: "other", Phase: PhaseAborted, Outcome: OutcomeAbortedOperator})
+		lock := &memLock{holders: map[string][2]string{"be_shop": {"other", "r-other"}}}
+		if out, err := runWithLock(t, w, lock); out != OutcomePromoted || err != nil {
+			t.Fatalf("%s, %v", out, err)
+		}
+		if len(lock.holders) != 0 {
+			t.Fatalf("the release left the backend locked: %v", lock.holders)
+		}
+	})
+	t.Run("a halted release keeps the backend", func(t *testing.T) {
+		w := &world{readyErr: map[string]error{"app": errors.New("task failed")}}
+		storeOther(t, Record{})
+		lock := &memLock{holders: map[string][2]string{}}
+		if out, _ := runWithLock(t, w, lock); out != OutcomeFailed {
+			t.Fatalf("%s", out)
+		}
+		if h := lock.holders["be_shop"]; h[1] != "r-test" {
+			t.Fatalf("holders %v: the halted release must keep the backend", lock.holders)
 		}
 	})
 }

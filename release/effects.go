@@ -121,8 +121,9 @@ func (e *Engine) restorePolicy(ctx context.Context, st *state) {
 	}
 }
 
-// stackWarning warns, after a promotion, that the stack that deployed the stable service still names the
-// old image: its next `docker stack deploy` would put it back.
+// stackWarning warns about the stack that deployed the stable service, if any: before the release, that
+// a `docker stack deploy` of it replaces the release record (and the release then aborts); after a
+// promotion, that its stack file still names the old image, which its next deploy would put back.
 func (e *Engine) stackWarning(ctx context.Context, st *state) {
 	s, ok := e.deps.Rollout.(Stacks)
 	if !ok {
@@ -132,6 +133,11 @@ func (e *Engine) stackWarning(ctx context.Context, st *state) {
 	if err != nil || stack == "" {
 		return
 	}
-	e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("%s belongs to stack %s: update its image to %s in the stack file, or the next `docker stack deploy` of %s puts %s back",
-		e.cfg.Service, stack, e.cfg.Image, stack, e.stableImage)})
+	msg := fmt.Sprintf("%s belongs to stack %s: a `docker stack deploy` of %s during the release replaces the release record, and the release then aborts; once promoted, update %s's image to %s in the stack file, or its next deploy puts %s back",
+		e.cfg.Service, stack, stack, e.cfg.Service, e.cfg.Image, e.stableImage)
+	if st.phase == PhasePromoted {
+		msg = fmt.Sprintf("%s belongs to stack %s: update its image to %s in the stack file, or the next `docker stack deploy` of %s puts %s back",
+			e.cfg.Service, stack, e.cfg.Image, stack, e.stableImage)
+	}
+	e.send(st, Event{Kind: KindWarning, Message: msg})
 }

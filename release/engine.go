@@ -17,6 +17,9 @@ type Config struct {
 	ReleaseID string
 	// Service is the stable Swarm service; Image the image to release.
 	Service, Image string
+	// Backend is the load balancer backend the release moves traffic in; with Deps.Lock, one release
+	// at a time holds it.
+	Backend string
 	// Steps are the canary's shares of requests, in percent, one per step, increasing, each in (0, 100].
 	Steps []float64
 	// Bake is how long each step runs before it is judged.
@@ -82,6 +85,8 @@ type Deps struct {
 	// Gates are the outside checks the release waits on (pre_rollout, confirm_promotion, post_rollout).
 	Gates     []GateConfig
 	Preflight []Preflight
+	// Lock, if set, locks Config.Backend for the release (see BackendLock).
+	Lock BackendLock
 }
 
 // Engine carries out one release: New, then Run for a new release or Resume for one that another
@@ -347,6 +352,9 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, opts ResumeOptions
 		prevOwner = "no process"
 	}
 	e.send(st, Event{Kind: KindStarted, Message: fmt.Sprintf("taking over %s from %s (%s)", rec.Summary(), prevOwner, mode)})
+	if err := e.lockBackend(ctx); err != nil {
+		e.send(st, Event{Kind: KindWarning, Message: err.Error() + "; carrying this release on all the same"})
+	}
 	if rec.StandbyUntil != nil {
 		st.standbyUntil = *rec.StandbyUntil
 	}
@@ -542,6 +550,9 @@ func (e *Engine) loop(ctx context.Context, st *state) (Outcome, error) {
 		st.outcome = OutcomeFailed
 	}
 	e.persist(context.WithoutCancel(ctx), st)
+	if st.phase.Done() {
+		e.unlockBackend(context.WithoutCancel(ctx), st)
+	}
 	if st.phase.Done() {
 		if err := e.gates(context.WithoutCancel(ctx), st, GatePostRollout, st.outcome); err != nil {
 			e.send(st, Event{Kind: KindWarning, Message: err.Error()})

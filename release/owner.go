@@ -44,8 +44,12 @@ func newOwner() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// acquire takes the service's release lock by storing a new active record, atomically.
+// acquire takes the backend's lock, then the service's release lock by storing a new active record,
+// both atomically.
 func (e *Engine) acquire(ctx context.Context, st *state) error {
+	if err := e.lockBackend(ctx); err != nil {
+		return err
+	}
 	e.startedAt = time.Now()
 	e.startedBy = e.cfg.StartedBy
 	rec := e.record(st)
@@ -57,8 +61,53 @@ func (e *Engine) acquire(ctx context.Context, st *state) error {
 	})
 	if err != nil {
 		e.startedAt = time.Time{}
+		e.unlockBackend(context.WithoutCancel(ctx), st)
 	}
 	return err
+}
+
+// BackendLockedError is returned when another release holds the backend a release needs.
+type BackendLockedError struct {
+	Backend, Service, Release string
+}
+
+// Error names the release that holds the backend and what to do.
+func (e *BackendLockedError) Error() string {
+	return fmt.Sprintf("backend %s is in use by release %s of service %s: one release at a time moves a backend's traffic; wait for it (`fridaymorning status %s`), or check haproxy.backend in fridaymorning.yaml",
+		e.Backend, e.Release, e.Service, e.Service)
+}
+
+// lockBackend takes Config.Backend's lock for this release. A lock left by a release that is over (or
+// by a service that is gone) is stale and broken; one held by a release in progress is refused.
+func (e *Engine) lockBackend(ctx context.Context) error {
+	if e.deps.Lock == nil || e.cfg.Backend == "" {
+		return nil
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		svc, id, err := e.deps.Lock.LockBackend(ctx, e.cfg.Backend, e.cfg.Service, e.cfg.ReleaseID)
+		if err != nil || id == "" {
+			return err
+		}
+		rec, err := Load(ctx, e.deps.Journal, svc)
+		if err != nil || rec.Active() && rec.ID == id {
+			return &BackendLockedError{Backend: e.cfg.Backend, Service: svc, Release: id}
+		}
+		if err := e.deps.Lock.UnlockBackend(ctx, e.cfg.Backend, id); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("release: the lock of backend %s keeps changing: try again", e.cfg.Backend)
+}
+
+// unlockBackend releases Config.Backend's lock once the release is over; a failure is a warning, and
+// the next release breaks the stale lock.
+func (e *Engine) unlockBackend(ctx context.Context, st *state) {
+	if e.deps.Lock == nil || e.cfg.Backend == "" {
+		return
+	}
+	if err := e.deps.Lock.UnlockBackend(ctx, e.cfg.Backend, e.cfg.ReleaseID); err != nil {
+		e.send(st, Event{Kind: KindWarning, Message: "releasing the lock of backend " + e.cfg.Backend + ": " + err.Error()})
+	}
 }
 
 // takeOver makes this process the owner of service's active release and returns its record, the owner

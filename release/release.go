@@ -96,3 +96,14 @@ type Stacks interface {
 	// Stack returns the name of the stack service was deployed with; "" if none.
 	Stack(ctx context.Context, service string) (string, error)
 }
+
+// BackendLock locks a load balancer backend for one release at a time, atomically across processes: two
+// releases of different services configured with the same backend would judge and move each other's
+// traffic. (The service's own lock is its release record.)
+type BackendLock interface {
+	// LockBackend takes backend's lock for release id of service. If another release holds it, it
+	// returns that release's service and ID, and takes nothing.
+	LockBackend(ctx context.Context, backend, service, id string) (heldByService, heldByRelease string, err error)
+	// UnlockBackend releases backend's lock if release id holds it.
+	UnlockBackend(ctx context.Context, backend, id string) error
+}

@@ -39,6 +39,7 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 		return
 	}
 	e.send(st, Event{Kind: KindPhase, Message: fmt.Sprintf("release lock taken on %s (stable runs %s); creating the canary service", e.cfg.Service, img)})
+	e.stackWarning(ctx, st)
 }
 
 // start creates the canary service and waits until it is ready to take traffic. The canary's name is

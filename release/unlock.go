@@ -90,6 +90,7 @@ func (e *Engine) Unlock(ctx context.Context, force bool) (Outcome, string, error
 	msg := "unlocked: " + strings.Join(report, "; ")
 	e.finish(st, PhaseFailed, OutcomeUnlocked, msg, nil)
 	e.persist(context.WithoutCancel(ctx), st)
+	e.unlockBackend(context.WithoutCancel(ctx), st)
 	e.send(st, Event{Kind: KindFinished, Outcome: OutcomeUnlocked, Message: msg})
 	return OutcomeUnlocked, msg, nil
 }

@@ -4,7 +4,9 @@ package swarm
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,4 +161,88 @@ func runningTaskIDs(t *testing.T, c *Client, service string) []string {
 		ids = append(ids, task.ID)
 	}
 	return ids
+}
+
+func TestBackendLockHasOneHolder(t *testing.T) {
+	c, err := New(Config{PollInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, _ := newStable(t, c)
+	b, _ := newStable(t, c)
+	ctx := context.Background()
+	backend := "be_" + a + ":x" // ':' is no config name character
+	t.Cleanup(func() {
+		_ = c.UnlockBackend(context.Background(), backend, "r1")
+		_ = c.UnlockBackend(context.Background(), backend, "r2")
+		_ = c.UnlockBackend(context.Background(), backend, "r3")
+	})
+	held := func(service, id string) (string, string) {
+		t.Helper()
+		s, r, err := c.LockBackend(ctx, backend, service, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, r
+	}
+	if s, r := held(a, "r1"); s != "" || r != "" {
+		t.Fatalf("the first lock was refused: held by %s %s", s, r)
+	}
+	if s, r := held(b, "r2"); s != a || r != "r1" {
+		t.Fatalf("a second release got the lock (holder %q %q)", s, r)
+	}
+	if s, r := held(a, "r1"); s != "" || r != "" {
+		t.Fatalf("the holder could not take its own lock again: %s %s", s, r)
+	}
+	if err := c.UnlockBackend(ctx, backend, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	if s, r := held(b, "r2"); r != "r1" {
+		t.Fatalf("a release that does not hold the lock released it (holder %s %s)", s, r)
+	}
+	if err := c.UnlockBackend(ctx, backend, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if s, r := held(b, "r2"); s != "" || r != "" {
+		t.Fatalf("the released lock is still held by %s %s", s, r)
+	}
+	// A lock whose service is gone is stale: the next release breaks it.
+	_ = c.UnlockBackend(ctx, backend, "r2")
+	if s, r := held("fmtest-gone-service", "r-gone"); s != "" || r != "" {
+		t.Fatal("the lock was refused")
+	}
+	if s, r := held(a, "r3"); s != "" || r != "" {
+		t.Fatalf("a stale lock of a service that is gone was not broken: held by %s %s", s, r)
+	}
+}
+
+func TestCheckServersRefusesAnotherServicesServers(t *testing.T) {
+	c, err := New(Config{PollInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	name, port := newStable(t, c)
+	canaryPort := freePort(t)
+	c.cfg.CanaryPorts = map[uint32]uint32{port: canaryPort}
+	ctx := context.Background()
+	own := fmt.Sprintf("127.0.0.1:%d", port)
+	ownCanary := fmt.Sprintf("127.0.0.1:%d", canaryPort)
+	for _, tt := range []struct {
+		name           string
+		stable, canary map[string]string
+		want           string
+	}{
+		{"its own ports", map[string]string{"stable1": own}, map[string]string{"canary1": ownCanary, "canary2": ""}, ""},
+		{"another service's stable", map[string]string{"stable1": "127.0.0.1:9"}, map[string]string{"canary1": ownCanary}, "stable server stable1 sends requests to 127.0.0.1:9"},
+		{"another service's canary", map[string]string{"stable1": own}, map[string]string{"canary1": "10.9.9.9:8080"}, "canary server canary1 sends requests to 10.9.9.9:8080"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.CheckServers(ctx, name, tt.stable, tt.canary)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("CheckServers = %v, want %q", err, tt.want)
+			}
+		})
+	}
 }

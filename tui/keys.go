@@ -118,6 +118,9 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			cmd, what := release.CommandPromote, "promotion requested"
 			if m.dialog == dialogAbort {
 				cmd, what = release.CommandAbort, "abort requested: traffic goes back to stable"
+				if m.st.Phase == release.PhaseStandby {
+					what = "abort requested: the standby is removed"
+				}
 			}
 			m.dialog = dialogNone
 			return m, m.request(cmd, what)

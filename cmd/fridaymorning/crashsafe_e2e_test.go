@@ -378,3 +378,46 @@ func TestSupervisorAbortsADeadDriversFailingCanary(t *testing.T) {
 		t.Errorf("the supervisor did not say it took the release over")
 	}
 }
+
+// TestReleaseOfAnotherServiceOnTheSameBackendIsRefused: while a release of A bakes, a release of B whose
+// config names A's backend is refused before it changes anything, and A's traffic is left as it was.
+func TestReleaseOfAnotherServiceOnTheSameBackendIsRefused(t *testing.T) {
+	a, b := newStack(t), newStack(t)
+	rel := a.start("release", "--config", a.configPath, "--image", a.image+":v2", "--bake", "60s")
+	rel.waitLine(2*time.Minute, "event=bake", "step=1/2")
+	before := a.weights()
+	// B's config: A's (its HAProxy, its backend), but for service B and B's canary ports.
+	raw, err := os.ReadFile(a.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := os.ReadFile(b.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := regexp.MustCompile(`  ports: \[.*\]\n`)
+	raw = bytes.Replace(raw, []byte("service: "+a.service+"\n"), []byte("service: "+b.service+"\n"), 1)
+	raw = ports.ReplaceAll(raw, ports.Find(own))
+	bConfig := b.configPath + ".on-a"
+	if err := os.WriteFile(bConfig, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := b.run("release", "--config", bConfig, "--image", b.image+":v2")
+	if code != exitError || !strings.Contains(out, "which is not service "+b.service+"'s") || !strings.Contains(out, "nothing was changed") {
+		t.Fatalf("the release of %s on %s's backend exited %d, want %d and a refusal naming its servers", b.service, a.service, code, exitError)
+	}
+	if b.canaryExists() {
+		t.Error("the refused release created a canary")
+	}
+	if got := a.weights(); !reflect.DeepEqual(got, before) {
+		t.Errorf("the refused release moved %s's traffic: %v → %v", a.service, before, got)
+	}
+	if v := a.status(); v.Record == nil || !v.Alive || v.Record.Phase != "baking" {
+		t.Errorf("%s's release after the refusal: %+v", a.service, v.Record)
+	}
+	if code, _ := a.run("abort", a.service, "--config", a.configPath); code != 0 {
+		t.Fatalf("abort of %s exited %d", a.service, code)
+	}
+	rel.wait(time.Minute)
+	a.checkCleanEnd(a.image+":v1", "aborted-operator")
+}

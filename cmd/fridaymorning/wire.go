@@ -24,6 +24,12 @@ var (
 	_ release.Journal  = (*swarm.Client)(nil)
 	_ release.Pulse    = (*swarm.Client)(nil)
 	_ release.Counter  = counter{}
+	// The swarm client also keeps a copy of the record on the canary, puts a service's update policy
+	// back after a promotion, knows a service's stack and locks backends.
+	_ release.Mirror         = (*swarm.Client)(nil)
+	_ release.PolicyRestorer = (*swarm.Client)(nil)
+	_ release.Stacks         = (*swarm.Client)(nil)
+	_ release.BackendLock    = (*swarm.Client)(nil)
 )
 
 // wired is a release engine with the adapters it needs closed afterwards.
@@ -121,6 +127,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	preflight := []release.Preflight{
 		{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
 		{Name: "haproxy", Run: hp.Check},
+		{Name: "servers", Run: func(ctx context.Context) error { return ownServers(ctx, sw, hp, fc.Service) }},
 		{Name: "influxdb", Run: store.Ping},
 	}
 	if prom != nil {
@@ -131,6 +138,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	engine, err := release.New(release.Config{
 		ReleaseID:          release.NewID(time.Now()),
 		Service:            fc.Service,
+		Backend:            fc.HAProxy.Backend,
 		Image:              image,
 		Steps:              fc.steps(),
 		Bake:               fc.bake(),
@@ -157,6 +165,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Analyzer:  analyzer,
 		Gates:     gateList,
 		Preflight: preflight,
+		Lock:      sw,
 	}, annotated(w, store, fc, emit))
 	if err != nil {
 		w.Close()
@@ -291,4 +300,18 @@ func annotated(w *wired, store analysis.Store, fc *fileConfig, emit func(release
 		default:
 		}
 	}
+}
+
+// ownServers checks that the backend's stable and canary servers are service's own (see
+// swarm.CheckServers), so that a release never judges or moves another service's traffic.
+func ownServers(ctx context.Context, sw *swarm.Client, hp *haproxy.Client, service string) error {
+	stable, err := hp.Addresses(ctx, haproxy.GroupStable)
+	if err != nil {
+		return err
+	}
+	canary, err := hp.Addresses(ctx, haproxy.GroupCanary)
+	if err != nil {
+		return err
+	}
+	return sw.CheckServers(ctx, service, stable, canary)
 }
