@@ -315,6 +315,8 @@ type ResumeOptions struct {
 	// ReleaseID and Image, when set, must be the release's: a CI job that gated one release must not
 	// promote or abort another one started since.
 	ReleaseID, Image string
+	// By says who takes the release over, for its messages ("" is an operator).
+	By string
 }
 
 // ResumeWatch takes over a paused release and watches its canary with early looks, where it stands,
@@ -360,6 +362,10 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, opts ResumeOptions
 	}
 	paused := rec.Outcome == OutcomePaused
 	mode = e.carry(st, mode, pending)
+	by := opts.By
+	if by == "" {
+		by = "an operator"
+	}
 	switch mode {
 	case ResumeAbort:
 		switch st.phase {
@@ -373,9 +379,9 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, opts ResumeOptions
 			if st.progress.reached(ProgressCanaryRemoved) {
 				break // nothing left to abort: the promotion only needs its record
 			}
-			e.startAbort(st, causeOperator, "aborted by an operator after taking the release over")
+			e.startAbort(st, causeOperator, "aborted by "+by+" after taking the release over")
 		default:
-			e.startAbort(st, causeOperator, "aborted by an operator after taking the release over")
+			e.startAbort(st, causeOperator, "aborted by "+by+" after taking the release over")
 		}
 	case ResumeRollback:
 		switch st.phase {
@@ -404,7 +410,7 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, opts ResumeOptions
 				e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("promoting %s without judging it again (--skip-analysis): its last verdict is %s", rec.ID, verdictAge(rec, time.Now()))})
 			}
 			st.gate = false
-			e.enter(st, PhasePromoting, "promoted by an operator after taking the release over")
+			e.enter(st, PhasePromoting, "promoted by "+by+" after taking the release over")
 		case PhaseStarting:
 			st.promoteWhenReady = true
 		case PhaseAborting:

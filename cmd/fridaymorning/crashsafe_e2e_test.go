@@ -362,8 +362,10 @@ func TestAbortWaitsOutADataPlaneAPIOutage(t *testing.T) {
 // it, without anyone typing a command.
 func TestSupervisorAbortsADeadDriversFailingCanary(t *testing.T) {
 	s := newStack(t)
-	sup := s.start("supervise", "--config", s.configPath, "--interval", "500ms")
+	sup := s.start("supervise", "--config", s.configPath, "--interval", "100ms")
 	sup.waitLine(30*time.Second, "watching over 1 service")
+	// It looks at the service, which has no release yet, a few times.
+	time.Sleep(time.Second)
 	stop := s.startLoad(100)
 	rel := s.start("release", "--config", s.configPath, "--image", s.image+":v2-errors", "--bake", "60s")
 	rel.waitLine(2*time.Minute, "event=bake", "step=1/2")

@@ -130,9 +130,13 @@ func supervise(ctx context.Context, fc *fileConfig, interval time.Duration, out 
 			log.Warn(fc.Service+": "+err.Error(), headless.KeyEvent, "supervising")
 			continue
 		}
+		if !rec.Active() {
+			sw.Close()
+			continue
+		}
 		_, alive, err := release.Liveness(ctx, sw, rec, fc.staleAfter(), time.Now())
 		sw.Close()
-		if !rec.Active() || alive || err != nil {
+		if alive || err != nil {
 			continue
 		}
 		mode := superviseMode(fc, rec)
@@ -142,7 +146,7 @@ func supervise(ctx context.Context, fc *fileConfig, interval time.Duration, out 
 			log.Warn(fc.Service+": "+err.Error(), headless.KeyEvent, "supervising")
 			continue
 		}
-		outcome, err := w.engine.Resume(ctx, mode, release.ResumeOptions{})
+		outcome, err := w.engine.Resume(ctx, mode, release.ResumeOptions{By: "fridaymorning supervise (its process was gone)"})
 		w.Close()
 		if err != nil {
 			log.Warn(fmt.Sprintf("%s: %v", rec.ID, err), headless.KeyEvent, "supervising", headless.KeyRelease, rec.ID, headless.KeyOutcome, string(outcome))
