@@ -2,19 +2,17 @@ package analysis
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fridaymorning/fridaymorning/internal/tlsca"
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
@@ -68,15 +66,11 @@ func NewPrometheus(cfg PrometheusConfig) (*Prometheus, error) {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		tc, err := tlsca.Config(cfg.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("analysis: prometheus.ca_file: %w", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("analysis: prometheus.ca_file %s holds no PEM certificate", cfg.CAFile)
-		}
-		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		transport.TLSClientConfig = tc
 	}
 	var rt http.RoundTripper = transport
 	if cfg.Username != "" || cfg.Password != "" || cfg.BearerToken != "" {

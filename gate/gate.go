@@ -10,13 +10,11 @@
 package gate
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fridaymorning/fridaymorning/internal/webhook"
 	"github.com/fridaymorning/fridaymorning/release"
 )
 
@@ -67,36 +66,16 @@ func (g *HTTP) Open(ctx context.Context, r release.GateRequest) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.URL, bytes.NewReader(body))
-	if err != nil {
-		return errors.New("the request could not be built")
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "fridaymorning")
-	for k, v := range g.Headers {
-		req.Header.Set(k, v)
-	}
-	client := g.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("POST to %s: %s", hostOf(g.URL), strings.ReplaceAll(err.Error(), g.URL, hostOf(g.URL)))
-	}
-	defer resp.Body.Close()
-	msg := firstLine(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode == http.StatusOK {
+	status, msg, err := webhook.Post(ctx, g.Client, g.URL, g.Headers, body)
+	switch {
+	case err != nil:
+		return err
+	case status == http.StatusOK:
 		return nil
+	case msg != "":
+		return fmt.Errorf("HTTP %d: %s", status, msg)
 	}
-	if msg != "" {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)
-	}
-	return fmt.Errorf("HTTP %d from %s", resp.StatusCode, hostOf(g.URL))
+	return fmt.Errorf("HTTP %d from %s", status, webhook.Host(g.URL))
 }
 
 // Command is a gate that runs a local program.
@@ -145,33 +124,7 @@ func (g *Command) Open(ctx context.Context, r release.GateRequest) error {
 	return fmt.Errorf("%s: %v", g.Argv[0], err)
 }
 
-func firstLine(r io.Reader) string {
-	s := bufio.NewScanner(r)
-	for s.Scan() {
-		if l := strings.TrimSpace(s.Text()); l != "" {
-			return truncate(l)
-		}
-	}
-	return ""
-}
-
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return truncate(strings.TrimSpace(lines[len(lines)-1]))
-}
-
-func truncate(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
-	}
-	return s
-}
-
-// hostOf is the scheme and host of a URL, the part that is safe to print.
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(an unparsable URL)"
-	}
-	return u.Scheme + "://" + u.Host + "/…"
+	return webhook.Truncate(strings.TrimSpace(lines[len(lines)-1]))
 }

@@ -3,19 +3,18 @@ package haproxy
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/fridaymorning/fridaymorning/internal/tlsca"
 )
 
 // dataplane reaches HAProxy through the Data Plane API, v2 (dataplaneapi 2.x) or v3 (3.x).
@@ -76,15 +75,11 @@ func newDataplane(cfg Config) (*dataplane, error) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 4
 		if cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
+			tc, err := tlsca.Config(cfg.CAFile)
 			if err != nil {
-				return nil, fmt.Errorf("haproxy: reading haproxy.ca_file: %w", err)
+				return nil, fmt.Errorf("haproxy: haproxy.ca_file: %w", err)
 			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("haproxy: haproxy.ca_file %s holds no PEM certificate", cfg.CAFile)
-			}
-			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+			tr.TLSClientConfig = tc
 		}
 		d.http = &http.Client{Transport: tr}
 	}

@@ -69,6 +69,18 @@ func (j *junit) Event(ev release.Event) {
 		j.lastTime = ev.Time
 	}
 	switch ev.Kind {
+	case release.KindPreflight:
+		if len(ev.Changes) == 0 {
+			return
+		}
+		// The spec difference of a release from a stack file: what the reviewers of the job approve.
+		var b strings.Builder
+		for _, c := range ev.Changes {
+			b.WriteString(c.String() + "\n")
+		}
+		j.cases = append(j.cases, junitCase{Name: fmt.Sprintf("preflight: %d change(s) to the spec of %s", len(ev.Changes), ev.Service),
+			Classname: "fridaymorning." + j.service, Time: secs(ev.Time.Sub(j.lastTime)), SystemOut: b.String()})
+		j.lastTime = ev.Time
 	case release.KindAnalysis:
 		v := ev.Verdict
 		if v == nil {

@@ -101,6 +101,9 @@ func (h *text) Event(ev release.Event) {
 		attrs = append(attrs, KeyOutcome, string(ev.Outcome))
 	}
 	h.log.Info(ev.Message, attrs...)
+	for _, c := range ev.Changes {
+		h.log.Info(c.String(), KeyEvent, "change", KeyRelease, ev.ReleaseID, "field", c.Field, "from", c.From, "to", c.To)
+	}
 	if ev.Kind == release.KindAnalysis {
 		for _, c := range ev.Verdict.Checks {
 			h.log.Info(c.Detail, KeyEvent, "check", KeyRelease, ev.ReleaseID, KeyStep, fmt.Sprintf("%d/%d", ev.Step, ev.Steps),
@@ -148,6 +151,7 @@ type jsonEvent struct {
 	Observed    *release.Observed `json:"observed,omitempty"`
 	Verdict     *verdict.Verdict  `json:"verdict,omitempty"`
 	Outcome     release.Outcome   `json:"outcome,omitempty"`
+	Changes     []release.Change  `json:"changes,omitempty"`
 	Message     string            `json:"message,omitempty"`
 }
 
@@ -158,7 +162,7 @@ func (j *jsonLines) Event(ev release.Event) {
 	}
 	out := jsonEvent{Time: ev.Time.UTC(), Event: ev.Kind, Release: ev.ReleaseID, Service: ev.Service, Phase: ev.Phase,
 		Step: ev.Step, Steps: ev.Steps, Image: ev.Image, StableImage: ev.StableImage, Weights: ev.Weights,
-		Observed: ev.Observed, Verdict: ev.Verdict, Outcome: ev.Outcome, Message: ev.Message}
+		Observed: ev.Observed, Verdict: ev.Verdict, Outcome: ev.Outcome, Changes: ev.Changes, Message: ev.Message}
 	switch ev.Kind {
 	case release.KindTraffic, release.KindAnalysis, release.KindBake:
 		c, a := ev.CanaryPercent, ev.AchievedPercent

@@ -13,12 +13,10 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fridaymorning/fridaymorning/internal/webhook"
 	"github.com/fridaymorning/fridaymorning/release"
 )
 
@@ -305,39 +304,14 @@ func (s *sender) post(body []byte) error {
 		case <-ctx.Done():
 		}
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.t.URL, bytes.NewReader(body))
+	status, _, err := webhook.Post(ctx, s.client, s.t.URL, s.t.Headers, body)
 	if err != nil {
-		return errors.New("the request could not be built")
+		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "fridaymorning")
-	for k, v := range s.t.Headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		// The error of net/http quotes the URL, secret and all: say what happened, and where, without it.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("POST to %s: %s", hostOf(s.t.URL), strings.ReplaceAll(err.Error(), s.t.URL, hostOf(s.t.URL)))
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST to %s: HTTP %d", hostOf(s.t.URL), resp.StatusCode)
+	if status/100 != 2 {
+		return fmt.Errorf("POST to %s: HTTP %d", webhook.Host(s.t.URL), status)
 	}
 	return nil
-}
-
-// hostOf is the scheme and host of a URL, the part that is safe to print: "https://hooks.slack.com/…".
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(an unparsable URL)"
-	}
-	return u.Scheme + "://" + u.Host + "/…"
 }
 
 func shortImage(img string) string {

@@ -17,6 +17,7 @@ const (
 
 // startAbort moves to the aborting phase for the given cause.
 func (e *Engine) startAbort(st *state, c cause, why string) {
+	st.fromPromotion = st.fromPromotion || st.phase == PhasePromoting
 	st.cause = c
 	st.reason = why
 	e.enter(st, PhaseAborting, why)
@@ -82,18 +83,24 @@ func (e *Engine) abort(st *state) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.PromoteTimeout)
 	defer cancel()
 
-	if st.progress.reached(ProgressStableUpdating) && e.stableImage != "" {
-		var img string
-		if err := e.retry(ctx, st, "reading the stable service's image", func() (err error) {
-			img, err = e.deps.Rollout.Image(ctx, e.cfg.Service)
+	touched := st.progress.reached(ProgressStableUpdating)
+	if e.stableTarget != "" && (touched || st.fromPromotion) {
+		var cur string
+		if err := e.retry(ctx, st, "reading what the stable service runs", func() (err error) {
+			cur, err = e.deps.Rollout.Current(ctx, e.cfg.Service)
 			return err
 		}); err != nil {
-			e.halt(st, fmt.Errorf("aborting (%s): reading the image of stable %s failed within %s: %w; traffic stays where it is: run `fridaymorning abort %s` again once Docker answers", st.reason, e.cfg.Service, e.cfg.PromoteTimeout, err, e.cfg.Service))
+			e.halt(st, fmt.Errorf("aborting (%s): reading what stable %s runs failed within %s: %w; traffic stays where it is: run `fridaymorning abort %s` again once Docker answers", st.reason, e.cfg.Service, e.cfg.PromoteTimeout, err, e.cfg.Service))
 			return
 		}
-		if img != e.stableImage {
-			e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("this release moved stable %s to %s: rolling it back to %s before it gets traffic", e.cfg.Service, img, e.stableImage)})
-			if err := e.converge(ctx, st, e.cfg.Service, setImage, e.stableImage, GroupStable, "stable"); err != nil {
+		img, _ := e.deps.Rollout.Image(ctx, e.cfg.Service)
+		switch {
+		case cur == e.stableTarget:
+		case !touched && cur != e.target():
+			e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("stable %s runs %s, which this release did not put there: someone else changed it, and it is left as it is", e.cfg.Service, img)})
+		default:
+			e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("this release changed stable %s (it runs %s): putting it back as it was (%s) before it gets traffic", e.cfg.Service, img, e.stableImage)})
+			if err := e.converge(ctx, st, e.cfg.Service, setImage, e.stableTarget, GroupStable, "stable"); err != nil {
 				e.halt(st, fmt.Errorf("aborting (%s): stable %s is not ready on %s: %w; traffic stays where it is: fix the stable service, then run `fridaymorning abort %s` again", st.reason, e.cfg.Service, e.stableImage, err, e.cfg.Service))
 				return
 			}

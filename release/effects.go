@@ -9,35 +9,35 @@ import (
 // This file holds the moves the phases are built of: converge a service, shift traffic, remove the
 // canary. Each phase adds its own error text: what a failure means differs from phase to phase.
 
-// update says how converge brings a service to its image.
+// update says how converge brings a service to its target (an image, or a spec: see Rollout).
 type update int
 
 const (
-	// keepImage: the service runs the right image already (a new canary, or one just scaled).
+	// keepImage: the service runs the right target already (a new canary, or one just scaled).
 	keepImage update = iota
-	// setImage starts a rolling update to the image.
+	// setImage starts a rolling update to the target.
 	setImage
-	// setImageUnlessRunning updates only a service that runs another image, so that a phase taken over
+	// setImageUnlessRunning updates only a service that runs another target, so that a phase taken over
 	// from a dead process does not start a second rolling update of a service that already converged.
 	setImageUnlessRunning
 )
 
-// converge brings service to image as how says, then waits until its tasks run and are healthy
+// converge brings service to target as how says, then waits until its tasks run and are healthy
 // (reporting progress as KindProgress events that start with label) and every server of group passes
 // the load balancer's health checks: only then may the group be given traffic. The error is the
 // adapter's, unwrapped.
-func (e *Engine) converge(ctx context.Context, st *state, service string, how update, image, group, label string) error {
+func (e *Engine) converge(ctx context.Context, st *state, service string, how update, target, group, label string) error {
 	if how == setImageUnlessRunning {
-		running, err := e.deps.Rollout.Image(ctx, service)
+		running, err := e.deps.Rollout.Current(ctx, service)
 		if err != nil {
 			return err
 		}
-		if running == image {
+		if running == target {
 			how = keepImage
 		}
 	}
 	if how != keepImage {
-		if err := e.deps.Rollout.UpdateImage(ctx, service, image); err != nil {
+		if err := e.deps.Rollout.Update(ctx, service, target); err != nil {
 			return err
 		}
 	}

@@ -20,6 +20,10 @@ type Config struct {
 	// Backend is the load balancer backend the release moves traffic in; with Deps.Lock, one release
 	// at a time holds it.
 	Backend string
+	// Target, if set, is what the release puts on the stable service when that is more than Image: an
+	// opaque reference to a whole service spec (from a stack file) that the Canaries and Rollout
+	// adapters resolve; Image is then the image that spec runs, for people. Empty: Image alone.
+	Target string
 	// Steps are the canary's shares of requests, in percent, one per step, increasing, each in (0, 100].
 	Steps []float64
 	// Bake is how long each step runs before it is judged.
@@ -104,8 +108,11 @@ type Engine struct {
 	steer chan Command
 	// stableImage is the stable service's image when the release began (from the record on resume).
 	stableImage string
-	startedAt   time.Time
-	startedBy   string
+	// stableTarget is what the stable service ran when the release began, as Rollout.Current said:
+	// what an abort or a rollback puts back.
+	stableTarget string
+	startedAt    time.Time
+	startedBy    string
 	// lostNoticed: the record was found gone and the abort that follows was asked for (once).
 	lostNoticed bool
 }
@@ -164,6 +171,14 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 		emit = func(Event) {}
 	}
 	return &Engine{cfg: cfg, deps: deps, emit: emit, steer: make(chan Command, 8)}, nil
+}
+
+// target is what the release puts on the stable service: Target, or Image alone.
+func (e *Engine) target() string {
+	if e.cfg.Target != "" {
+		return e.cfg.Target
+	}
+	return e.cfg.Image
 }
 
 // setDefault gives a duration left zero (or negative) its default.
@@ -273,6 +288,8 @@ type state struct {
 	rejudge, keepWindow bool
 	// abortDuringPromotion: an abort was asked for while the promotion ran; it is reported at its end.
 	abortDuringPromotion bool
+	// fromPromotion: the abort began in a promotion, which may have changed the stable service.
+	fromPromotion bool
 }
 
 // Run carries out a new release until it is promoted, aborted or failed, and returns how it ended. The
@@ -338,6 +355,10 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, opts ResumeOptions
 	}
 	e.cfg.ReleaseID, e.cfg.Image, e.cfg.Steps = rec.ID, rec.Image, rec.Steps
 	e.stableImage, e.startedAt, e.startedBy = rec.StableImage, rec.StartedAt, rec.StartedBy
+	e.cfg.Target, e.stableTarget = rec.Target, rec.StableTarget
+	if e.stableTarget == "" {
+		e.stableTarget = rec.StableImage // a record of an image release
+	}
 	st := &state{phase: rec.Phase, canary: rec.Canary, step: max(rec.Step-1, 0), canaryPercent: rec.CanaryPercent,
 		weights: rec.Weights, lastVerdict: rec.LastVerdict, verdict: rec.Verdict, cause: cause(rec.Cause), reason: rec.Message,
 		progress: rec.Progress, gate: rec.Gate}

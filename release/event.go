@@ -152,5 +152,28 @@ type Event struct {
 	Outcome  Outcome
 	// Command is, on a KindControl event, the operator's command the bake carried out.
 	Command Command
+	// Changes are, on a KindPreflight event, the differences between the stable service's spec and
+	// the one released (a release from a stack file), for people to review.
+	Changes []Change
 	Message string
+}
+
+// Change is one difference between the stable service's spec and the spec released: Field names what
+// changes ("image", "env DATABASE_POOL", "config /etc/app.yml"), From and To the values before and
+// after ("" when the field is added or removed).
+type Change struct {
+	Field string `json:"field"`
+	From  string `json:"from,omitempty"`
+	To    string `json:"to,omitempty"`
+}
+
+// String says the change in one line: "env DATABASE_POOL: 10 → 20", "+ env DEBUG: 1", "- secret db: …".
+func (c Change) String() string {
+	switch {
+	case c.From == "":
+		return "+ " + c.Field + ": " + c.To
+	case c.To == "":
+		return "- " + c.Field + ": " + c.From
+	}
+	return c.Field + ": " + c.From + " → " + c.To
 }

@@ -176,6 +176,7 @@ func (e *Engine) takeOver(ctx context.Context, force bool) (*Record, string, Com
 func (e *Engine) record(st *state) Record {
 	r := Record{
 		ID: e.cfg.ReleaseID, Service: e.cfg.Service, StableImage: e.stableImage, Image: e.cfg.Image,
+		Target: e.cfg.Target, StableTarget: e.stableTarget,
 		Canary: st.canary, Steps: e.cfg.Steps, CanaryPercent: st.canaryPercent, Weights: st.weights,
 		Phase: st.phase, Cause: string(st.cause), Message: st.reason, LastVerdict: st.lastVerdict, Verdict: st.verdict,
 		StartedBy: e.startedBy, StartedAt: e.startedAt, UpdatedAt: time.Now(), Owner: e.cfg.Owner,

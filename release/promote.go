@@ -44,7 +44,7 @@ func (e *Engine) promote(ctx context.Context, st *state) {
 		if !st.progress.reached(ProgressStableUpdating) && !e.done(st, ProgressStableUpdating, "") {
 			return
 		}
-		if err := e.converge(pctx, st, e.cfg.Service, setImageUnlessRunning, e.cfg.Image, GroupStable, "stable"); err != nil {
+		if err := e.converge(pctx, st, e.cfg.Service, setImageUnlessRunning, e.target(), GroupStable, "stable"); err != nil {
 			// Never move traffic onto servers that are not healthy: it stays on the canary, which runs the
 			// same image and passed every step. The release stays active for an operator.
 			st.reason = fmt.Sprintf("stable service %s did not become ready on %s: %v", e.cfg.Service, e.cfg.Image, err)
@@ -68,7 +68,7 @@ func (e *Engine) promote(ctx context.Context, st *state) {
 		if !e.done(st, ProgressOnStable, "") {
 			return
 		}
-		if e.cfg.Standby > 0 && e.stableImage != "" {
+		if e.cfg.Standby > 0 && e.stableTarget != "" {
 			if err := e.warmStandby(pctx, st); err == nil {
 				e.abortAsked(st)
 				return

@@ -82,12 +82,16 @@ type VerdictSummary struct {
 // Record is a release's state as kept in Swarm: enough for any process to show it, and to resume,
 // abort or promote it after the process that started it died.
 type Record struct {
-	ID          string    `json:"id"`
-	Service     string    `json:"service"`
-	StableImage string    `json:"stable_image"`
-	Image       string    `json:"image"`
-	Canary      string    `json:"canary,omitempty"`
-	Steps       []float64 `json:"steps"`
+	ID          string `json:"id"`
+	Service     string `json:"service"`
+	StableImage string `json:"stable_image"`
+	Image       string `json:"image"`
+	// Target and StableTarget are, for a release of a whole spec (from a stack file), the references
+	// to the spec released and to the one stable ran before (see Rollout); empty for an image release.
+	Target       string    `json:"target,omitempty"`
+	StableTarget string    `json:"stable_target,omitempty"`
+	Canary       string    `json:"canary,omitempty"`
+	Steps        []float64 `json:"steps"`
 	// Step is the 1-based step being baked; 0 before the first.
 	Step          int            `json:"step"`
 	CanaryPercent float64        `json:"canary_percent"`

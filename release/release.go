@@ -22,9 +22,9 @@ const (
 
 // Canaries creates and removes canary services next to a stable one.
 type Canaries interface {
-	// CreateCanary starts a canary of the stable service running image, marked with releaseID, and
-	// returns the canary service's name.
-	CreateCanary(ctx context.Context, stable, image, releaseID string) (string, error)
+	// CreateCanary starts a canary of the stable service running target (an image, or a spec
+	// reference: see Rollout), marked with releaseID, and returns the canary service's name.
+	CreateCanary(ctx context.Context, stable, target, releaseID string) (string, error)
 	// RemoveService removes a service and waits until its tasks are gone; a service that does not
 	// exist is not an error.
 	RemoveService(ctx context.Context, name string) error
@@ -33,12 +33,18 @@ type Canaries interface {
 	ScaleCanary(ctx context.Context, canary, stable string) error
 }
 
-// Rollout changes a service's image and waits for services to converge.
+// Rollout changes what a service runs and waits for services to converge. What a service runs is a
+// target: an image reference for a release of an image alone (--image), or an opaque reference to a
+// whole service spec (a release from a stack file) that the adapter resolves. The engine only passes
+// targets on and compares them.
 type Rollout interface {
 	// Image returns the image the service's spec runs.
 	Image(ctx context.Context, service string) (string, error)
-	// UpdateImage starts a rolling update of service to image; it does not wait for it to finish.
-	UpdateImage(ctx context.Context, service, image string) error
+	// Current returns the target service runs now, such that Update with it puts the service back as
+	// it is, and that equals the target an Update gave it.
+	Current(ctx context.Context, service string) (string, error)
+	// Update starts a rolling update of service to target; it does not wait for it to finish.
+	Update(ctx context.Context, service, target string) error
 	// WaitReady blocks until every desired task of service runs the service's image and is healthy,
 	// calling progress with a short human-readable status whenever it changes. It fails early, naming
 	// the task error, when tasks crash, cannot be scheduled or their image cannot be found.
@@ -78,6 +84,10 @@ type Preflight struct {
 	Name string
 	// Run performs the check; its error should say what is wrong and what to do.
 	Run func(ctx context.Context) error
+	// Review, if set, is run once Run passed: the changes the release makes, for people to review
+	// before anything changes; they go out on the check's KindPreflight event (Event.Changes). Its
+	// error fails the preflight like Run's.
+	Review func(ctx context.Context) ([]Change, error)
 }
 
 // PolicyRestorer is a Rollout whose UpdateImage gives the service an update policy fit for a promotion

@@ -11,7 +11,7 @@ import (
 // weights.
 func (e *Engine) warmStandby(ctx context.Context, st *state) error {
 	e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("keeping %s warm on %s for %s, at weight 0", e.stableImage, st.canary, e.cfg.Standby)})
-	if err := e.converge(ctx, st, st.canary, setImage, e.stableImage, GroupCanary, "standby"); err != nil {
+	if err := e.converge(ctx, st, st.canary, setImage, e.stableTarget, GroupCanary, "standby"); err != nil {
 		return err
 	}
 	st.standbyUntil = time.Now().Add(e.cfg.Standby)
@@ -72,7 +72,7 @@ func (e *Engine) rollback(st *state) {
 		if !st.progress.reached(ProgressStableRollingBack) && !e.done(st, ProgressStableRollingBack, "") {
 			return
 		}
-		if err := e.converge(ctx, st, e.cfg.Service, setImageUnlessRunning, e.stableImage, GroupStable, "stable"); err != nil {
+		if err := e.converge(ctx, st, e.cfg.Service, setImageUnlessRunning, e.stableTarget, GroupStable, "stable"); err != nil {
 			e.halt(st, fmt.Errorf("rollback: stable %s is not ready on %s: %w; all traffic stays on the standby %s: run `fridaymorning rollback %s` again", e.cfg.Service, e.stableImage, err, st.canary, e.cfg.Service))
 			return
 		}

@@ -16,7 +16,12 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 		return
 	}
 	for _, p := range e.deps.Preflight {
-		if err := p.Run(ctx); err != nil {
+		err := p.Run(ctx)
+		var changes []Change
+		if err == nil && p.Review != nil {
+			changes, err = p.Review(ctx)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before anything changed", nil)
 				return
@@ -24,9 +29,16 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 			e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("preflight %s: %w (nothing was changed)", p.Name, err))
 			return
 		}
-		e.send(st, Event{Kind: KindPreflight, Message: p.Name + " ok"})
+		msg := p.Name + " ok"
+		if p.Review != nil {
+			msg = fmt.Sprintf("%s ok: %d change(s) to %s", p.Name, len(changes), e.cfg.Service)
+		}
+		e.send(st, Event{Kind: KindPreflight, Changes: changes, Message: msg})
 	}
 	img, err := e.deps.Rollout.Image(ctx, e.cfg.Service)
+	if err == nil {
+		e.stableTarget, err = e.deps.Rollout.Current(ctx, e.cfg.Service)
+	}
 	if err != nil {
 		e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("preflight: %w (nothing was changed)", err))
 		return
@@ -48,7 +60,7 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 // service, which nobody would then know of; a command or interrupt is acted on once it returns.
 func (e *Engine) start(ctx, parent context.Context, st *state) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.ReadyTimeout)
-	name, err := e.deps.Canaries.CreateCanary(cctx, e.cfg.Service, e.cfg.Image, e.cfg.ReleaseID)
+	name, err := e.deps.Canaries.CreateCanary(cctx, e.cfg.Service, e.target(), e.cfg.ReleaseID)
 	cancel()
 	if name != "" && name != st.canary {
 		e.mu.Lock()

@@ -40,7 +40,7 @@ type world struct {
 	// gone are the services removed; a gone canary cannot be scaled or waited for.
 	gone map[string]bool
 
-	images map[string]string // service → image, for Image and UpdateImage
+	images map[string]string // service → image, for Image, Current and Update
 	memJournal
 }
 
@@ -202,7 +202,12 @@ func (w *world) ScaleCanary(_ context.Context, canary, stable string) error {
 	return nil
 }
 
-func (w *world) UpdateImage(_ context.Context, service, image string) error {
+// Current is the image: the world's targets are images.
+func (w *world) Current(ctx context.Context, service string) (string, error) {
+	return w.Image(ctx, service)
+}
+
+func (w *world) Update(_ context.Context, service, image string) error {
 	w.record("update %s %s", service, image)
 	if w.updateErr != nil {
 		return w.updateErr

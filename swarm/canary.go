@@ -72,10 +72,14 @@ func CanarySpec(stable swarm.Service, image, releaseID string, cfg Config) (swar
 	return spec, nil
 }
 
-// CreateCanary creates the canary service of stable running image, marked with releaseID, and returns its
-// name. A canary of the same release that exists already is taken as it is. It does not wait for the
-// canary's tasks.
-func (c *Client) CreateCanary(ctx context.Context, stable, image, releaseID string) (string, error) {
+// CreateCanary creates the canary service of stable running target (an image, or a spec reference: see
+// Update), marked with releaseID, and returns its name. A canary of the same release that exists already
+// is taken as it is. It does not wait for the canary's tasks.
+func (c *Client) CreateCanary(ctx context.Context, stable, target, releaseID string) (string, error) {
+	if IsSpec(target) {
+		return c.createSpecCanary(ctx, stable, target, releaseID)
+	}
+	image := target
 	svc, err := c.inspect(ctx, stable)
 	if err != nil {
 		return "", err
@@ -84,6 +88,11 @@ func (c *Client) CreateCanary(ctx context.Context, stable, image, releaseID stri
 	if err != nil {
 		return "", err
 	}
+	return c.create(ctx, spec, releaseID, image)
+}
+
+// create creates the canary service spec of releaseID, running image.
+func (c *Client) create(ctx context.Context, spec swarm.ServiceSpec, releaseID, image string) (string, error) {
 	// QueryRegistry off: images built on the node have no registry to ask, and the stable service's own
 	// pinning (if any) was done when it was deployed.
 	if _, err := c.api.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{QueryRegistry: false}); err != nil {
@@ -107,7 +116,8 @@ func (c *Client) CreateCanary(ctx context.Context, stable, image, releaseID stri
 }
 
 // RemoveService removes the service called name and waits until its tasks have stopped, so that its
-// published ports are free again. A service that does not exist is not an error.
+// published ports are free again; for a canary, then the configs and secrets its release created that
+// no service references any more. A service that does not exist is not an error.
 func (c *Client) RemoveService(ctx context.Context, name string) error {
 	svc, _, err := c.api.ServiceInspectWithRaw(ctx, name, swarm.ServiceInspectOptions{})
 	if errdefs.IsNotFound(err) {
@@ -125,6 +135,9 @@ func (c *Client) RemoveService(ctx context.Context, name string) error {
 	for {
 		conts, err := c.api.ContainerList(ctx, containerListOptions(args))
 		if err == nil && len(conts) == 0 {
+			if svc.Spec.Labels[LabelRole] == RoleCanary {
+				return c.removeObjects(ctx, svc.Spec.Labels[LabelRelease])
+			}
 			return nil
 		}
 		select {

@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
+
+	"github.com/fridaymorning/fridaymorning/stackfile"
 )
 
 // Labels fridaymorning puts on the services it creates or changes.
@@ -41,12 +44,19 @@ type Config struct {
 	FailureLimit int
 	// PendingLimit is how long a task may stay unschedulable before a wait gives up (default 15s).
 	PendingLimit time.Duration
+	// Spec, if set, is a release of a whole spec from a stack file: SpecTarget is its reference, and
+	// Current names what a service runs by spec reference rather than by image.
+	Spec *stackfile.Target
 }
 
 // Client talks to a Swarm manager.
 type Client struct {
 	api *client.Client
 	cfg Config
+
+	mu sync.Mutex
+	// specs are the specs Current read, by reference, for Update to put back.
+	specs map[string]swarm.ServiceSpec
 }
 
 // New connects to the Docker Engine named by cfg (no I/O until the first call).

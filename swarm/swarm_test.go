@@ -180,6 +180,22 @@ func TestAssess(t *testing.T) {
 			errSubstr: "cannot be scheduled",
 		},
 		{
+			// A release of a spec may change the env alone: a task with the old env is not of the spec,
+			// even though its image is (before Swarm's updater marks the update as in flight).
+			name: "a task of the same image with another env is not counted",
+			svc: func() swarm.Service {
+				s := svc("a:v1", 1, nil)
+				s.Spec.TaskTemplate.ContainerSpec.Env = []string{"POOL=20"}
+				return s
+			}(),
+			tasks: func() []swarm.Task {
+				tk := task("t1", "a:v1", run, run, t0, "")
+				tk.Spec.ContainerSpec.Env = []string{"POOL=10"}
+				return []swarm.Task{tk}
+			}(),
+			ready: false,
+		},
+		{
 			name:      "swarm's automatic rollback is a failure",
 			svc:       svc("a:v2", 1, &swarm.UpdateStatus{State: swarm.UpdateStateRollbackCompleted, Message: "rollback completed"}),
 			tasks:     []swarm.Task{task("t1", "a:v1", run, run, t0, "")},

@@ -1,7 +1,9 @@
 package swarm
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -146,7 +148,7 @@ func assess(svc swarm.Service, tasks []swarm.Task, details, health map[string]st
 	var failures []string
 	var pending string
 	for _, t := range tasks {
-		if t.Spec.ContainerSpec == nil || t.Spec.ContainerSpec.Image != image {
+		if !sameContainer(t.Spec.ContainerSpec, svc.Spec.TaskTemplate.ContainerSpec) {
 			continue
 		}
 		st := t.Status
@@ -193,6 +195,17 @@ func assess(svc swarm.Service, tasks []swarm.Task, details, health map[string]st
 	}
 	updating := svc.UpdateStatus != nil && svc.UpdateStatus.State == swarm.UpdateStateUpdating
 	return readiness{ready: desired > 0 && running >= desired && !updating, progress: progress}
+}
+
+// sameContainer reports whether a task's container spec is the service's: same image, and same env,
+// configs, command and the rest, since a release of a spec may change those alone.
+func sameContainer(task, service *swarm.ContainerSpec) bool {
+	if task == nil || service == nil || task.Image != service.Image {
+		return false
+	}
+	a, errA := json.Marshal(task)
+	b, errB := json.Marshal(service)
+	return errA == nil && errB == nil && bytes.Equal(a, b)
 }
 
 // stoppedEarly reports whether a task in state s has ended.

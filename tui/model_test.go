@@ -473,3 +473,14 @@ func TestAbortConfirmationSaysWhatAbortDoesInThePhase(t *testing.T) {
 		})
 	}
 }
+
+// A release from a stack file shows its spec difference in the log, from the preflight event's
+// structured Changes (no text matching).
+func TestCockpitShowsTheSpecDifference(t *testing.T) {
+	ev := release.Event{Time: time.Now(), Kind: release.KindPreflight, Phase: release.PhasePreflight, ReleaseID: "r1", Service: "shop_app",
+		Message: "stack file ok: 1 change(s) to shop_app", Changes: []release.Change{{Field: "env DATABASE_POOL", From: "10", To: "20"}}}
+	m := model([]release.Event{ev}, 120, 40, nil)
+	if out := m.View(); !strings.Contains(out, "env DATABASE_POOL: 10 → 20") {
+		t.Errorf("the screen lacks the change:\n%s", out)
+	}
+}

@@ -56,6 +56,8 @@ type Status struct {
 	LastWarning              string
 	LastWarningAt            time.Time
 	CanaryTasks, StableTasks string
+	// Changes are the spec difference of a release from a stack file, from its preflight.
+	Changes []release.Change
 }
 
 // Apply folds one event into s.
@@ -128,6 +130,10 @@ func (s *Status) Apply(ev release.Event) {
 			o := *ev.Observed
 			s.Observed = &o
 		}
+	case release.KindPreflight:
+		if len(ev.Changes) > 0 {
+			s.Changes = append([]release.Change(nil), ev.Changes...)
+		}
 	case release.KindWarning:
 		s.LastWarning, s.LastWarningAt = ev.Message, ev.Time
 	case release.KindFinished:
@@ -135,6 +141,9 @@ func (s *Status) Apply(ev release.Event) {
 	}
 	if ev.Kind != release.KindLook && ev.Message != "" {
 		s.Log = append(s.Log, LogLine{At: ev.Time, Kind: ev.Kind, Message: ev.Message})
+		for _, c := range ev.Changes {
+			s.Log = append(s.Log, LogLine{At: ev.Time, Kind: ev.Kind, Message: "  " + c.String()})
+		}
 		if len(s.Log) > maxLog {
 			s.Log = append(s.Log[:0:0], s.Log[len(s.Log)-maxLog:]...)
 		}

@@ -12,6 +12,10 @@
 //	DEMO_JITTER       uniform random extra latency up to this duration (default 0)
 //	DEMO_CRASH        "start" makes the process exit 1 at start, for crash-loop drills
 //	DEMO_UNHEALTHY    "true" makes /healthz answer 503, for failing-healthcheck drills
+//	DEMO_SETTING      any value, reported in every response's X-Demo-Setting header: an env-only release
+//	                  shows which tasks run the new env
+//	DEMO_CONFIG_FILE  a file (such as a Swarm config) whose first line is reported in every response's
+//	                  X-Demo-Config header: a config release shows which tasks run the new config
 //
 // "demoapp healthcheck" probes /healthz on the listen port and exits 0 or 1; it is the image's
 // HEALTHCHECK, since a FROM scratch image has no shell or curl.
@@ -27,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -40,6 +45,9 @@ type config struct {
 	jitter    time.Duration
 	crash     string
 	unhealthy bool
+	setting   string
+	// configFile is DEMO_CONFIG_FILE; configLine its first line, read at start.
+	configFile, configLine string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -76,7 +84,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.crash = getenv("DEMO_CRASH")
 	c.unhealthy = getenv("DEMO_UNHEALTHY") == "true"
+	c.setting = getenv("DEMO_SETTING")
+	c.configFile = getenv("DEMO_CONFIG_FILE")
 	return c, nil
+}
+
+// readConfigLine reads the first line of c.configFile, if one is set.
+func (c *config) readConfigLine(readFile func(string) ([]byte, error)) error {
+	if c.configFile == "" {
+		return nil
+	}
+	raw, err := readFile(c.configFile)
+	if err != nil {
+		return fmt.Errorf("DEMO_CONFIG_FILE: %w", err)
+	}
+	c.configLine, _, _ = strings.Cut(string(raw), "\n")
+	c.configLine = strings.TrimSpace(c.configLine)
+	return nil
 }
 
 // handler serves the demo endpoints. rnd returns a float in [0,1); it is a parameter so tests are deterministic.
@@ -114,6 +138,12 @@ func handler(c config, rnd func() float64) http.Handler {
 			}
 		}
 		w.Header().Set("X-Demo-Version", c.version)
+		if c.setting != "" {
+			w.Header().Set("X-Demo-Setting", c.setting)
+		}
+		if c.configLine != "" {
+			w.Header().Set("X-Demo-Config", c.configLine)
+		}
 		if c.errorRate > 0 && rnd() < c.errorRate {
 			http.Error(w, "injected error from "+c.version, http.StatusInternalServerError)
 			return
@@ -143,6 +173,9 @@ func healthcheck(listen string) error {
 
 func main() {
 	c, err := loadConfig(os.Getenv)
+	if err == nil {
+		err = c.readConfigLine(os.ReadFile)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demoapp:", err)
 		os.Exit(2)

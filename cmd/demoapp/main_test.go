@@ -69,3 +69,21 @@ func TestResetRate(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// An env-only or config-only release is seen in the headers: which tasks run the new setting or file.
+func TestHandlerReportsSettingAndConfig(t *testing.T) {
+	c, err := loadConfig(func(k string) string {
+		return map[string]string{"DEMO_SETTING": "pool=20", "DEMO_CONFIG_FILE": "/etc/demo.conf"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.readConfigLine(func(string) ([]byte, error) { return []byte("greeting: hi v2\nrest\n"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	handler(c, func() float64 { return 0.9 }).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if s, cf := rec.Header().Get("X-Demo-Setting"), rec.Header().Get("X-Demo-Config"); s != "pool=20" || cf != "greeting: hi v2" {
+		t.Fatalf("X-Demo-Setting %q, X-Demo-Config %q", s, cf)
+	}
+}

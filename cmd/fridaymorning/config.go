@@ -46,9 +46,13 @@ func (d duration) D() time.Duration { return time.Duration(d) }
 // validate says what is missing.
 type fileConfig struct {
 	// Service is the stable Swarm service to release.
-	Service string    `yaml:"service"`
-	Steps   []float64 `yaml:"steps"`
-	Bake    duration  `yaml:"bake"`
+	Service string `yaml:"service"`
+	// StackFile, if set, releases the service's whole spec from this stack file (docker stack deploy
+	// -c), not an image alone; Stack is the stack's name (default: the part of service before "_").
+	StackFile string    `yaml:"stack_file"`
+	Stack     string    `yaml:"stack"`
+	Steps     []float64 `yaml:"steps"`
+	Bake      duration  `yaml:"bake"`
 
 	Docker struct {
 		Host string `yaml:"host"`

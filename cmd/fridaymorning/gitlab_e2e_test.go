@@ -42,17 +42,21 @@ func TestGitLabPipelineRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Top-level keys that are no jobs (stages: a list, variables) are left out.
-	var nodes map[string]yaml.Node
-	if err := yaml.Unmarshal(raw, &nodes); err != nil {
+	var doc map[string]yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		t.Fatalf("the example pipeline: %v", err)
 	}
 	jobs := map[string]gitlabJob{}
-	for name, n := range nodes {
-		var j gitlabJob
-		if n.Kind == yaml.MappingNode && n.Decode(&j) == nil && len(j.Script) > 0 {
-			jobs[name] = j
+	for _, name := range []string{"canary", "promote", "abort"} {
+		n, ok := doc[name]
+		if !ok {
+			t.Fatalf("the example pipeline has no %s job", name)
 		}
+		var j gitlabJob
+		if err := n.Decode(&j); err != nil {
+			t.Fatalf("job %s: %v", name, err)
+		}
+		jobs[name] = j
 	}
 	canary, promote := jobs["canary"], jobs["promote"]
 	for name, want := range map[string]string{"canary": "prepare", "promote": "start", "abort": "access"} {

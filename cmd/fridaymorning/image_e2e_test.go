@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,13 @@ func TestReleaseFromTheToolImage(t *testing.T) {
 
 	s := newStack(t)
 	dir := filepath.Dir(s.configPath)
+	// The image runs as its non-root user: the job's checkout (here the stack's directory) is that user's,
+	// as a CI runner's checkout is the job's.
+	for _, p := range []string{dir, s.configPath, filepath.Join(dir, "dataplane.password")} {
+		if err := os.Chown(p, 65532, 65532); err != nil {
+			t.Fatal(err)
+		}
+	}
 	stop := s.startLoad(50)
 	args := []string{"run", "--rm", "--network", "host", "--group-add", fmt.Sprint(st.Gid),
 		"-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", dir + ":" + dir, "-e", "CI=true",

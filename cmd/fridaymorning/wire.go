@@ -68,9 +68,17 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		return nil, fmt.Errorf("config: %w", err)
 	}
 
-	sw, err := swarm.New(swarm.Config{Host: fc.Docker.Host, CanaryPorts: ports, CanaryReplicas: fc.Canary.Replicas})
+	target, err := fc.stackTarget()
 	if err != nil {
 		return nil, err
+	}
+	sw, err := swarm.New(swarm.Config{Host: fc.Docker.Host, CanaryPorts: ports, CanaryReplicas: fc.Canary.Replicas, Spec: target})
+	if err != nil {
+		return nil, err
+	}
+	check := release.Preflight{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }}
+	if target != nil {
+		image, check = target.Spec.TaskTemplate.ContainerSpec.Image, reviewStack(sw, fc.Service)
 	}
 	w := &wired{sw: sw, service: fc.Service, closers: []func(){func() { _ = sw.Close() }}}
 	hp, err := haproxy.New(haproxy.Config{
@@ -125,7 +133,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	}
 	analyzer := analysis.NewAnalyzer(store, th)
 	preflight := []release.Preflight{
-		{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
+		check,
 		{Name: "haproxy", Run: hp.Check},
 		{Name: "servers", Run: func(ctx context.Context) error { return ownServers(ctx, sw, hp, fc.Service) }},
 		{Name: "influxdb", Run: store.Ping},
@@ -140,6 +148,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Service:            fc.Service,
 		Backend:            fc.HAProxy.Backend,
 		Image:              image,
+		Target:             sw.SpecTarget(),
 		Steps:              fc.steps(),
 		Bake:               fc.bake(),
 		AnalysisDelay:      fc.Analysis.Delay.D(),
