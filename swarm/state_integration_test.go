@@ -15,11 +15,7 @@ import (
 )
 
 func TestHeartbeatAgeIsSwarmsNotTheDriversClock(t *testing.T) {
-	c, err := New(Config{PollInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testClient(t)
 	name, _ := newStable(t, c)
 	ctx := context.Background()
 	// A driver whose clock is an hour behind beats now: the beat is fresh.
@@ -41,11 +37,7 @@ func TestHeartbeatAgeIsSwarmsNotTheDriversClock(t *testing.T) {
 }
 
 func TestRecordCopyOnTheCanarySurvivesTheStablesLabels(t *testing.T) {
-	c, err := New(Config{PollInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testClient(t)
 	name, port := newStable(t, c)
 	c.cfg.CanaryPorts = map[uint32]uint32{port: freePort(t)}
 	ctx := context.Background()
@@ -92,11 +84,7 @@ func TestRecordCopyOnTheCanarySurvivesTheStablesLabels(t *testing.T) {
 }
 
 func TestPromotionLeavesTheUpdatePolicyAsItFound(t *testing.T) {
-	c, err := New(Config{PollInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testClient(t)
 	name, _ := newStable(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -164,11 +152,7 @@ func runningTaskIDs(t *testing.T, c *Client, service string) []string {
 }
 
 func TestBackendLockHasOneHolder(t *testing.T) {
-	c, err := New(Config{PollInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testClient(t)
 	a, _ := newStable(t, c)
 	b, _ := newStable(t, c)
 	ctx := context.Background()
@@ -218,11 +202,7 @@ func TestBackendLockHasOneHolder(t *testing.T) {
 }
 
 func TestCheckServersRefusesAnotherServicesServers(t *testing.T) {
-	c, err := New(Config{PollInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testClient(t)
 	name, port := newStable(t, c)
 	canaryPort := freePort(t)
 	c.cfg.CanaryPorts = map[uint32]uint32{port: canaryPort}
@@ -245,4 +225,15 @@ func TestCheckServersRefusesAnotherServicesServers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testClient is a client of the bed's swarm, closed at the end of the test.
+func testClient(t *testing.T) *Client {
+	t.Helper()
+	c, err := New(Config{PollInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -123,7 +123,12 @@ func superviseMode(fc *fileConfig, rec *release.Record) release.ResumeMode {
 // trying again, up to five minutes.
 func supervise(ctx context.Context, fc *fileConfig, interval time.Duration, out *headless.Printer, log *slog.Logger) {
 	wait := interval
-	for sleepFor(ctx, wait) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
 		wait = interval
 		sw, rec, err := fc.loadRecord(ctx)
 		if err != nil {
@@ -154,17 +159,5 @@ func supervise(ctx context.Context, fc *fileConfig, interval time.Duration, out 
 			continue
 		}
 		log.Info(fmt.Sprintf("%s ended %s", rec.ID, outcome), headless.KeyEvent, "supervising", headless.KeyRelease, rec.ID, headless.KeyOutcome, string(outcome))
-	}
-}
-
-// sleepFor waits for d and reports whether it did; false means ctx ended first.
-func sleepFor(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
