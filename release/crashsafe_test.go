@@ -779,3 +779,16 @@ func TestOneReleasePerBackend(t *testing.T) {
 		}
 	})
 }
+
+func TestFirstReleaseOfAServiceIsNoVanishedRecord(t *testing.T) {
+	// The service never had a record: while the preflight runs, the watcher finds none, which is no loss.
+	w := &world{}
+	slow := Preflight{Name: "slow", Run: func(ctx context.Context) error {
+		sleepCtx(ctx, 30*time.Millisecond)
+		return nil
+	}}
+	out, err, _ := run(t, context.Background(), testConfig(), w, slow)
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("%s, %v\ncalls:\n%s", out, err, w.log())
+	}
+}

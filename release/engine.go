@@ -114,7 +114,8 @@ type Engine struct {
 	startedAt    time.Time
 	startedBy    string
 	// lostNoticed: the record was found gone and the abort that follows was asked for (once).
-	lostNoticed bool
+	// stored: this process wrote the record (or took it over), so a record found missing was removed.
+	lostNoticed, stored bool
 }
 
 // commandRecordLost is the engine's own request when its record vanished from the stable service: an

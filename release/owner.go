@@ -153,6 +153,9 @@ func (e *Engine) takeOver(ctx context.Context, force bool) (*Record, string, Com
 			return nil, "", "", err
 		}
 		if ok {
+			e.mu.Lock()
+			e.stored = true
+			e.mu.Unlock()
 			if next.Canary != "" {
 				// At once: until this owner beats, the last beat is the dead one's.
 				_ = e.deps.Pulse.Beat(ctx, next.Canary, e.cfg.Owner, time.Now())
@@ -239,6 +242,9 @@ func (e *Engine) persist(ctx context.Context, st *state) {
 		e.send(st, Event{Kind: KindWarning, Message: "saving the release record: " + err.Error()})
 		return
 	}
+	e.mu.Lock()
+	e.stored = true
+	e.mu.Unlock()
 	if lost {
 		e.recordLost(st)
 	}
@@ -283,9 +289,9 @@ func (e *Engine) watch(ctx context.Context, st *state) {
 		if err == nil && len(raw) == 0 {
 			// The record vanished: the phase at work is interrupted, and its next write puts it back.
 			e.mu.Lock()
-			noticed := e.lostNoticed
+			noticed, stored := e.lostNoticed, e.stored
 			e.mu.Unlock()
-			if !noticed {
+			if stored && !noticed {
 				e.Request(commandRecordLost)
 			}
 			continue
