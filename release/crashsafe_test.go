@@ -653,6 +653,22 @@ func TestWatchingAPausedRelease(t *testing.T) {
 			t.Fatalf("calls:\n%s", got)
 		}
 	})
+	t.Run("a release whose watcher died is watched again", func(t *testing.T) {
+		w := &world{early: []verdict.Verdict{{Result: verdict.ResultFail, Reason: "errors while paused"}}}
+		deadRelease(t, w, PhaseBaking, 2)
+		r := w.stored(t)
+		r.Held, r.Gate = true, true // its watcher (a supervisor, a release --watch-at-gate) was killed
+		storeRecord(t, w, *r)
+		cfg := testConfig()
+		cfg.ReleaseID, cfg.Image, cfg.EarlyInterval = "", "", 5*time.Millisecond
+		e, err := New(cfg, deps(w), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := e.Resume(context.Background(), ResumeWatch, ResumeOptions{}); out != OutcomeAbortedAnalysis || err != nil {
+			t.Fatalf("%s, %v\ncalls:\n%s", out, err, w.log())
+		}
+	})
 	t.Run("stopping the watch hands the release back, paused", func(t *testing.T) {
 		w := &world{}
 		paused(t, w)

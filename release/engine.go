@@ -382,7 +382,8 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, opts ResumeOptions
 	if rec.StandbyUntil != nil {
 		st.standbyUntil = *rec.StandbyUntil
 	}
-	paused := rec.Outcome == OutcomePaused
+	// A held release is paused too: only its watcher is gone.
+	paused := rec.Outcome == OutcomePaused || rec.Held
 	mode = e.carry(st, mode, pending)
 	by := opts.By
 	if by == "" {

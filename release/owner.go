@@ -200,7 +200,7 @@ func (e *Engine) record(st *state) Record {
 		at := st.verdictAt
 		r.VerdictAt = &at
 	}
-	r.Gate, r.Progress = st.gate, st.progress
+	r.Gate, r.Held, r.Progress = st.gate, st.hold, st.progress
 	if st.end || st.phase.Done() {
 		r.Outcome = st.outcome
 		if st.err != nil {

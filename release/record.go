@@ -111,6 +111,10 @@ type Record struct {
 	VerdictAt *time.Time `json:"verdict_at,omitempty"`
 	// Gate says every step passed and the release waits at the promotion gate.
 	Gate bool `json:"gate,omitempty"`
+	// Held says the release waits for a human (paused, or at the gate) while its process watches the
+	// canary with early looks; a process that takes it over watches it too, and judges a fresh window
+	// before promoting it.
+	Held bool `json:"held,omitempty"`
 	// StandbyUntil is when the warm standby of the previous version goes, in phase standby.
 	StandbyUntil *time.Time `json:"standby_until,omitempty"`
 	// Progress is the last sub-step of a promotion or rollback that is done, so that a process taking

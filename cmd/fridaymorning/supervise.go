@@ -108,7 +108,7 @@ func onStaleMode(fc *fileConfig) (release.ResumeMode, error) {
 // superviseMode is what the supervisor does with rec, whose process is gone.
 func superviseMode(fc *fileConfig, rec *release.Record) release.ResumeMode {
 	switch {
-	case rec.Outcome == release.OutcomePaused:
+	case rec.Outcome == release.OutcomePaused || rec.Held:
 		return release.ResumeWatch
 	case rec.Phase == release.PhaseStarting || rec.Phase == release.PhaseBaking || rec.Phase == release.PhasePreflight:
 		mode, _ := onStaleMode(fc)
