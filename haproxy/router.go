@@ -81,6 +81,8 @@ type ServerState struct {
 	// Status is HAProxy's: "UP", "DOWN", "MAINT", "DRAIN", "NOLB", "no check", or a transition such as
 	// "UP 1/2"; CheckStatus the last health check's result ("L7OK", "L4CON", "INI"…).
 	Status, CheckStatus string
+	// Addr is where the server sends requests, "host:port"; empty for a template slot without one.
+	Addr string
 	// Sessions are the current sessions; Responses and Errors5xx count responses since HAProxy started.
 	Sessions, Responses, Errors5xx int64
 	// Failed counts, since HAProxy started, the attempts on the server that got no answer: connection

@@ -15,8 +15,15 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		e.interrupted(parent, st, "before the step")
 		return
 	}
+	if st.hold {
+		e.hold(ctx, parent, st)
+		return
+	}
 	pct := e.cfg.Steps[st.step]
-	if st.extensions == 0 {
+	until := time.Now().Add(e.cfg.Bake)
+	if st.keepWindow {
+		st.keepWindow, until = false, st.bakeUntil
+	} else if st.extensions == 0 {
 		if err := e.scaleFor(ctx, st, pct); err != nil {
 			if ctx.Err() != nil {
 				e.interrupted(parent, st, "while the canary was scaled")
@@ -38,7 +45,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		}
 	}
 
-	clock := &bakeClock{until: time.Now().Add(e.cfg.Bake), pct: pct}
+	clock := &bakeClock{until: until, pct: pct}
 	what := "baking"
 	if st.extensions > 0 {
 		what = fmt.Sprintf("extending the bake (%d of %d) to gather more requests", st.extensions, e.cfg.MaxExtensions)
@@ -54,7 +61,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	case sleepFailedEarly:
 		return
 	}
-	until, pct := clock.until, clock.pct
+	until, pct = clock.until, clock.pct
 	countsAtEnd := e.counts(ctx)
 	if !sleepCtx(ctx, e.cfg.AnalysisDelay) {
 		e.interrupted(parent, st, "during the bake")
@@ -72,7 +79,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		return
 	}
 	v = verdict.FailClosed(v, err)
-	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
+	st.lastVerdict, st.verdictAt = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}, time.Now()
 	st.verdict = &v
 	st.bakeUntil, st.paused = time.Time{}, false
 	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed, Message: string(v.Result) + ": " + v.Reason})
@@ -80,6 +87,10 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	switch v.Result {
 	case verdict.ResultPass:
 		st.extensions = 0
+		if st.rejudge {
+			e.enter(st, PhasePromoting, "the fresh window passed: promoting the paused release")
+			return
+		}
 		if st.step+1 < len(e.cfg.Steps) {
 			st.step++
 			e.enter(st, PhaseBaking, fmt.Sprintf("step %d of %d: %s%% of requests to the canary", st.step+1, len(e.cfg.Steps), FormatPercent(e.cfg.Steps[st.step])))
@@ -88,6 +99,11 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		if e.cfg.PauseBeforePromote {
 			st.reason = fmt.Sprintf("every step passed; waiting at the promotion gate with %s%% of requests on the canary: `fridaymorning promote %s` promotes, `fridaymorning abort %s` aborts",
 				FormatPercent(st.canaryPercent), e.cfg.Service, e.cfg.Service)
+			st.gate = true
+			if e.cfg.WatchAtGate {
+				st.hold = true // the next bake holds at the gate
+				return
+			}
 			st.end, st.outcome = true, OutcomePaused
 			e.send(st, Event{Kind: KindPhase, Message: st.reason})
 			return
@@ -104,6 +120,10 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	case verdict.ResultFail:
 		e.startAbort(st, causeAnalysis, fmt.Sprintf("step %d failed: %s", st.step+1, v.Reason))
 	default:
+		if st.rejudge {
+			e.refusePromotion(st, v)
+			return
+		}
 		if st.extensions < e.cfg.MaxExtensions {
 			st.extensions++ // the next bake persists it
 			return
@@ -320,7 +340,7 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks in
 	}
 	v = verdict.FailClosed(v, err)
 	v.Early = true
-	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
+	st.lastVerdict, st.verdictAt = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}, time.Now()
 	st.verdict = &v
 	after := to.Sub(st.windowStart).Round(100 * time.Millisecond)
 	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed,

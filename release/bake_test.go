@@ -102,7 +102,7 @@ func TestInconclusiveCanPauseForAHuman(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := e.Resume(context.Background(), ResumePromote, false); out != OutcomePromoted || err != nil {
+	if out, err := e.Resume(context.Background(), ResumePromote, ResumeOptions{}); out != OutcomePromoted || err != nil {
 		t.Fatalf("promote after pause: %s, %v", out, err)
 	}
 }
@@ -138,13 +138,7 @@ func TestSkipEndsTheBakeNow(t *testing.T) {
 	if out != OutcomePromoted || err != nil {
 		t.Fatalf("outcome %s, %v", out, err)
 	}
-	n := 0
-	for _, ev := range events {
-		if ev.Kind == KindControl && strings.Contains(ev.Message, "skipped") {
-			n++
-		}
-	}
-	if n != 2 {
+	if n := countEvents(events, KindControl, "skipped"); n != 2 {
 		t.Errorf("%d skip events, want one per step", n)
 	}
 }
@@ -255,7 +249,7 @@ func TestCanaryScalesWithItsShare(t *testing.T) {
 
 	w = &world{stableReplicas: 10, scaleErr: errors.New("no suitable node")}
 	out, _, _ = run(t, context.Background(), cfg, w)
-	if out != OutcomeFailed || strings.Contains(w.log(), "shift 10") {
+	if out != OutcomeAbortedError || strings.Contains(w.log(), "shift 10") {
 		t.Errorf("outcome %s, calls:\n%s\nwant the release aborted before the canary got traffic", out, w.log())
 	}
 
@@ -286,7 +280,7 @@ func TestPauseBeforePromoteStopsAtTheGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := e.Resume(context.Background(), ResumePromote, false); out != OutcomePromoted || err != nil {
+	if out, err := e.Resume(context.Background(), ResumePromote, ResumeOptions{}); out != OutcomePromoted || err != nil {
 		t.Fatalf("promote at the gate: %s, %v", out, err)
 	}
 	if got := w.log(); !strings.Contains(got, "update app app:v2") {

@@ -98,3 +98,31 @@ type Preflight struct {
 	// error fails the preflight like Run's.
 	Review func(ctx context.Context) ([]Change, error)
 }
+
+// PolicyRestorer is a Rollout whose UpdateImage gives the service an update policy fit for a promotion
+// (see swarm.PromotionSpec) and that can put the service's own policy back once it converged, so that a
+// release leaves the service's update policy as it found it.
+type PolicyRestorer interface {
+	// RestoreUpdatePolicy puts back the update policy service had before UpdateImage changed it; a
+	// service whose policy UpdateImage did not change is left alone.
+	RestoreUpdatePolicy(ctx context.Context, service string) error
+}
+
+// Stacks is a Rollout that knows which `docker stack` deployed a service: a `docker stack deploy` of
+// that stack during a release replaces the release record, and after a promotion puts the stack file's
+// image back, which the engine warns about.
+type Stacks interface {
+	// Stack returns the name of the stack service was deployed with; "" if none.
+	Stack(ctx context.Context, service string) (string, error)
+}
+
+// BackendLock locks a load balancer backend for one release at a time, atomically across processes: two
+// releases of different services configured with the same backend would judge and move each other's
+// traffic. (The service's own lock is its release record.)
+type BackendLock interface {
+	// LockBackend takes backend's lock for release id of service. If another release holds it, it
+	// returns that release's service and ID, and takes nothing.
+	LockBackend(ctx context.Context, backend, service, id string) (heldByService, heldByRelease string, err error)
+	// UnlockBackend releases backend's lock if release id holds it.
+	UnlockBackend(ctx context.Context, backend, id string) error
+}

@@ -55,17 +55,22 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 		return
 	}
 	e.send(st, Event{Kind: KindPhase, Message: fmt.Sprintf("release lock taken on %s (stable runs %s); creating the canary service", e.cfg.Service, img)})
+	e.stackWarning(ctx, st)
 }
 
 // start creates the canary service and waits until it is ready to take traffic. The canary's name is
 // persisted as soon as it is known, so that an abort, in this process or another, removes it. Before
 // the service exists, its servers are set to weight 0 (and read back): whatever the load balancer's
-// configuration says, the canary gets no request before the first step.
+// configuration says, the canary gets no request before the first step. The creation itself is never
+// cut short: a request to Swarm cancelled half-way may still create the service, which nobody would
+// then know of; a command or interrupt is acted on once it returns.
 func (e *Engine) start(ctx, parent context.Context, st *state) {
 	if !e.zeroCanary(ctx, parent, st) {
 		return
 	}
-	name, err := e.deps.Canaries.CreateCanary(ctx, e.cfg.Service, e.target(), e.cfg.ReleaseID)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.ReadyTimeout)
+	name, err := e.deps.Canaries.CreateCanary(cctx, e.cfg.Service, e.target(), e.cfg.ReleaseID)
+	cancel()
 	if name != "" && name != st.canary {
 		e.mu.Lock()
 		st.canary = name
@@ -74,16 +79,18 @@ func (e *Engine) start(ctx, parent context.Context, st *state) {
 	}
 	if err != nil {
 		switch {
-		case ctx.Err() != nil && st.canary != "":
-			e.interrupted(parent, st, "while the canary was being created")
+		case st.canary != "":
+			e.startAbort(st, causeError, "creating the canary failed: "+err.Error())
 		case ctx.Err() != nil:
 			e.takePending()
 			e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before anything changed", nil)
-		case st.canary != "":
-			e.startAbort(st, causeError, "creating the canary failed: "+err.Error())
 		default:
 			e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("creating the canary: %w (nothing was changed)", err))
 		}
+		return
+	}
+	if ctx.Err() != nil {
+		e.interrupted(parent, st, "while the canary was being created")
 		return
 	}
 	e.send(st, Event{Kind: KindCanaryCreated, Message: fmt.Sprintf("canary service %s runs %s", name, e.cfg.Image)})

@@ -47,7 +47,9 @@ func (c *Client) UpdateImage(ctx context.Context, service, image string) error {
 // PromotionSpec is spec running image, with an update policy fit for a promotion: failure action
 // rollback (Swarm's default, pause, would leave a half-updated service), and start-first order unless the
 // service publishes a host-mode port, where a new task cannot start beside the old one on the same node.
+// The service's own policy is kept in a label, from which RestoreUpdatePolicy puts it back.
 func PromotionSpec(spec swarm.ServiceSpec, image string) swarm.ServiceSpec {
+	spec.Labels = savedUpdateConfig(spec)
 	spec.TaskTemplate.ContainerSpec = ptrCopy(spec.TaskTemplate.ContainerSpec)
 	spec.TaskTemplate.ContainerSpec.Image = image
 	uc := swarm.UpdateConfig{Parallelism: 1}

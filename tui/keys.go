@@ -119,6 +119,9 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			switch m.dialog {
 			case dialogAbort:
 				cmd, what = release.CommandAbort, "abort requested: traffic goes back to stable"
+				if m.st.Phase == release.PhaseStandby {
+					what = "abort requested: the standby is removed"
+				}
 			case dialogNudge:
 				cmd, what = release.CommandNudgeUpPastPlan, "nudging the canary up, past the plan"
 			}

@@ -458,6 +458,35 @@ func TestNeverBlocks(t *testing.T) {
 	}
 }
 
+func TestAbortConfirmationSaysWhatAbortDoesInThePhase(t *testing.T) {
+	standby := append(inProgress(), ev(90*time.Second, release.Event{Kind: release.KindPhase, Phase: release.PhaseStandby,
+		Message: "shop runs registry.example.com/shop:v2; registry.example.com/shop:v1 stands by on shop-canary"}))
+	promoting := append(inProgress(), ev(90*time.Second, release.Event{Kind: release.KindPhase, Phase: release.PhasePromoting, Message: "every step passed"}))
+	for _, tt := range []struct {
+		name   string
+		events []release.Event
+		want   []string
+	}{
+		{"baking", inProgress(), []string{"Abort the release?", "goes back to stable"}},
+		{"standby", standby, []string{"End the standby now?", "keeps running shop:v2", "standby of shop:v1 is removed", "no longer possible"}},
+		{"promoting", promoting, []string{"the abort is not carried out", "The promotion finishes"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := press(model(tt.events, 120, 40, &recorder{}), "a")
+			if m.dialog != dialogAbort {
+				t.Fatal("a did not ask for confirmation")
+			}
+			out := m.dialogBox(120)
+			flat := strings.Join(strings.Fields(strings.ReplaceAll(out, "║", " ")), " ")
+			for _, w := range tt.want {
+				if !strings.Contains(flat, w) {
+					t.Errorf("the confirmation lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
 // A release from a stack file shows its spec difference in the log, from the preflight event's
 // structured Changes (no text matching).
 func TestCockpitShowsTheSpecDifference(t *testing.T) {

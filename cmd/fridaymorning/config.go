@@ -74,6 +74,9 @@ type fileConfig struct {
 		Standby duration `yaml:"standby"`
 		// PauseBefore stops at the promotion gate once every step passed (--pause-before-promote).
 		PauseBefore bool `yaml:"pause_before"`
+		// WatchAtGate keeps the release's process watching the canary with early looks at the gate,
+		// until promoted or aborted, instead of exiting (--watch-at-gate).
+		WatchAtGate bool `yaml:"watch_at_gate"`
 	} `yaml:"promote"`
 
 	// State tunes how a release's driving process shows it is alive.
@@ -83,6 +86,10 @@ type fileConfig struct {
 		// StaleAfter is how long without a heartbeat makes the process count as dead, so that
 		// resume, abort and promote take the release over (default 30s).
 		StaleAfter duration `yaml:"stale_after"`
+		// OnStale is what `fridaymorning supervise` does with a release whose process is stale while
+		// its canary is starting or baking: abort (the default) or resume. A promotion, a standby and a
+		// rollback are always finished, an abort carried through, and a paused release watched.
+		OnStale string `yaml:"on_stale"`
 	} `yaml:"state"`
 
 	HAProxy struct {

@@ -136,6 +136,8 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		defer cancel()
 		_ = sw.RemoveService(ctx, swarm.CanaryName(s.service))
 		_ = sw.RemoveService(ctx, s.service)
+		// A release the test left active keeps its backend's lock (a Swarm config).
+		_ = s.docker.ConfigRemove(ctx, "fridaymorning-lock-be_"+s.app)
 	})
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

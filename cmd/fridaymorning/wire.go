@@ -26,6 +26,12 @@ var (
 	_ release.Pulse    = (*swarm.Client)(nil)
 	_ release.Counter  = counter{}
 	_ release.Verifier = (*haproxy.Client)(nil)
+	// The swarm client also keeps a copy of the record on the canary, puts a service's update policy
+	// back after a promotion, knows a service's stack and locks backends.
+	_ release.Mirror         = (*swarm.Client)(nil)
+	_ release.PolicyRestorer = (*swarm.Client)(nil)
+	_ release.Stacks         = (*swarm.Client)(nil)
+	_ release.BackendLock    = (*swarm.Client)(nil)
 )
 
 // wired is a release engine with the adapters it needs closed afterwards.
@@ -132,6 +138,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		check,
 		{Name: "haproxy", Run: hp.Check},
 		{Name: "haproxy weights", Run: func(ctx context.Context) error { return weightsAgree(ctx, hp) }},
+		{Name: "servers", Run: func(ctx context.Context) error { return ownServers(ctx, sw, hp, fc.Service) }},
 		{Name: "influxdb", Run: store.Ping},
 	}
 	if prom != nil {
@@ -142,6 +149,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	engine, err := release.New(release.Config{
 		ReleaseID:          release.NewID(time.Now()),
 		Service:            fc.Service,
+		Backend:            fc.HAProxy.Backend,
 		Image:              image,
 		Target:             sw.SpecTarget(),
 		Steps:              fc.steps(),
@@ -159,6 +167,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		StaleAfter:         fc.staleAfter(),
 		Standby:            fc.Promote.Standby.D(),
 		PauseBeforePromote: fc.Promote.PauseBefore,
+		WatchAtGate:        fc.Promote.WatchAtGate,
 	}, release.Deps{
 		Canaries:  sw,
 		Rollout:   sw,
@@ -170,6 +179,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Analyzer:  analyzer,
 		Gates:     gateList,
 		Preflight: preflight,
+		Lock:      sw,
 	}, annotated(w, store, fc, emit))
 	if err != nil {
 		w.Close()
@@ -317,4 +327,18 @@ func annotated(w *wired, store analysis.Store, fc *fileConfig, emit func(release
 		default:
 		}
 	}
+}
+
+// ownServers checks that the backend's stable and canary servers are service's own (see
+// swarm.CheckServers), so that a release never judges or moves another service's traffic.
+func ownServers(ctx context.Context, sw *swarm.Client, hp *haproxy.Client, service string) error {
+	stable, err := hp.Addresses(ctx, haproxy.GroupStable)
+	if err != nil {
+		return err
+	}
+	canary, err := hp.Addresses(ctx, haproxy.GroupCanary)
+	if err != nil {
+		return err
+	}
+	return sw.CheckServers(ctx, service, stable, canary)
 }
