@@ -68,6 +68,11 @@ type Thresholds struct {
 	MaxShareGap float64
 	// Custom are the user's own metrics.
 	Custom []CustomMetric
+	// FixedSample judges each window on its own with fixed-sample tests (each early look of a bake at
+	// α divided by the bake's looks, the final look at α), as fridaymorning did before its sequential
+	// tests: every look and every step then spends budget of its own. false (the default) is the
+	// sequential analysis of Analyzer.Analyze and JudgeLook.
+	FixedSample bool
 }
 
 // alpha is the significance level of a final judgement.
@@ -117,6 +122,9 @@ type judge struct {
 	failedAttempts int64
 	checks         []verdict.Check
 	canary, stable verdict.Metrics
+	// seq holds, in a sequential analysis, each check's sequential test over the release; nil when the
+	// window is judged on its own.
+	seq map[string]seqOutcome
 }
 
 // Judge judges the canary against stable. It is pure: no I/O, no logging, the same answer for the
@@ -138,12 +146,17 @@ type judge struct {
 // pass. An early look (Window.Early) tests at α/Looks and cannot fail the canary before it has
 // MinRequestsToFail requests.
 func Judge(in Input, th Thresholds) verdict.Verdict {
-	j := &judge{in: in, th: th, alpha: th.alpha(), canary: in.Canary, stable: in.Stable}
+	return judgeWith(in, th, nil)
+}
+
+// judgeWith judges in, with the sequential tests seq when not nil (see JudgeLook).
+func judgeWith(in Input, th Thresholds, seq map[string]seqOutcome) verdict.Verdict {
+	j := &judge{in: in, th: th, alpha: th.alpha(), canary: in.Canary, stable: in.Stable, seq: seq}
 	j.minReq = th.MinRequests
 	if j.minReq <= 0 {
 		j.minReq = DefaultMinRequests
 	}
-	if in.Window.Early {
+	if in.Window.Early && seq == nil {
 		j.alpha /= float64(max(in.Window.Looks, 1))
 	}
 	// NaN compares false: an unknown share is treated as one where stable has traffic to compare with.
@@ -203,7 +216,12 @@ func (j *judge) percentiles() []pct {
 	}
 }
 
-func (j *judge) add(c verdict.Check) { j.checks = append(j.checks, c) }
+func (j *judge) add(c verdict.Check) {
+	if j.seq != nil {
+		j.sequential(&c)
+	}
+	j.checks = append(j.checks, c)
+}
 
 // countLostErrors adds to the canary's errors the 5xx answers HAProxy's own counters saw and the metrics
 // store lacks: lost telemetry can only make a canary look worse, never better.
@@ -424,13 +442,17 @@ func (j *judge) errorRate() {
 			c.Detail = fmt.Sprintf("canary error rate %s%% ≤ %s%% (%s), but %s", fmtNum(cm.ErrorRate), fmtNum(lim), counts, j.notJudged)
 		}
 	default:
-		p := binomialUpper(cm.Errors, cm.Requests, lim/100)
-		c.Test, c.PValue, c.Alpha = testBinomial, p, j.alpha
-		c.Statistic = fmt.Sprintf("P(≥%d errors of %d | rate %s%%) = %s", cm.Errors, cm.Requests, fmtNum(lim), fmtP(p))
-		j.decide(&c, fmt.Sprintf("canary error rate %s%% > %s%% (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts),
-			func(s float64) float64 {
+		what := fmt.Sprintf("canary error rate %s%% > %s%% (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts)
+		if j.seq != nil {
+			j.seqDecide(&c, what)
+		} else {
+			p := binomialUpper(cm.Errors, cm.Requests, lim/100)
+			c.Test, c.PValue, c.Alpha = testBinomial, p, j.alpha
+			c.Statistic = fmt.Sprintf("P(≥%d errors of %d | rate %s%%) = %s", cm.Errors, cm.Requests, fmtNum(lim), fmtP(p))
+			j.decide(&c, what, func(s float64) float64 {
 				return binomialUpper(int64(math.Round(float64(cm.Errors)*s)), int64(math.Round(float64(cm.Requests)*s)), lim/100)
 			}, cm.Requests)
+		}
 		if sm := j.stable; c.Result == verdict.ResultFail && sm.Requests >= j.minReq && sm.ErrorRate > lim && sm.ErrorRate >= cm.ErrorRate/2 {
 			// Aborting stays right (a canary can break what stable shares), but the operator should know
 			// that stable failed too, so that a retry after the outage is worth it.
@@ -494,6 +516,10 @@ func (j *judge) latencyLimit(l pct) {
 // percentile's share of requests (1 − q) is slower than the limit; a fail when that is beyond doubt, else
 // inconclusive, with how many more requests would settle it.
 func (j *judge) exceedance(c *verdict.Check, l pct, limit float64, what string) {
+	if j.seq != nil {
+		j.seqDecide(c, what)
+		return
+	}
 	cm := j.canary
 	n := int64(len(cm.Latencies))
 	k := above(cm.Latencies, limit)
@@ -526,6 +552,9 @@ func (j *judge) errorRateIncrease() {
 			c.Result, c.More = verdict.ResultInconclusive, j.moreToCompare()
 			c.Detail += ", but " + j.notCompared
 		}
+	case j.seq != nil:
+		j.seqDecide(&c, fmt.Sprintf("canary error rate %s%% > stable's %s%% + %s points (%d of %d canary requests, %d of %d stable)",
+			fmtNum(cm.ErrorRate), fmtNum(sm.ErrorRate), fmtNum(margin), cm.Errors, cm.Requests, sm.Errors, sm.Requests))
 	default:
 		z, p := twoProportion(cm.Errors, cm.Requests, sm.Errors, sm.Requests, margin/100)
 		c.Test, c.PValue, c.Alpha = testTwoProportion, p, j.alpha
@@ -566,7 +595,7 @@ func (j *judge) latencyShift() {
 	cm, sm := j.canary, j.stable
 	limit, formula := j.relativeLimit(sm.P50)
 	c := verdict.Check{Name: verdict.CheckLatencyShift, Metric: verdict.MetricP50, Canary: msOf(cm.P50), Stable: msOf(sm.P50), Limit: limit, Unit: "ms",
-		CanaryN: int64(len(cm.Latencies)), StableN: int64(len(sm.Latencies))}
+		CanaryN: j.sampled(cm), StableN: j.sampled(sm)}
 	what := fmt.Sprintf("canary p50 %sms vs %sms (%s)", fmtNum(c.Canary), fmtNum(limit), formula)
 	switch {
 	case !j.relative:
@@ -577,12 +606,16 @@ func (j *judge) latencyShift() {
 		c.Result, c.Detail = verdict.ResultFail, what+": the latency ratio is not a number"
 		j.add(c)
 		return
-	case len(cm.Latencies) == 0 || len(sm.Latencies) == 0:
+	case c.CanaryN == 0 || c.StableN == 0:
 		c.Result, c.More = verdict.ResultInconclusive, j.latencyMore(true)
-		c.Detail = fmt.Sprintf("no latencies to compare (canary %d, stable %d sampled)", len(cm.Latencies), len(sm.Latencies))
+		c.Detail = fmt.Sprintf("no latencies to compare (canary %d, stable %d sampled)", c.CanaryN, c.StableN)
 		if j.latNotCompared != "" {
 			c.Detail += ": " + j.latNotCompared
 		}
+		j.add(c)
+		return
+	case j.seq != nil:
+		j.seqShift(&c, limit, formula)
 		j.add(c)
 		return
 	}
@@ -613,7 +646,7 @@ func (j *judge) latencyTail(l pct) {
 	cm, sm := j.canary, j.stable
 	limit, formula := j.relativeLimit(l.stable)
 	c := verdict.Check{Name: verdict.VsStableCheck(l.name), Metric: l.name, Canary: msOf(l.canary), Stable: msOf(l.stable), Limit: limit, Unit: "ms",
-		CanaryN: int64(len(cm.Latencies)), StableN: int64(len(sm.Latencies))}
+		CanaryN: j.sampled(cm), StableN: j.sampled(sm)}
 	switch {
 	case !j.relative:
 		c = skipped(c)
@@ -697,7 +730,7 @@ func (j *judge) verdict() verdict.Verdict {
 		if early <= 0 {
 			early = DefaultMinRequestsToFail
 		}
-		if j.canary.Requests < early {
+		if j.canary.Requests < early && !j.seqEnough(early) {
 			for i, c := range v.Checks {
 				if c.Result == verdict.ResultFail {
 					v.Checks[i].Result = verdict.ResultInconclusive

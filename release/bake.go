@@ -20,7 +20,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		return
 	}
 	pct := e.cfg.Steps[st.step]
-	until := time.Now().Add(e.cfg.Bake)
+	var until time.Time
 	if st.keepWindow {
 		st.keepWindow, until = false, st.bakeUntil
 	} else if st.extensions == 0 {
@@ -43,6 +43,10 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 			e.startAbort(st, causeError, fmt.Sprintf("shifting %s%% of traffic to the canary failed: %v", FormatPercent(pct), err))
 			return
 		}
+	}
+	if until.IsZero() {
+		// The bake starts once the share is in place: scaling and shifting are not part of it.
+		until = time.Now().Add(e.cfg.Bake)
 	}
 
 	clock := &bakeClock{until: until, pct: pct}
@@ -67,7 +71,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		e.interrupted(parent, st, "during the bake")
 		return
 	}
-	w := verdict.Window{From: st.windowStart, To: until, Share: pct}
+	w := e.Schedule().FinalWindow(st.windowStart, until, pct, st.seq)
 	var observed *Observed
 	if c, s, ok := e.served(st, countsAtEnd); ok {
 		w.Canary, w.Stable = &c, &s
@@ -78,6 +82,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		e.interrupted(parent, st, "during the analysis")
 		return
 	}
+	e.keepSequence(st, v)
 	v = verdict.FailClosed(v, err)
 	st.lastVerdict, st.verdictAt = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}, time.Now()
 	st.verdict = &v
@@ -180,6 +185,18 @@ const (
 	sleepFailedEarly
 )
 
+// lookResult is what an early look found.
+type lookResult int
+
+const (
+	// lookNothing: no news, the bake goes on.
+	lookNothing lookResult = iota
+	// lookFailed: the canary failed; the abort has begun.
+	lookFailed
+	// lookPassed: the canary is within every limit beyond doubt, and an early pass may end the bake.
+	lookPassed
+)
+
 // bakeClock is a bake's schedule, which an operator can steer: pause stops it, continue restarts it,
 // skip ends it, a nudge moves the share and starts the bake again.
 type bakeClock struct {
@@ -196,10 +213,7 @@ type bakeClock struct {
 // every EarlyInterval (a look that fails the canary starts the abort at once: sleepFailedEarly) and
 // obeying bake commands. It returns sleepInterrupted if ctx ended.
 func (e *Engine) sleep(ctx context.Context, st *state, clock *bakeClock) sleepResult {
-	looks := 0
-	if e.cfg.EarlyInterval > 0 {
-		looks = max(int(e.cfg.Bake/e.cfg.EarlyInterval), 1)
-	}
+	looks := e.Schedule().Looks()
 	nextProgress := time.Now().Add(e.cfg.ProgressInterval)
 	nextLook := time.Now().Add(e.cfg.EarlyInterval)
 	nextSplit := time.Now().Add(e.cfg.SplitInterval)
@@ -240,8 +254,15 @@ func (e *Engine) sleep(ctx context.Context, st *state, clock *bakeClock) sleepRe
 		}
 		if looks > 0 && !now.Before(nextLook) && (clock.paused || now.Before(clock.until)) {
 			nextLook = now.Add(e.cfg.EarlyInterval)
-			if e.earlyLook(ctx, st, clock.pct, looks) {
+			switch e.earlyLook(ctx, st, clock.pct, now) {
+			case lookFailed:
 				return sleepFailedEarly
+			case lookPassed:
+				if !clock.paused {
+					// The final look judges the window up to now, as after a skip.
+					clock.until = now
+					return sleepDone
+				}
 			}
 			if ctx.Err() != nil {
 				return sleepInterrupted
@@ -319,24 +340,34 @@ func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd
 }
 
 // earlyLook judges the bake so far (up to AnalysisDelay ago, so that telemetry has landed) and starts
-// the abort if the canary fails beyond doubt. Anything short of that is no news: the bake goes on.
-func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks int) bool {
-	to := time.Now().Add(-e.cfg.AnalysisDelay)
-	if !to.After(st.windowStart) {
-		return false
+// the abort if the canary fails beyond doubt. With EarlyPass it also says when the canary is within
+// every limit beyond doubt and the step has baked MinBake (lookPassed). Anything else is no news: the
+// bake goes on.
+func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, now time.Time) lookResult {
+	sched := e.Schedule()
+	w := sched.EarlyWindow(st.windowStart, now, pct, st.seq)
+	if w == nil {
+		return lookNothing
 	}
-	v, err := e.deps.Analyzer.Analyze(ctx, verdict.Window{From: st.windowStart, To: to, Share: pct, Early: true, Looks: looks})
+	v, err := e.deps.Analyzer.Analyze(ctx, *w)
 	if ctx.Err() != nil {
-		return false
+		return lookNothing
 	}
+	e.keepSequence(st, v)
 	var observed *Observed
 	if c, s, ok := e.served(st, e.counts(ctx)); ok {
 		observed = &Observed{Canary: c.Requests, Stable: s.Requests}
 	}
+	to := w.To
 	if v.Result != verdict.ResultFail {
 		v.Early = true
 		e.send(st, Event{Kind: KindLook, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed})
-		return false
+		if err == nil && sched.EndsEarly(v, st.windowStart, now) {
+			e.send(st, Event{Kind: KindProgress, CanaryPercent: pct,
+				Message: fmt.Sprintf("every check is within its limit beyond doubt after %s of the step (early pass): ending the bake", to.Sub(st.windowStart).Round(time.Second))})
+			return lookPassed
+		}
+		return lookNothing
 	}
 	v = verdict.FailClosed(v, err)
 	v.Early = true
@@ -346,5 +377,13 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks in
 	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed,
 		Message: fmt.Sprintf("fail (early look after %s): %s", after, v.Reason)})
 	e.startAbort(st, causeAnalysis, fmt.Sprintf("step %d failed an early look after %s: %s", st.step+1, after, v.Reason))
-	return true
+	return lookFailed
+}
+
+// keepSequence keeps the release's sequential analysis after a look, for the next one (and the
+// release record). A look that judged each window on its own has none, and changes nothing.
+func (e *Engine) keepSequence(st *state, v verdict.Verdict) {
+	if v.Sequence != nil {
+		st.seq = v.Sequence
+	}
 }

@@ -49,6 +49,11 @@ type Config struct {
 	// fixed). By default, before a step's weight goes up, the canary is scaled to carry that share of
 	// stable's load and must be ready and healthy in the load balancer first.
 	FixedCanaryScale bool
+	// EarlyPass lets an early look end the bake once it shows the canary within every limit beyond
+	// doubt, and the step has baked for MinBake (default a sixth of Bake, at least one EarlyInterval):
+	// a fault that takes a while to show still gets that long.
+	EarlyPass bool
+	MinBake   time.Duration
 	// ReadyTimeout bounds the wait for the canary's tasks and health checks (default 2m).
 	ReadyTimeout time.Duration
 	// PromoteTimeout bounds the stable service's update to the new image (default 5m).
@@ -166,6 +171,7 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 	if cfg.SplitInterval == 0 {
 		cfg.SplitInterval = 2 * time.Second
 	}
+	setDefault(&cfg.MinBake, max(cfg.Bake/6, cfg.EarlyInterval))
 	if cfg.MaxExtensions == 0 {
 		cfg.MaxExtensions = 2
 	} else if cfg.MaxExtensions < 0 {
@@ -275,12 +281,14 @@ type state struct {
 	weights       map[string]int
 	lastVerdict   *VerdictSummary
 	verdict       *verdict.Verdict
-	bakeUntil     time.Time
-	paused        bool
-	cause         cause
-	reason        string
-	outcome       Outcome
-	err           error
+	// seq is the release's sequential analysis: the evidence of every look so far, over every step.
+	seq       *verdict.Sequence
+	bakeUntil time.Time
+	paused    bool
+	cause     cause
+	reason    string
+	outcome   Outcome
+	err       error
 	// end stops the run; phase may still be an active one when the process gives up on a release
 	// that needs an operator (the record then says where it stands).
 	end bool
@@ -374,7 +382,7 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, opts ResumeOptions
 	}
 	st := &state{phase: rec.Phase, canary: rec.Canary, step: max(rec.Step-1, 0), canaryPercent: rec.CanaryPercent,
 		weights: rec.Weights, lastVerdict: rec.LastVerdict, verdict: rec.Verdict, cause: cause(rec.Cause), reason: rec.Message,
-		progress: rec.Progress, gate: rec.Gate}
+		progress: rec.Progress, gate: rec.Gate, seq: rec.Sequence}
 	if rec.VerdictAt != nil {
 		st.verdictAt = *rec.VerdictAt
 	}

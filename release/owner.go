@@ -181,7 +181,7 @@ func (e *Engine) record(st *state) Record {
 		ID: e.cfg.ReleaseID, Service: e.cfg.Service, StableImage: e.stableImage, Image: e.cfg.Image,
 		Target: e.cfg.Target, StableTarget: e.stableTarget,
 		Canary: st.canary, Steps: e.cfg.Steps, CanaryPercent: st.canaryPercent, Weights: st.weights,
-		Phase: st.phase, Cause: string(st.cause), Message: st.reason, LastVerdict: st.lastVerdict, Verdict: st.verdict,
+		Phase: st.phase, Cause: string(st.cause), Message: st.reason, LastVerdict: st.lastVerdict, Verdict: st.verdict, Sequence: st.seq,
 		StartedBy: e.startedBy, StartedAt: e.startedAt, UpdatedAt: time.Now(), Owner: e.cfg.Owner,
 	}
 	if st.phase == PhaseBaking {

@@ -105,6 +105,10 @@ type Record struct {
 	Cause       string          `json:"cause,omitempty"`
 	Message     string          `json:"message,omitempty"`
 	LastVerdict *VerdictSummary `json:"last_verdict,omitempty"`
+	// Sequence is the release's sequential analysis as of the last write: the evidence the looks have
+	// gathered, over every step, so that a process taking the release over goes on spending the same
+	// budget instead of starting a new one.
+	Sequence *verdict.Sequence `json:"sequence,omitempty"`
 	// Verdict is the last verdict in full, with its evidence, for a display in another process.
 	Verdict *verdict.Verdict `json:"verdict,omitempty"`
 	// BakeUntil is when the current step's bake ends; Paused says an operator stopped its clock.

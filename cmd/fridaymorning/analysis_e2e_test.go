@@ -47,7 +47,7 @@ func failingCanaryAborted(tb testing.TB) time.Duration {
 	if code != exitAbortedAnalysis {
 		tb.Fatalf("exit %d, want %d (aborted by analysis)", code, exitAbortedAnalysis)
 	}
-	for _, want := range []string{"early=true", "failed an early look", "check=error_rate", "test=\"exact binomial\"", "outcome=aborted-analysis"} {
+	for _, want := range []string{"early=true", "failed an early look", "check=error_rate", "test=\"sequential binomial\"", "always-valid p", "outcome=aborted-analysis"} {
 		if !strings.Contains(out, want) {
 			tb.Errorf("output lacks %q", want)
 		}

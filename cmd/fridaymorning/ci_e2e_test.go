@@ -93,7 +93,7 @@ func TestGitLabCIJob(t *testing.T) {
 		t.Errorf("report of the aborted release: %+v, dotenv %v", rep, env)
 	}
 	failed := rep.Suites[0].Cases[0]
-	if failed.Failure == nil || !strings.Contains(failed.Failure.Message, "error rate") || !strings.Contains(failed.Failure.Text, "exact binomial") || !strings.Contains(failed.Failure.Text, "query:") {
+	if failed.Failure == nil || !strings.Contains(failed.Failure.Message, "error rate") || !strings.Contains(failed.Failure.Text, "sequential binomial") || !strings.Contains(failed.Failure.Text, "query:") {
 		t.Errorf("the failing step's case lacks the evidence: %+v", failed)
 	}
 

@@ -127,25 +127,32 @@ type fileConfig struct {
 	} `yaml:"influxdb"`
 
 	Analysis struct {
-		MinRequests          int64         `yaml:"min_requests"`
-		MaxErrorRate         *float64      `yaml:"max_error_rate"`
-		MaxErrorRateIncrease *float64      `yaml:"max_error_rate_increase"`
-		MaxP50               duration      `yaml:"max_p50"`
-		MaxP90               duration      `yaml:"max_p90"`
-		MaxP95               duration      `yaml:"max_p95"`
-		MaxP99               duration      `yaml:"max_p99"`
-		MaxLatencyRatio      *float64      `yaml:"max_latency_ratio"`
-		LatencySlack         duration      `yaml:"latency_slack"`
-		Confidence           float64       `yaml:"confidence"`
-		ErrorStatuses        []string      `yaml:"error_statuses"`
-		EarlyInterval        duration      `yaml:"early_interval"`
-		MinRequestsToFail    int64         `yaml:"min_requests_to_fail"`
-		MaxTelemetryGap      *float64      `yaml:"max_telemetry_gap"`
-		MaxShareGap          *float64      `yaml:"max_share_gap"`
-		Delay                duration      `yaml:"delay"`
-		MaxExtensions        *int          `yaml:"max_extensions"`
-		OnInconclusive       string        `yaml:"on_inconclusive"`
-		Custom               []customEntry `yaml:"custom"`
+		MinRequests          int64    `yaml:"min_requests"`
+		MaxErrorRate         *float64 `yaml:"max_error_rate"`
+		MaxErrorRateIncrease *float64 `yaml:"max_error_rate_increase"`
+		MaxP50               duration `yaml:"max_p50"`
+		MaxP90               duration `yaml:"max_p90"`
+		MaxP95               duration `yaml:"max_p95"`
+		MaxP99               duration `yaml:"max_p99"`
+		MaxLatencyRatio      *float64 `yaml:"max_latency_ratio"`
+		LatencySlack         duration `yaml:"latency_slack"`
+		Confidence           float64  `yaml:"confidence"`
+		ErrorStatuses        []string `yaml:"error_statuses"`
+		EarlyInterval        duration `yaml:"early_interval"`
+		// Sequential (default true) judges with sequential tests, one false-abort budget for the whole
+		// release; false judges each window on its own, as before.
+		Sequential *bool `yaml:"sequential"`
+		// EarlyPass ends a step as soon as the canary is shown within every limit beyond doubt, once it
+		// has baked MinBake (default a sixth of the bake).
+		EarlyPass         bool          `yaml:"early_pass"`
+		MinBake           duration      `yaml:"min_bake"`
+		MinRequestsToFail int64         `yaml:"min_requests_to_fail"`
+		MaxTelemetryGap   *float64      `yaml:"max_telemetry_gap"`
+		MaxShareGap       *float64      `yaml:"max_share_gap"`
+		Delay             duration      `yaml:"delay"`
+		MaxExtensions     *int          `yaml:"max_extensions"`
+		OnInconclusive    string        `yaml:"on_inconclusive"`
+		Custom            []customEntry `yaml:"custom"`
 	} `yaml:"analysis"`
 
 	// Prometheus is where custom checks with source: prometheus are asked.

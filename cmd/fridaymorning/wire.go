@@ -158,6 +158,8 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		MaxExtensions:      maxExtensions(fc.Analysis.MaxExtensions),
 		OnInconclusive:     fc.Analysis.OnInconclusive,
 		EarlyInterval:      fc.Analysis.EarlyInterval.D(),
+		EarlyPass:          fc.Analysis.EarlyPass,
+		MinBake:            fc.Analysis.MinBake.D(),
 		ReadyTimeout:       fc.Canary.ReadyTimeout.D(),
 		FixedCanaryScale:   fc.Canary.Scale == "fixed",
 		PromoteTimeout:     fc.Promote.Timeout.D(),
@@ -243,6 +245,7 @@ func thresholds(fc *fileConfig) (analysis.Thresholds, error) {
 	if a.MinRequestsToFail != 0 {
 		th.MinRequestsToFail = a.MinRequestsToFail
 	}
+	th.FixedSample = a.Sequential != nil && !*a.Sequential
 	for _, c := range a.Custom {
 		th.Custom = append(th.Custom, analysis.CustomMetric{Name: c.Name, Source: c.Source, Query: c.Query, Unit: c.Unit, Max: c.Max, Min: c.Min, MaxRatio: c.MaxRatio})
 	}
