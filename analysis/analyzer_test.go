@@ -21,12 +21,20 @@ func (s stubQuerier) Metrics(context.Context, time.Time, time.Time) (verdict.Met
 	return s.canary, s.stable, []string{"the query"}, s.err
 }
 
+func (s stubQuerier) Interval(context.Context, time.Time, time.Time, Cuts) (Interval, Interval, []string, error) {
+	return Interval{}, Interval{}, nil, errors.New("stubQuerier: no intervals")
+}
+
+func (s stubQuerier) Totals(context.Context, time.Time, time.Time) (Interval, Interval, []string, error) {
+	return Interval{}, Interval{}, nil, errors.New("stubQuerier: no totals")
+}
+
 func (s stubQuerier) Custom(context.Context, CustomMetric, time.Time, time.Time) CustomValue {
 	return CustomValue{Canary: 1, Stable: 1, Queries: []string{"custom canary", "custom stable"}}
 }
 
 func TestAnalyze(t *testing.T) {
-	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1}
+	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, FixedSample: true}
 	good := group(make([]float64, 500), 0)
 	noData := fmt.Errorf("analysis: %w: no requests of the canary servers canary1", ErrNoData)
 	unreachable := fmt.Errorf("analysis: InfluxDB at http://127.0.0.1:1: connect: connection refused: check influxdb.url: %w", ErrUnreachable)

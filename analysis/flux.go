@@ -86,7 +86,7 @@ func (f *Flux) run(ctx context.Context, q string, each func(rec *fluxquery.FluxR
 func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable verdict.Metrics, queries []string, err error) {
 	// The query stops 1ns before to (see metricsQuery), and Flux refuses a range that ends where it starts.
 	if !to.Add(-time.Nanosecond).After(from) {
-		return canary, stable, nil, fmt.Errorf("analysis: %w: the window from %s to %s is empty", ErrNoData, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
+		return canary, stable, nil, emptyWindow(from, to)
 	}
 	q := f.metricsQuery(from, to)
 	queries = []string{q}
@@ -97,15 +97,10 @@ func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable 
 		if m == nil {
 			return true
 		}
+		if setCount(metric, rec.Value(), &m.Requests, &m.Errors, &m.Errors5xx, &m.Timed) {
+			return true
+		}
 		switch metric {
-		case "requests":
-			m.Requests = toInt(rec.Value())
-		case "errors":
-			m.Errors = toInt(rec.Value())
-		case "errors5xx":
-			m.Errors5xx = toInt(rec.Value())
-		case "timed":
-			m.Timed = toInt(rec.Value())
 		case "p50":
 			m.P50 = toDuration(rec.Value())
 		case "p90":
@@ -120,7 +115,8 @@ func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable 
 	if err != nil {
 		return verdict.Metrics{}, verdict.Metrics{}, queries, err
 	}
-	if err := f.sample(ctx, from, to, &canary, &stable, &queries); err != nil {
+	canary.Latencies, stable.Latencies, err = f.sample(ctx, from, to, SampleSize, canary.Timed, stable.Timed, &queries)
+	if err != nil {
 		return verdict.Metrics{}, verdict.Metrics{}, queries, err
 	}
 	return canary, stable, queries, finish(f.cfg, from, to, &canary, &stable)
@@ -134,59 +130,136 @@ func finish(cfg Config, from, to time.Time, canary, stable *verdict.Metrics) err
 			m.ErrorRate = 100 * float64(m.Errors) / float64(m.Requests)
 		}
 	}
+	return nothingToJudge(cfg, from, to, [2]int64{canary.Requests, canary.Timed}, [2]int64{stable.Requests, stable.Timed})
+}
+
+// nothingToJudge says, wrapping ErrNoData, why counts (requests, timed requests) of the canary and
+// stable over [from, to) are nothing to judge: no canary requests, or a group's requests without any
+// latency; nil when they are something.
+func nothingToJudge(cfg Config, from, to time.Time, canary, stable [2]int64) error {
 	window := fmt.Sprintf("between %s and %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
-	if canary.Requests == 0 {
+	if canary[0] == 0 {
 		return fmt.Errorf("analysis: %w: no requests of the canary servers %s in backend %q %s: check that HAProxy's request log reaches InfluxDB and that haproxy.canary_servers names the canary's servers",
 			ErrNoData, strings.Join(cfg.CanaryServers, ", "), cfg.Backend, window)
 	}
 	for _, g := range []struct {
 		name string
-		m    *verdict.Metrics
+		n    [2]int64
 	}{{"canary", canary}, {"stable", stable}} {
 		// Requests without any latency (every one aborted before a response, with the tr timer) would
 		// show percentiles of 0 ms: no latency is not a fast one.
-		if g.m.Requests > 0 && g.m.Timed == 0 {
+		if g.n[0] > 0 && g.n[1] == 0 {
 			return fmt.Errorf("analysis: %w: none of the %s's %d requests %s has a %s (all negative: no response), so its latency cannot be judged",
-				ErrNoData, g.name, g.m.Requests, window, cfg.Timer)
+				ErrNoData, g.name, g.n[0], window, cfg.Timer)
 		}
 	}
 	return nil
 }
 
-// sample reads a sample of each group's latencies, every one when a group has at most SampleSize,
-// else every k-th in time order (a systematic sample, spread evenly over the window).
-func (f *Flux) sample(ctx context.Context, from, to time.Time, canary, stable *verdict.Metrics, queries *[]string) error {
-	if canary.Timed == 0 && stable.Timed == 0 {
-		return nil
+// emptyWindow is the error of a window that ends where (or before) it starts.
+func emptyWindow(from, to time.Time) error {
+	return fmt.Errorf("analysis: %w: the window from %s to %s is empty", ErrNoData, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
+}
+
+// sample reads a sample of each group's latencies, given how many each has (timed): every one when a
+// group has at most size, else every k-th in time order (a systematic sample, spread evenly over the
+// window).
+func (f *Flux) sample(ctx context.Context, from, to time.Time, size int64, canaryTimed, stableTimed int64, queries *[]string) (canary, stable []float64, err error) {
+	if canaryTimed == 0 && stableTimed == 0 {
+		return nil, nil, nil
 	}
 	var b strings.Builder
 	for _, g := range []struct {
 		name    string
 		servers []string
 		timed   int64
-	}{{"canary", f.cfg.CanaryServers, canary.Timed}, {"stable", f.cfg.StableServers, stable.Timed}} {
+	}{{"canary", f.cfg.CanaryServers, canaryTimed}, {"stable", f.cfg.StableServers, stableTimed}} {
 		if g.timed == 0 {
 			continue
 		}
-		k := (g.timed + SampleSize - 1) / SampleSize
+		k := (g.timed + size - 1) / size
 		fmt.Fprintf(&b, "%s\n  |> filter(fn: (r) => r._value >= 0.0)\n  |> group()\n  |> sample(n: %d, pos: 0)\n  |> keep(columns: [\"_value\"])\n  |> yield(name: \"%s\")\n",
 			f.read(from, to, g.servers, f.cfg.Timer), k, g.name)
 	}
 	q := b.String()
 	*queries = append(*queries, q)
-	canary.Latencies = make([]float64, 0, min(canary.Timed, SampleSize))
-	stable.Latencies = make([]float64, 0, min(stable.Timed, SampleSize))
-	return f.run(ctx, q, func(rec *fluxquery.FluxRecord) bool {
+	canary = make([]float64, 0, min(canaryTimed, size))
+	stable = make([]float64, 0, min(stableTimed, size))
+	err = f.run(ctx, q, func(rec *fluxquery.FluxRecord) bool {
 		if v, ok := rec.Value().(float64); ok {
 			switch rec.Result() {
 			case "canary":
-				canary.Latencies = append(canary.Latencies, v)
+				canary = append(canary, v)
 			case "stable":
-				stable.Latencies = append(stable.Latencies, v)
+				stable = append(stable, v)
 			}
 		}
 		return true
 	})
+	return canary, stable, err
+}
+
+// Totals counts each group's requests, failed requests, 5xx answers and timed requests over [from, to),
+// in one query; see Interval for its error.
+func (f *Flux) Totals(ctx context.Context, from, to time.Time) (canary, stable Interval, queries []string, err error) {
+	return f.interval(ctx, from, to, Cuts{}, false)
+}
+
+// Interval reads what each group served over [from, to) for one look of a sequential analysis: the
+// counts and the timed requests slower than each of the group's cuts in one query, then a systematic
+// sample of at most LookSample latencies. It reads only the interval, so its cost does not grow with the
+// window. Its error is run's, or, with the counts, nothingToJudge's for the interval (wrapping
+// ErrNoData).
+func (f *Flux) Interval(ctx context.Context, from, to time.Time, cuts Cuts) (canary, stable Interval, queries []string, err error) {
+	return f.interval(ctx, from, to, cuts, true)
+}
+
+// interval is Interval, with the sample or without.
+func (f *Flux) interval(ctx context.Context, from, to time.Time, cuts Cuts, sample bool) (canary, stable Interval, queries []string, err error) {
+	if !to.Add(-time.Nanosecond).After(from) {
+		return canary, stable, nil, emptyWindow(from, to)
+	}
+	groups := map[string]*Interval{"canary": &canary, "stable": &stable}
+	var b strings.Builder
+	for _, g := range []struct {
+		name    string
+		servers []string
+		cuts    []Cut
+	}{{"canary", f.cfg.CanaryServers, cuts.Canary}, {"stable", f.cfg.StableServers, cuts.Stable}} {
+		n := g.name
+		f.countsQuery(&b, n, from, to, g.servers)
+		groups[n].Above = make([]int64, len(g.cuts))
+		for i, c := range g.cuts {
+			fmt.Fprintf(&b, "%s_latency |> filter(fn: (r) => r._value > %s) |> count() |> yield(name: \"%s_above%d\")\n", n, fluxFloat(c.Ms), n, i)
+		}
+	}
+	q := b.String()
+	queries = []string{q}
+	err = f.run(ctx, q, func(rec *fluxquery.FluxRecord) bool {
+		group, metric, _ := strings.Cut(rec.Result(), "_")
+		iv := groups[group]
+		if iv == nil {
+			return true
+		}
+		if setCount(metric, rec.Value(), &iv.Requests, &iv.Errors, &iv.Errors5xx, &iv.Timed) {
+			return true
+		}
+		var i int
+		if _, err := fmt.Sscanf(metric, "above%d", &i); err == nil && i < len(iv.Above) {
+			iv.Above[i] = toInt(rec.Value())
+		}
+		return true
+	})
+	if err != nil {
+		return Interval{}, Interval{}, queries, err
+	}
+	if sample {
+		canary.Latencies, stable.Latencies, err = f.sample(ctx, from, to, LookSample, canary.Timed, stable.Timed, &queries)
+		if err != nil {
+			return Interval{}, Interval{}, queries, err
+		}
+	}
+	return canary, stable, queries, nothingToJudge(f.cfg, from, to, [2]int64{canary.Requests, canary.Timed}, [2]int64{stable.Requests, stable.Timed})
 }
 
 // metricsQuery builds the Flux query of one window. Per group it reads the status and the timer field
@@ -200,17 +273,43 @@ func (f *Flux) metricsQuery(from, to time.Time) string {
 		servers []string
 	}{{"canary", f.cfg.CanaryServers}, {"stable", f.cfg.StableServers}} {
 		n := g.name
-		fmt.Fprintf(&b, "%s_status = %s\n  |> group()\n", n, f.read(from, to, g.servers, "status"))
-		fmt.Fprintf(&b, "%s_status |> count() |> yield(name: \"%s_requests\")\n", n, n)
-		fmt.Fprintf(&b, "%s_status |> filter(fn: (r) => %s) |> count() |> yield(name: \"%s_errors\")\n", n, fluxStatuses(f.cfg.ErrorStatuses)+" or r._value < 0.0", n)
-		fmt.Fprintf(&b, "%s_status |> filter(fn: (r) => %s) |> count() |> yield(name: \"%s_errors5xx\")\n", n, fluxStatuses([]StatusRange{{500, 599}}), n)
-		fmt.Fprintf(&b, "%s_latency = %s\n  |> filter(fn: (r) => r._value >= 0.0)\n  |> group()\n", n, f.read(from, to, g.servers, f.cfg.Timer))
-		fmt.Fprintf(&b, "%s_latency |> count() |> yield(name: \"%s_timed\")\n", n, n)
+		f.countsQuery(&b, n, from, to, g.servers)
 		for _, p := range []struct{ q, name string }{{"0.5", "p50"}, {"0.9", "p90"}, {"0.95", "p95"}, {"0.99", "p99"}} {
 			fmt.Fprintf(&b, "%s_latency |> quantile(q: %s, method: \"exact_selector\") |> yield(name: \"%s_%s\")\n", n, p.q, n, p.name)
 		}
 	}
 	return b.String()
+}
+
+// setCount stores the value of one of countsQuery's yields (metric is its name after the group's) in
+// its counter, and reports whether metric was one of them.
+func setCount(metric string, v any, requests, errors, errors5xx, timed *int64) bool {
+	var c *int64
+	switch metric {
+	case "requests":
+		c = requests
+	case "errors":
+		c = errors
+	case "errors5xx":
+		c = errors5xx
+	case "timed":
+		c = timed
+	default:
+		return false
+	}
+	*c = toInt(v)
+	return true
+}
+
+// countsQuery writes the Flux that yields a group's request, error, 5xx and timed counts over [from,
+// to) as "<group>_requests" and so on, and leaves its latencies in "<group>_latency".
+func (f *Flux) countsQuery(b *strings.Builder, n string, from, to time.Time, servers []string) {
+	fmt.Fprintf(b, "%s_status = %s\n  |> group()\n", n, f.read(from, to, servers, "status"))
+	fmt.Fprintf(b, "%s_status |> count() |> yield(name: \"%s_requests\")\n", n, n)
+	fmt.Fprintf(b, "%s_status |> filter(fn: (r) => %s) |> count() |> yield(name: \"%s_errors\")\n", n, fluxStatuses(f.cfg.ErrorStatuses)+" or r._value < 0.0", n)
+	fmt.Fprintf(b, "%s_status |> filter(fn: (r) => %s) |> count() |> yield(name: \"%s_errors5xx\")\n", n, fluxStatuses([]StatusRange{{500, 599}}), n)
+	fmt.Fprintf(b, "%s_latency = %s\n  |> filter(fn: (r) => r._value >= 0.0)\n  |> group()\n", n, f.read(from, to, servers, f.cfg.Timer))
+	fmt.Fprintf(b, "%s_latency |> count() |> yield(name: \"%s_timed\")\n", n, n)
 }
 
 // read is the Flux that reads one field of a group's servers over [from, to), with every filter

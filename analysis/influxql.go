@@ -61,23 +61,17 @@ func (q *InfluxQL) Ping(ctx context.Context) error {
 // what the error says. The queries are returned too, as evidence, whatever happens.
 func (q *InfluxQL) Metrics(ctx context.Context, from, to time.Time) (canary, stable verdict.Metrics, queries []string, err error) {
 	if !to.After(from) {
-		return canary, stable, nil, fmt.Errorf("analysis: %w: the window from %s to %s is empty", ErrNoData, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
+		return canary, stable, nil, emptyWindow(from, to)
 	}
 	groups := []struct {
 		m       *verdict.Metrics
 		servers []string
 	}{{&canary, q.cfg.CanaryServers}, {&stable, q.cfg.StableServers}}
 	timer := qlIdent(q.cfg.Timer)
-	status := qlIdent("status")
 
 	var counts []string
 	for _, g := range groups {
-		where := q.where(from, to, g.servers)
-		counts = append(counts,
-			fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s", status, q.from(), where),
-			fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s AND (%s)", status, q.from(), where, qlFailures(q.cfg.ErrorStatuses)),
-			fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s AND (%s)", status, q.from(), where, qlStatuses([]StatusRange{{500, 599}})),
-			fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s AND %s >= 0", timer, q.from(), where, timer))
+		counts = append(counts, q.counts(q.where(from, to, g.servers))...)
 	}
 	queries = []string{strings.Join(counts, ";\n")}
 	res, err := q.run(ctx, counts...)
@@ -85,10 +79,7 @@ func (q *InfluxQL) Metrics(ctx context.Context, from, to time.Time) (canary, sta
 		return canary, stable, queries, err
 	}
 	for i, g := range groups {
-		g.m.Requests = res[4*i].int()
-		g.m.Errors = res[4*i+1].int()
-		g.m.Errors5xx = res[4*i+2].int()
-		g.m.Timed = res[4*i+3].int()
+		g.m.Requests, g.m.Errors, g.m.Errors5xx, g.m.Timed = res[4*i].int(), res[4*i+1].int(), res[4*i+2].int(), res[4*i+3].int()
 	}
 
 	var second []string
@@ -126,6 +117,79 @@ func (q *InfluxQL) Metrics(ctx context.Context, from, to time.Time) (canary, sta
 		}
 	}
 	return canary, stable, queries, finish(q.cfg, from, to, &canary, &stable)
+}
+
+// counts are the statements counting a group's requests, failed requests, 5xx answers and timed
+// requests where where holds, in that order.
+func (q *InfluxQL) counts(where string) []string {
+	timer, status := qlIdent(q.cfg.Timer), qlIdent("status")
+	return []string{
+		fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s", status, q.from(), where),
+		fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s AND (%s)", status, q.from(), where, qlFailures(q.cfg.ErrorStatuses)),
+		fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s AND (%s)", status, q.from(), where, qlStatuses([]StatusRange{{500, 599}})),
+		fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s AND %s >= 0", timer, q.from(), where, timer),
+	}
+}
+
+// Interval reads what each group served over [from, to) for one look of a sequential analysis, in one
+// round trip: the counts, the timed requests slower than each of the group's cuts, and a uniform sample
+// of at most LookSample latencies. It reads only the interval, so its cost does not grow with the
+// window. Its error is run's, or, with the counts, nothingToJudge's for the interval (wrapping
+// ErrNoData).
+func (q *InfluxQL) Interval(ctx context.Context, from, to time.Time, cuts Cuts) (canary, stable Interval, queries []string, err error) {
+	if !to.After(from) {
+		return canary, stable, nil, emptyWindow(from, to)
+	}
+	timer := qlIdent(q.cfg.Timer)
+	groups := []struct {
+		iv      *Interval
+		servers []string
+		cuts    []Cut
+	}{{&canary, q.cfg.CanaryServers, cuts.Canary}, {&stable, q.cfg.StableServers, cuts.Stable}}
+	var stmts []string
+	for _, g := range groups {
+		where := q.where(from, to, g.servers)
+		stmts = append(stmts, q.counts(where)...)
+		for _, c := range g.cuts {
+			stmts = append(stmts, fmt.Sprintf("SELECT count(%s) FROM %s WHERE %s AND %s > %s", timer, q.from(), where, timer, strconv.FormatFloat(c.Ms, 'g', -1, 64)))
+		}
+		stmts = append(stmts, fmt.Sprintf("SELECT sample(%s, %d) FROM %s WHERE %s AND %s >= 0", timer, LookSample, q.from(), where, timer))
+	}
+	queries = []string{strings.Join(stmts, ";\n")}
+	res, err := q.run(ctx, stmts...)
+	if err != nil {
+		return Interval{}, Interval{}, queries, err
+	}
+	for _, g := range groups {
+		iv := g.iv
+		iv.Requests, iv.Errors, iv.Errors5xx, iv.Timed = res[0].int(), res[1].int(), res[2].int(), res[3].int()
+		res = res[4:]
+		for range g.cuts {
+			iv.Above = append(iv.Above, res[0].int())
+			res = res[1:]
+		}
+		iv.Latencies = res[0].column(1)
+		res = res[1:]
+	}
+	return canary, stable, queries, nothingToJudge(q.cfg, from, to, [2]int64{canary.Requests, canary.Timed}, [2]int64{stable.Requests, stable.Timed})
+}
+
+// Totals counts each group's requests, failed requests, 5xx answers and timed requests over [from, to),
+// in one round trip; see Interval for its error.
+func (q *InfluxQL) Totals(ctx context.Context, from, to time.Time) (canary, stable Interval, queries []string, err error) {
+	if !to.After(from) {
+		return canary, stable, nil, emptyWindow(from, to)
+	}
+	stmts := append(q.counts(q.where(from, to, q.cfg.CanaryServers)), q.counts(q.where(from, to, q.cfg.StableServers))...)
+	queries = []string{strings.Join(stmts, ";\n")}
+	res, err := q.run(ctx, stmts...)
+	if err != nil {
+		return canary, stable, queries, err
+	}
+	for i, iv := range []*Interval{&canary, &stable} {
+		iv.Requests, iv.Errors, iv.Errors5xx, iv.Timed = res[4*i].int(), res[4*i+1].int(), res[4*i+2].int(), res[4*i+3].int()
+	}
+	return canary, stable, queries, nothingToJudge(q.cfg, from, to, [2]int64{canary.Requests, canary.Timed}, [2]int64{stable.Requests, stable.Timed})
 }
 
 // from is the FROM clause: the measurement, qualified by the retention policy when one is given.

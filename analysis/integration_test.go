@@ -529,12 +529,16 @@ func TestFailsClosed(t *testing.T) {
 	}
 	write(t, lines)
 	for _, lang := range languages {
-		t.Run(lang, func(t *testing.T) { failsClosed(t, lang, backend, start) })
+		for _, fixed := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/fixed=%v", lang, fixed), func(t *testing.T) { failsClosed(t, lang, backend, start, fixed) })
+		}
 	}
 }
 
-func failsClosed(t *testing.T, lang, backend string, start time.Time) {
-	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1}
+// failsClosed runs the fail-closed cases through the sequential analysis, or through the fixed-sample
+// tests of each window.
+func failsClosed(t *testing.T, lang, backend string, start time.Time, fixed bool) {
+	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, FixedSample: fixed}
 	ctx := context.Background()
 	newFlux := func(t *testing.T, cfg Config) Store { return newStore(t, lang, cfg) }
 	win := func(from, to time.Time) verdict.Window { return verdict.Window{From: from, To: to, Share: 10} }
@@ -651,6 +655,23 @@ func failsClosed(t *testing.T, lang, backend string, start time.Time) {
 	})
 }
 
+// canaryPoints are n requests each of canary1 (healthy), canary2 (every other one answered 500) and
+// canary3 (40 ms slower), one every 100 ms from start, with latencies drawn by lat.
+func canaryPoints(backend string, start time.Time, n int, lat func(base, tail float64) float64) []string {
+	var lines []string
+	for i := range n {
+		at := start.Add(time.Duration(i) * 100 * time.Millisecond)
+		lines = append(lines, point(backend, "canary1", 200, lat(3, 3), at))
+		status := 200.0
+		if i%2 == 0 {
+			status = 500
+		}
+		lines = append(lines, point(backend, "canary2", status, lat(3, 3), at))
+		lines = append(lines, point(backend, "canary3", 200, lat(40, 20), at))
+	}
+	return lines
+}
+
 func TestAnalyzeJudgesRealData(t *testing.T) {
 	backend := uniqueBackend(t)
 	start := time.Now().Add(-3 * time.Minute).Truncate(time.Second)
@@ -660,15 +681,9 @@ func TestAnalyzeJudgesRealData(t *testing.T) {
 	for i := range 2000 {
 		lines = append(lines, point(backend, "stable1", 200, lat(3, 3), start.Add(time.Duration(i)*10*time.Millisecond)))
 	}
+	lines = append(lines, canaryPoints(backend, start, 200, lat)...)
 	for i := range 200 {
 		at := start.Add(time.Duration(i) * 100 * time.Millisecond)
-		lines = append(lines, point(backend, "canary1", 200, lat(3, 3), at))
-		status := 200.0
-		if i%2 == 0 {
-			status = 500
-		}
-		lines = append(lines, point(backend, "canary2", status, lat(3, 3), at))
-		lines = append(lines, point(backend, "canary3", 200, lat(40, 20), at))
 		tail := lat(3, 3)
 		if i%5 == 0 {
 			tail = lat(150, 30)
@@ -677,7 +692,7 @@ func TestAnalyzeJudgesRealData(t *testing.T) {
 		lines = append(lines, point(backend+"_alone", "canary1", 200, lat(3, 3), at))
 	}
 	write(t, lines)
-	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, MaxP99: ms(500), MaxLatencyRatio: 1.25, LatencySlack: ms(5)}
+	th := Thresholds{MinRequests: 50, MaxErrorRate: 1, MaxErrorRateIncrease: 1, MaxP99: ms(500), MaxLatencyRatio: 1.25, LatencySlack: ms(5), FixedSample: true}
 	for _, tt := range []struct {
 		name, backend, canary string
 		share                 float64
@@ -820,28 +835,9 @@ func TestCustomMetrics(t *testing.T) {
 func BenchmarkAnalyze(b *testing.B) {
 	backend := uniqueBackend(b)
 	start := time.Now().Add(-20 * time.Minute).Truncate(time.Second)
-	rng := rand.New(rand.NewPCG(3, 4))
 	const n = 1_000_000
-	lines := make([]string, 0, 50_000)
-	for i := range n {
-		server := []string{"stable1", "stable2"}[i%2]
-		if i%10 == 0 {
-			server = "canary1"
-		}
-		status := 200.0
-		if rng.IntN(1000) == 0 {
-			status = 503
-		}
-		// 10 minutes = 600,000 ms: about 1.67 points per millisecond; the nanosecond offset keeps points
-		// of one series from landing on the same timestamp (which would overwrite one another).
-		at := start.Add(time.Duration(i) * 600 * time.Microsecond)
-		lines = append(lines, fmt.Sprintf("haproxy_request,frontend=fe_demo,backend=%s,server=%s status=%g,tr=%g,tt=%g,ta=%g %d",
-			lpTag(backend), server, status, 1.0, 1.0, math.Round(rng.ExpFloat64()*20)+1, at.UnixNano()))
-		if len(lines) == cap(lines) || i == n-1 {
-			writeNS(b, lines)
-			lines = lines[:0]
-		}
-	}
+	// 10 minutes = 600,000 ms: about 1.67 points per millisecond.
+	writeLoad(b, backend, start, n, 600*time.Microsecond, rand.New(rand.NewPCG(3, 4)))
 	th := Thresholds{MaxErrorRate: 1, MaxErrorRateIncrease: 0.5, MaxP99: ms(500), MaxLatencyRatio: 1.25, LatencySlack: ms(5)}
 	for _, lang := range languages {
 		b.Run(lang, func(b *testing.B) {
@@ -858,6 +854,31 @@ func BenchmarkAnalyze(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// writeLoad writes n requests, one every `every` from start, a tenth of them on canary1 and the rest
+// on stable1 and stable2, one in a thousand answered 503, latencies exponential around 20 ms. The
+// nanosecond timestamps keep points of one series from landing on the same time (which would overwrite
+// one another).
+func writeLoad(b *testing.B, backend string, start time.Time, n int, every time.Duration, rng *rand.Rand) {
+	lines := make([]string, 0, 50_000)
+	for i := range n {
+		server := []string{"stable1", "stable2"}[i%2]
+		if i%10 == 0 {
+			server = "canary1"
+		}
+		status := 200.0
+		if rng.IntN(1000) == 0 {
+			status = 503
+		}
+		at := start.Add(time.Duration(i) * every)
+		lines = append(lines, fmt.Sprintf("haproxy_request,frontend=fe_demo,backend=%s,server=%s status=%g,tr=%g,tt=%g,ta=%g %d",
+			lpTag(backend), server, status, 1.0, 1.0, math.Round(rng.ExpFloat64()*20)+1, at.UnixNano()))
+		if len(lines) == cap(lines) || i == n-1 {
+			writeNS(b, lines)
+			lines = lines[:0]
+		}
 	}
 }
 

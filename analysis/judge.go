@@ -24,6 +24,10 @@ const (
 	// DefaultMaxTelemetryGap is how far, in percent, InfluxDB's request count of a group may be from
 	// HAProxy's own before the step cannot be judged.
 	DefaultMaxTelemetryGap = 10
+	// DefaultMaxShareGap is how far, in percent of the step's share, the share of requests HAProxy
+	// served the canary may be from the step's (beyond what the sample size explains) before the step
+	// cannot pass.
+	DefaultMaxShareGap = 25
 )
 
 // Thresholds are what a canary must meet at every step.
@@ -56,8 +60,19 @@ type Thresholds struct {
 	// may be from HAProxy's own counters before the step is inconclusive. 0 means DefaultMaxTelemetryGap;
 	// negative turns the comparison off.
 	MaxTelemetryGap float64
+	// MaxShareGap is how far, in percent of the step's share, the canary's share of the requests
+	// HAProxy served may be from the step's, when a binomial test says the sample does not explain the
+	// difference, before the step is inconclusive: the split users got is not the one being judged.
+	// 0 means DefaultMaxShareGap; negative turns the check off (sticky cohorts with a few heavy
+	// visitors can legitimately be far off).
+	MaxShareGap float64
 	// Custom are the user's own metrics.
 	Custom []CustomMetric
+	// FixedSample judges each window on its own with fixed-sample tests (each early look of a bake at
+	// α divided by the bake's looks, the final look at α), as fridaymorning did before its sequential
+	// tests: every look and every step then spends budget of its own. false (the default) is the
+	// sequential analysis of Analyzer.Analyze and JudgeLook.
+	FixedSample bool
 }
 
 // alpha is the significance level of a final judgement.
@@ -101,9 +116,15 @@ type judge struct {
 	latNotJudged   string
 	latNotCompared string
 	// lostErrors are canary 5xx answers HAProxy counted and the metrics store lacks; they are counted.
-	lostErrors     int64
+	lostErrors int64
+	// failedAttempts are attempts on the canary's servers that got no answer (HAProxy retried them on
+	// another server, or gave up): failures no per-request log line names the canary for.
+	failedAttempts int64
 	checks         []verdict.Check
 	canary, stable verdict.Metrics
+	// seq holds, in a sequential analysis, each check's sequential test over the release; nil when the
+	// window is judged on its own.
+	seq map[string]seqOutcome
 }
 
 // Judge judges the canary against stable. It is pure: no I/O, no logging, the same answer for the
@@ -125,12 +146,17 @@ type judge struct {
 // pass. An early look (Window.Early) tests at α/Looks and cannot fail the canary before it has
 // MinRequestsToFail requests.
 func Judge(in Input, th Thresholds) verdict.Verdict {
-	j := &judge{in: in, th: th, alpha: th.alpha(), canary: in.Canary, stable: in.Stable}
+	return judgeWith(in, th, nil)
+}
+
+// judgeWith judges in, with the sequential tests seq when not nil (see JudgeLook).
+func judgeWith(in Input, th Thresholds, seq map[string]seqOutcome) verdict.Verdict {
+	j := &judge{in: in, th: th, alpha: th.alpha(), canary: in.Canary, stable: in.Stable, seq: seq}
 	j.minReq = th.MinRequests
 	if j.minReq <= 0 {
 		j.minReq = DefaultMinRequests
 	}
-	if in.Window.Early {
+	if in.Window.Early && seq == nil {
 		j.alpha /= float64(max(in.Window.Looks, 1))
 	}
 	// NaN compares false: an unknown share is treated as one where stable has traffic to compare with.
@@ -148,10 +174,12 @@ func Judge(in Input, th Thresholds) verdict.Verdict {
 	}
 
 	j.countLostErrors()
+	j.countFailedAttempts()
 	j.latencyCoverage()
 
 	j.sampleChecks()
 	j.telemetry()
+	j.trafficShare()
 	j.errorRate()
 	for _, l := range j.percentiles() {
 		j.latencyLimit(l)
@@ -188,7 +216,12 @@ func (j *judge) percentiles() []pct {
 	}
 }
 
-func (j *judge) add(c verdict.Check) { j.checks = append(j.checks, c) }
+func (j *judge) add(c verdict.Check) {
+	if j.seq != nil {
+		j.sequential(&c)
+	}
+	j.checks = append(j.checks, c)
+}
 
 // countLostErrors adds to the canary's errors the 5xx answers HAProxy's own counters saw and the metrics
 // store lacks: lost telemetry can only make a canary look worse, never better.
@@ -202,6 +235,24 @@ func (j *judge) countLostErrors() {
 	j.canary.Errors5xx += j.lostErrors
 	j.canary.Requests = max(j.canary.Requests, j.canary.Errors)
 	j.canary.ErrorRate = 100 * float64(j.canary.Errors) / float64(j.canary.Requests)
+}
+
+// countFailedAttempts adds to each group's requests and errors the attempts on its servers that got no
+// answer, from HAProxy's own counters (Tally.Failed): with retries and redispatch on, a canary that
+// resets a share of its connections has them answered by stable, and the log line and HAProxy's
+// response counters then name stable only. Each such attempt is a request the group failed.
+func (j *judge) countFailedAttempts() {
+	add := func(m *verdict.Metrics, t *verdict.Tally) int64 {
+		if t == nil || t.Failed <= 0 {
+			return 0
+		}
+		m.Errors += t.Failed
+		m.Requests += t.Failed
+		m.ErrorRate = 100 * float64(m.Errors) / float64(m.Requests)
+		return t.Failed
+	}
+	j.failedAttempts = add(&j.canary, j.in.Window.Canary)
+	add(&j.stable, j.in.Window.Stable)
 }
 
 // latencyCoverage decides whether the groups have enough requests with a latency for the latency checks
@@ -301,15 +352,15 @@ func (j *judge) telemetry() {
 	if w.Early || w.Canary == nil || w.Stable == nil || gap < 0 {
 		return
 	}
-	c := verdict.Check{Name: verdict.CheckTelemetry, Metric: verdict.MetricRequests, Canary: float64(j.canary.Requests), Stable: float64(w.Canary.Requests), Limit: gap, Unit: "requests",
-		CanaryN: j.canary.Requests, StableN: j.stable.Requests}
+	c := verdict.Check{Name: verdict.CheckTelemetry, Metric: verdict.MetricRequests, Canary: float64(j.in.Canary.Requests), Stable: float64(w.Canary.Requests), Limit: gap, Unit: "requests",
+		CanaryN: j.in.Canary.Requests, StableN: j.in.Stable.Requests}
 	type cmp struct {
 		what         string
 		influx, hapx int64
 	}
 	cmps := []cmp{
-		{"canary requests", j.canary.Requests, w.Canary.Requests},
-		{"stable requests", j.stable.Requests, w.Stable.Requests},
+		{"canary requests", j.in.Canary.Requests, w.Canary.Requests},
+		{"stable requests", j.in.Stable.Requests, w.Stable.Requests},
 		{"canary 5xx answers", j.in.Canary.Errors5xx, w.Canary.Errors5xx},
 	}
 	var off []string
@@ -327,7 +378,43 @@ func (j *judge) telemetry() {
 	} else {
 		c.Result = verdict.ResultPass
 		c.Detail = fmt.Sprintf("InfluxDB's counts agree with HAProxy's within %s%% (canary %d vs %d requests, stable %d vs %d)",
-			fmtNum(gap), j.canary.Requests, w.Canary.Requests, j.stable.Requests, w.Stable.Requests)
+			fmtNum(gap), j.in.Canary.Requests, w.Canary.Requests, j.in.Stable.Requests, w.Stable.Requests)
+	}
+	j.add(c)
+}
+
+// trafficShare holds the share of requests HAProxy's counters say it served the canary to the step's:
+// weights changed outside the release (an operator's `set weight`, a restart with the configured
+// weights) give users another split than the one judged, and a step baked at 6% is no pass for 10%.
+// A gap the sample size explains (a two-sided exact binomial test at α) or within MaxShareGap percent
+// of the step's share passes.
+func (j *judge) trafficShare() {
+	w := j.in.Window
+	gap := j.th.MaxShareGap
+	if gap == 0 {
+		gap = DefaultMaxShareGap
+	}
+	if w.Early || w.Canary == nil || w.Stable == nil || gap < 0 || !(w.Share > 0 && w.Share < 100) {
+		return
+	}
+	k, n := w.Canary.Requests, w.Canary.Requests+w.Stable.Requests
+	if n <= 0 {
+		return
+	}
+	p0 := w.Share / 100
+	observed := 100 * float64(k) / float64(n)
+	c := verdict.Check{Name: verdict.CheckTrafficShare, Metric: verdict.MetricRequests, Canary: observed, Limit: w.Share, Unit: "%", CanaryN: k, StableN: w.Stable.Requests}
+	// Two-sided: twice the smaller tail, P(X ≥ k) or P(X ≤ k).
+	p := min(1, 2*min(binomialUpper(k, n, p0), 1-binomialUpper(k+1, n, p0)))
+	c.Test, c.PValue, c.Alpha = testBinomial, p, j.alpha
+	c.Statistic = fmt.Sprintf("%d of %d requests to the canary at a share of %s%%", k, n, fmtNum(w.Share))
+	what := fmt.Sprintf("HAProxy served the canary %s%% of requests (%d of %d), the step asks %s%%", fmtNum(observed), k, n, fmtNum(w.Share))
+	if math.Abs(observed-w.Share) > gap/100*w.Share && p < j.alpha {
+		c.Result, c.More = verdict.ResultInconclusive, -1
+		c.Detail = fmt.Sprintf("%s: beyond what %d requests explain (%s p = %s < α %s) and more than %s%% off; the split users got is not the one being judged: were the weights changed outside the release?",
+			what, n, c.Test, fmtP(p), fmtP(j.alpha), fmtNum(gap))
+	} else {
+		c.Result, c.Detail = verdict.ResultPass, what+": within what the sample explains or "+fmtNum(gap)+"% of the step's share"
 	}
 	j.add(c)
 }
@@ -339,6 +426,9 @@ func (j *judge) errorRate() {
 	counts := fmt.Sprintf("%d of %d requests", cm.Errors, cm.Requests)
 	if j.lostErrors > 0 {
 		counts += fmt.Sprintf(", %d of them counted by HAProxy only", j.lostErrors)
+	}
+	if j.failedAttempts > 0 {
+		counts += fmt.Sprintf(", %d of them attempts HAProxy retried or got no answer for (connection and response errors, retries, redispatches)", j.failedAttempts)
 	}
 	switch {
 	case math.IsNaN(cm.ErrorRate) || math.IsInf(cm.ErrorRate, 0) || math.IsNaN(lim):
@@ -352,13 +442,17 @@ func (j *judge) errorRate() {
 			c.Detail = fmt.Sprintf("canary error rate %s%% ≤ %s%% (%s), but %s", fmtNum(cm.ErrorRate), fmtNum(lim), counts, j.notJudged)
 		}
 	default:
-		p := binomialUpper(cm.Errors, cm.Requests, lim/100)
-		c.Test, c.PValue, c.Alpha = testBinomial, p, j.alpha
-		c.Statistic = fmt.Sprintf("P(≥%d errors of %d | rate %s%%) = %s", cm.Errors, cm.Requests, fmtNum(lim), fmtP(p))
-		j.decide(&c, fmt.Sprintf("canary error rate %s%% > %s%% (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts),
-			func(s float64) float64 {
+		what := fmt.Sprintf("canary error rate %s%% > %s%% (%s)", fmtNum(cm.ErrorRate), fmtNum(lim), counts)
+		if j.seq != nil {
+			j.seqDecide(&c, what)
+		} else {
+			p := binomialUpper(cm.Errors, cm.Requests, lim/100)
+			c.Test, c.PValue, c.Alpha = testBinomial, p, j.alpha
+			c.Statistic = fmt.Sprintf("P(≥%d errors of %d | rate %s%%) = %s", cm.Errors, cm.Requests, fmtNum(lim), fmtP(p))
+			j.decide(&c, what, func(s float64) float64 {
 				return binomialUpper(int64(math.Round(float64(cm.Errors)*s)), int64(math.Round(float64(cm.Requests)*s)), lim/100)
 			}, cm.Requests)
+		}
 		if sm := j.stable; c.Result == verdict.ResultFail && sm.Requests >= j.minReq && sm.ErrorRate > lim && sm.ErrorRate >= cm.ErrorRate/2 {
 			// Aborting stays right (a canary can break what stable shares), but the operator should know
 			// that stable failed too, so that a retry after the outage is worth it.
@@ -422,6 +516,10 @@ func (j *judge) latencyLimit(l pct) {
 // percentile's share of requests (1 − q) is slower than the limit; a fail when that is beyond doubt, else
 // inconclusive, with how many more requests would settle it.
 func (j *judge) exceedance(c *verdict.Check, l pct, limit float64, what string) {
+	if j.seq != nil {
+		j.seqDecide(c, what)
+		return
+	}
 	cm := j.canary
 	n := int64(len(cm.Latencies))
 	k := above(cm.Latencies, limit)
@@ -454,6 +552,9 @@ func (j *judge) errorRateIncrease() {
 			c.Result, c.More = verdict.ResultInconclusive, j.moreToCompare()
 			c.Detail += ", but " + j.notCompared
 		}
+	case j.seq != nil:
+		j.seqDecide(&c, fmt.Sprintf("canary error rate %s%% > stable's %s%% + %s points (%d of %d canary requests, %d of %d stable)",
+			fmtNum(cm.ErrorRate), fmtNum(sm.ErrorRate), fmtNum(margin), cm.Errors, cm.Requests, sm.Errors, sm.Requests))
 	default:
 		z, p := twoProportion(cm.Errors, cm.Requests, sm.Errors, sm.Requests, margin/100)
 		c.Test, c.PValue, c.Alpha = testTwoProportion, p, j.alpha
@@ -494,7 +595,7 @@ func (j *judge) latencyShift() {
 	cm, sm := j.canary, j.stable
 	limit, formula := j.relativeLimit(sm.P50)
 	c := verdict.Check{Name: verdict.CheckLatencyShift, Metric: verdict.MetricP50, Canary: msOf(cm.P50), Stable: msOf(sm.P50), Limit: limit, Unit: "ms",
-		CanaryN: int64(len(cm.Latencies)), StableN: int64(len(sm.Latencies))}
+		CanaryN: j.sampled(cm), StableN: j.sampled(sm)}
 	what := fmt.Sprintf("canary p50 %sms vs %sms (%s)", fmtNum(c.Canary), fmtNum(limit), formula)
 	switch {
 	case !j.relative:
@@ -505,12 +606,16 @@ func (j *judge) latencyShift() {
 		c.Result, c.Detail = verdict.ResultFail, what+": the latency ratio is not a number"
 		j.add(c)
 		return
-	case len(cm.Latencies) == 0 || len(sm.Latencies) == 0:
+	case c.CanaryN == 0 || c.StableN == 0:
 		c.Result, c.More = verdict.ResultInconclusive, j.latencyMore(true)
-		c.Detail = fmt.Sprintf("no latencies to compare (canary %d, stable %d sampled)", len(cm.Latencies), len(sm.Latencies))
+		c.Detail = fmt.Sprintf("no latencies to compare (canary %d, stable %d sampled)", c.CanaryN, c.StableN)
 		if j.latNotCompared != "" {
 			c.Detail += ": " + j.latNotCompared
 		}
+		j.add(c)
+		return
+	case j.seq != nil:
+		j.seqShift(&c, limit, formula)
 		j.add(c)
 		return
 	}
@@ -541,7 +646,7 @@ func (j *judge) latencyTail(l pct) {
 	cm, sm := j.canary, j.stable
 	limit, formula := j.relativeLimit(l.stable)
 	c := verdict.Check{Name: verdict.VsStableCheck(l.name), Metric: l.name, Canary: msOf(l.canary), Stable: msOf(l.stable), Limit: limit, Unit: "ms",
-		CanaryN: int64(len(cm.Latencies)), StableN: int64(len(sm.Latencies))}
+		CanaryN: j.sampled(cm), StableN: j.sampled(sm)}
 	switch {
 	case !j.relative:
 		c = skipped(c)
@@ -625,7 +730,7 @@ func (j *judge) verdict() verdict.Verdict {
 		if early <= 0 {
 			early = DefaultMinRequestsToFail
 		}
-		if j.canary.Requests < early {
+		if j.canary.Requests < early && !j.seqEnough(early) {
 			for i, c := range v.Checks {
 				if c.Result == verdict.ResultFail {
 					v.Checks[i].Result = verdict.ResultInconclusive

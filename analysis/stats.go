@@ -52,44 +52,14 @@ func mannWhitney(canary, stable []float64) (u, z, p, superiority float64) {
 	if nc == 0 || ns == 0 {
 		return 0, 0, 1, 0.5
 	}
-	type obs struct {
-		v      float64
-		canary bool
-	}
-	all := make([]obs, 0, nc+ns)
-	for _, v := range canary {
-		all = append(all, obs{v, true})
-	}
-	for _, v := range stable {
-		all = append(all, obs{v, false})
-	}
-	slices.SortFunc(all, func(a, b obs) int {
-		switch {
-		case a.v < b.v:
-			return -1
-		case a.v > b.v:
-			return 1
-		}
-		return 0
-	})
 	n := float64(nc + ns)
 	var rankSum, ties float64
-	for i := 0; i < len(all); {
-		j := i
-		for j < len(all) && all[j].v == all[i].v {
-			j++
-		}
-		// Ranks i+1 … j share their average.
-		avg := float64(i+1+j) / 2
-		for k := i; k < j; k++ {
-			if all[k].canary {
-				rankSum += avg
-			}
-		}
-		t := float64(j - i)
+	tieGroups(sortedCopy(canary), sortedCopy(stable), func(first, inCanary, count int) {
+		// Ranks first+1 … first+count share their average.
+		rankSum += float64(inCanary) * (float64(2*first+count+1) / 2)
+		t := float64(count)
 		ties += t*t*t - t
-		i = j
-	}
+	})
 	fc, fs := float64(nc), float64(ns)
 	u = rankSum - fc*(fc+1)/2
 	mean := fc * fs / 2
@@ -101,6 +71,42 @@ func mannWhitney(canary, stable []float64) (u, z, p, superiority float64) {
 	}
 	z = (u - mean - 0.5) / math.Sqrt(variance)
 	return u, z, normalUpper(z), superiority
+}
+
+// sortedCopy is values sorted, for reading only: values itself when it is sorted already, else a
+// sorted copy.
+func sortedCopy(values []float64) []float64 {
+	if slices.IsSorted(values) {
+		return values
+	}
+	out := slices.Clone(values)
+	slices.Sort(out)
+	return out
+}
+
+// tieGroups walks the values of two sorted samples a and b in pooled order, calling fn once for each
+// distinct value with the 0-based position of its first occurrence in the pooled order, how many of its
+// occurrences are in a, and how many there are in all.
+func tieGroups(a, b []float64, fn func(first, inA, count int)) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var v float64
+		switch {
+		case j >= len(b) || i < len(a) && a[i] <= b[j]:
+			v = a[i]
+		default:
+			v = b[j]
+		}
+		first := i + j
+		inA := 0
+		for i < len(a) && a[i] == v {
+			i, inA = i+1, inA+1
+		}
+		for j < len(b) && b[j] == v {
+			j++
+		}
+		fn(first, inA, i+j-first)
+	}
 }
 
 // normalUpper is P(Z ≥ z) for a standard normal Z.

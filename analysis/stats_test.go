@@ -50,15 +50,7 @@ func TestBinomialUpper(t *testing.T) {
 // excess of three times the margin nearly always.
 func TestTwoProportionLevel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	draw := func(n int64, p float64) int64 {
-		var k int64
-		for range n {
-			if rng.Float64() < p {
-				k++
-			}
-		}
-		return k
-	}
+	draw := func(n int64, p float64) int64 { return binomialDraw(rng, n, p) }
 	const runs, alpha = 4000, 0.02
 	rejected := 0
 	for range runs {
@@ -169,4 +161,15 @@ func TestScaleNeeded(t *testing.T) {
 	if s := scaleNeeded(func(float64) float64 { return 0.001 }, 0.02); s != 1 {
 		t.Errorf("already significant: scale %v, want 1", s)
 	}
+}
+
+// binomialDraw is how many of n requests fail, each with probability p.
+func binomialDraw(rng *rand.Rand, n int64, p float64) int64 {
+	var k int64
+	for range n {
+		if rng.Float64() < p {
+			k++
+		}
+	}
+	return k
 }

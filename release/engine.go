@@ -17,6 +17,9 @@ type Config struct {
 	ReleaseID string
 	// Service is the stable Swarm service; Image the image to release.
 	Service, Image string
+	// Backend is the load balancer backend the release moves traffic in; with Deps.Lock, one release
+	// at a time holds it.
+	Backend string
 	// Target, if set, is what the release puts on the stable service when that is more than Image: an
 	// opaque reference to a whole service spec (from a stack file) that the Canaries and Rollout
 	// adapters resolve; Image is then the image that spec runs, for people. Empty: Image alone.
@@ -42,12 +45,28 @@ type Config struct {
 	// EarlyInterval is how often a bake takes an early look at the canary, to abort a clearly failing
 	// one without waiting for the bake to end (default 2s; negative turns early looks off).
 	EarlyInterval time.Duration
+	// FixedCanaryScale keeps the canary at its configured task count until promotion (canary.scale:
+	// fixed). By default, before a step's weight goes up, the canary is scaled to carry that share of
+	// stable's load and must be ready and healthy in the load balancer first.
+	FixedCanaryScale bool
+	// EarlyPass lets an early look end the bake once it shows the canary within every limit beyond
+	// doubt, and the step has baked for MinBake (default a sixth of Bake, at least one EarlyInterval):
+	// a fault that takes a while to show still gets that long.
+	EarlyPass bool
+	MinBake   time.Duration
 	// ReadyTimeout bounds the wait for the canary's tasks and health checks (default 2m).
 	ReadyTimeout time.Duration
 	// PromoteTimeout bounds the stable service's update to the new image (default 5m).
 	PromoteTimeout time.Duration
 	// DrainTimeout bounds the wait for a group's open sessions to end (default 30s).
 	DrainTimeout time.Duration
+	// SplitInterval is how often a bake re-reads the load balancer's weights, to find weights changed
+	// outside the release and servers that took up or left traffic (default 2s; negative turns it off).
+	SplitInterval time.Duration
+	// RetryInterval is the first wait before a failed move of the way back (traffic back to stable,
+	// removing the canary) is tried again; each wait doubles, up to ten times this, until PromoteTimeout
+	// (default 500ms).
+	RetryInterval time.Duration
 	// ProgressInterval is how often a long bake reports progress (default 10s).
 	ProgressInterval time.Duration
 	// StartedBy says who started the release, for the record ("alice@laptop", "CI job 1234").
@@ -63,6 +82,10 @@ type Config struct {
 	// Standby, if positive, keeps the previous version running at weight 0 for that long after a
 	// promotion, so that `fridaymorning rollback` can send traffic back to it at once.
 	Standby time.Duration
+	// WatchAtGate keeps this process watching the canary with early looks while the release waits at the
+	// promotion gate (PauseBeforePromote), until `fridaymorning promote` or `abort` asks it, instead of
+	// leaving the canary unwatched.
+	WatchAtGate bool
 }
 
 // Deps are the adapters a release works through.
@@ -75,9 +98,13 @@ type Deps struct {
 	Pulse    Pulse
 	// Counter, if set, gives each step's observed split from the load balancer's counters.
 	Counter Counter
+	// Verifier, if set, holds the split the load balancer runs to the one the release set during bakes.
+	Verifier Verifier
 	// Gates are the outside checks the release waits on (pre_rollout, confirm_promotion, post_rollout).
 	Gates     []GateConfig
 	Preflight []Preflight
+	// Lock, if set, locks Config.Backend for the release (see BackendLock).
+	Lock BackendLock
 }
 
 // Engine carries out one release: New, then Run for a new release or Resume for one that another
@@ -100,7 +127,14 @@ type Engine struct {
 	stableTarget string
 	startedAt    time.Time
 	startedBy    string
+	// lostNoticed: the record was found gone and the abort that follows was asked for (once).
+	// stored: this process wrote the record (or took it over), so a record found missing was removed.
+	lostNoticed, stored bool
 }
+
+// commandRecordLost is the engine's own request when its record vanished from the stable service: an
+// abort, except in the phases that cannot abort (a promotion finishes, a standby stays).
+const commandRecordLost Command = "record-lost"
 
 // New checks cfg and returns an engine that reports every event to emit. emit is called from the
 // engine's goroutine and must not block for long.
@@ -121,6 +155,7 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 	setDefault(&cfg.ReadyTimeout, 2*time.Minute)
 	setDefault(&cfg.PromoteTimeout, 5*time.Minute)
 	setDefault(&cfg.DrainTimeout, 30*time.Second)
+	setDefault(&cfg.RetryInterval, 500*time.Millisecond)
 	setDefault(&cfg.ProgressInterval, 10*time.Second)
 	setDefault(&cfg.BeatInterval, 5*time.Second)
 	setDefault(&cfg.PollInterval, time.Second)
@@ -133,6 +168,10 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 		return nil, fmt.Errorf("release: on_inconclusive %q: want abort or pause", cfg.OnInconclusive)
 	}
 	setDefault(&cfg.EarlyInterval, 2*time.Second)
+	if cfg.SplitInterval == 0 {
+		cfg.SplitInterval = 2 * time.Second
+	}
+	setDefault(&cfg.MinBake, max(cfg.Bake/6, cfg.EarlyInterval))
 	if cfg.MaxExtensions == 0 {
 		cfg.MaxExtensions = 2
 	} else if cfg.MaxExtensions < 0 {
@@ -200,7 +239,7 @@ func (e *Engine) Request(cmd Command) {
 		return
 	}
 	e.mu.Lock()
-	if e.pending == "" || cmd == CommandAbort {
+	if e.pending == "" || cmd == CommandAbort || cmd == commandRecordLost && e.pending != CommandAbort {
 		e.pending = cmd
 	}
 	cancel := e.cancelPhase
@@ -242,15 +281,36 @@ type state struct {
 	weights       map[string]int
 	lastVerdict   *VerdictSummary
 	verdict       *verdict.Verdict
-	bakeUntil     time.Time
-	paused        bool
-	cause         cause
-	reason        string
-	outcome       Outcome
-	err           error
+	// seq is the release's sequential analysis: the evidence of every look so far, over every step.
+	seq       *verdict.Sequence
+	bakeUntil time.Time
+	paused    bool
+	cause     cause
+	reason    string
+	outcome   Outcome
+	err       error
 	// end stops the run; phase may still be an active one when the process gives up on a release
 	// that needs an operator (the record then says where it stands).
 	end bool
+	// lostOwnership: another process took the release over; nothing more may be done.
+	lostOwnership bool
+	// progress is the last sub-step of the promotion or rollback that is done.
+	progress Progress
+	// verdictAt is when lastVerdict was made.
+	verdictAt time.Time
+	// gate: every step passed and the release waits at the promotion gate. hold: this process watches
+	// the canary meanwhile (early looks) until a promote or abort request; letGo: an interrupt then
+	// hands the release back (paused) instead of aborting it.
+	gate, hold, letGo bool
+	// held: the fresh window being judged was asked for while holding; an inconclusive one holds again.
+	held bool
+	// rejudge: a paused release is baked and judged once more, on a fresh window, before it is promoted.
+	// keepWindow: the bake that follows keeps the window and the end already set (bakeUntil).
+	rejudge, keepWindow bool
+	// abortDuringPromotion: an abort was asked for while the promotion ran; it is reported at its end.
+	abortDuringPromotion bool
+	// fromPromotion: the abort began in a promotion, which may have changed the stable service.
+	fromPromotion bool
 }
 
 // Run carries out a new release until it is promoted, aborted or failed, and returns how it ended. The
@@ -284,11 +344,33 @@ const (
 	ResumeRollback ResumeMode = "rollback"
 )
 
-// Resume takes over service's release in progress, whose process died (or, with force, any), and
+// ResumeOptions qualify a take-over.
+type ResumeOptions struct {
+	// Force takes the release over even if its process seems alive.
+	Force bool
+	// SkipAnalysis promotes a paused release on its last verdict instead of judging a fresh window first.
+	SkipAnalysis bool
+	// ReleaseID and Image, when set, must be the release's: a CI job that gated one release must not
+	// promote or abort another one started since.
+	ReleaseID, Image string
+	// By says who takes the release over, for its messages ("" is an operator).
+	By string
+}
+
+// ResumeWatch takes over a paused release and watches its canary with early looks, where it stands,
+// until it is promoted or aborted (what `fridaymorning supervise` does). A failing canary is aborted; an
+// interrupt hands the release back, paused.
+const ResumeWatch ResumeMode = "watch"
+
+// Resume takes over service's release in progress, whose process died (or, with opts.Force, any), and
 // carries it on, aborts it or promotes it. The engine's Config supplies thresholds and timings; the
-// release's identity, image, steps and position come from the record.
-func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outcome, error) {
-	rec, prevOwner, err := e.takeOver(ctx, force)
+// release's identity, image, steps and position come from the record. A request that was pending for
+// the dead process is carried out: an abort wins over anything else asked.
+func (e *Engine) Resume(ctx context.Context, mode ResumeMode, opts ResumeOptions) (Outcome, error) {
+	if err := e.expect(ctx, opts); err != nil {
+		return OutcomeFailed, err
+	}
+	rec, prevOwner, pending, err := e.takeOver(ctx, opts.Force)
 	if err != nil {
 		return OutcomeFailed, err
 	}
@@ -299,16 +381,33 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outco
 		e.stableTarget = rec.StableImage // a record of an image release
 	}
 	st := &state{phase: rec.Phase, canary: rec.Canary, step: max(rec.Step-1, 0), canaryPercent: rec.CanaryPercent,
-		weights: rec.Weights, lastVerdict: rec.LastVerdict, cause: cause(rec.Cause), reason: rec.Message}
+		weights: rec.Weights, lastVerdict: rec.LastVerdict, verdict: rec.Verdict, cause: cause(rec.Cause), reason: rec.Message,
+		progress: rec.Progress, gate: rec.Gate, seq: rec.Sequence}
+	if rec.VerdictAt != nil {
+		st.verdictAt = *rec.VerdictAt
+	}
 	if st.phase == PhasePreflight {
 		st.phase = PhaseStarting
 	}
 	if st.step >= len(e.cfg.Steps) {
 		st.step = len(e.cfg.Steps) - 1
 	}
+	if prevOwner == "" {
+		prevOwner = "no process"
+	}
 	e.send(st, Event{Kind: KindStarted, Message: fmt.Sprintf("taking over %s from %s (%s)", rec.Summary(), prevOwner, mode)})
+	if err := e.lockBackend(ctx); err != nil {
+		e.send(st, Event{Kind: KindWarning, Message: err.Error() + "; carrying this release on all the same"})
+	}
 	if rec.StandbyUntil != nil {
 		st.standbyUntil = *rec.StandbyUntil
+	}
+	// A held release is paused too: only its watcher is gone.
+	paused := rec.Outcome == OutcomePaused || rec.Held
+	mode = e.carry(st, mode, pending)
+	by := opts.By
+	if by == "" {
+		by = "an operator"
 	}
 	switch mode {
 	case ResumeAbort:
@@ -316,10 +415,16 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outco
 		case PhaseStandby:
 			st.endStandby = true
 		case PhaseRollingBack:
-			return OutcomeFailed, fmt.Errorf("release: %s is rolling back: run fridaymorning resume %s to finish it", rec.ID, e.cfg.Service)
+			// Rolling back is the way back already: it is finished.
+			e.send(st, Event{Kind: KindProgress, Message: "the release is rolling back to its previous version: finishing the rollback"})
 		case PhaseAborting:
+		case PhasePromoting:
+			if st.progress.reached(ProgressCanaryRemoved) {
+				break // nothing left to abort: the promotion only needs its record
+			}
+			e.startAbort(st, causeOperator, "aborted by "+by+" after taking the release over")
 		default:
-			e.startAbort(st, causeOperator, "aborted by an operator after taking the release over")
+			e.startAbort(st, causeOperator, "aborted by "+by+" after taking the release over")
 		}
 	case ResumeRollback:
 		switch st.phase {
@@ -329,6 +434,7 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outco
 				e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("the standby of %s expired at %s: removing it; to go back, release %s again", rec.StableImage, st.standbyUntil.UTC().Format(time.RFC3339), rec.StableImage)})
 				break
 			}
+			st.progress = ""
 			e.enter(st, PhaseRollingBack, "rollback requested by an operator")
 		case PhaseRollingBack:
 		default:
@@ -337,7 +443,17 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outco
 	case ResumePromote:
 		switch st.phase {
 		case PhaseBaking:
-			e.enter(st, PhasePromoting, "promoted by an operator after taking the release over")
+			if paused && !opts.SkipAnalysis {
+				st.rejudge = true
+				e.send(st, Event{Kind: KindProgress, Message: fmt.Sprintf("%s was paused (%s): judging a fresh window of %s at %s%% before promoting it (--skip-analysis promotes on the last verdict)",
+					rec.ID, verdictAge(rec, time.Now()), e.cfg.Bake, FormatPercent(e.cfg.Steps[st.step]))})
+				break
+			}
+			if paused {
+				e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("promoting %s without judging it again (--skip-analysis): its last verdict is %s", rec.ID, verdictAge(rec, time.Now()))})
+			}
+			st.gate = false
+			e.enter(st, PhasePromoting, "promoted by "+by+" after taking the release over")
 		case PhaseStarting:
 			st.promoteWhenReady = true
 		case PhaseAborting:
@@ -345,8 +461,91 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outco
 		case PhaseStandby, PhaseRollingBack:
 			return OutcomeFailed, fmt.Errorf("release: %s is promoted already (phase %s)", rec.ID, rec.Phase)
 		}
+	case ResumeWatch:
+		if st.phase != PhaseBaking || !paused {
+			return OutcomeFailed, fmt.Errorf("release: %s is in phase %s and not paused: only a paused release is watched", rec.ID, rec.Phase)
+		}
+		st.hold, st.letGo = true, true
+	default:
+		if paused && st.phase == PhaseBaking && st.gate {
+			// Every step passed already: resuming it means watching it at the gate, not baking again.
+			st.hold = true
+		}
 	}
 	return e.loop(ctx, st)
+}
+
+// carry turns the request pending for the previous owner into what this take-over does: an abort wins
+// over anything asked; a promotion or rollback asked of the dead process is done instead of resuming;
+// bake commands go to the bake.
+func (e *Engine) carry(st *state, mode ResumeMode, pending Command) ResumeMode {
+	switch {
+	case pending == "":
+		return mode
+	case pending == CommandAbort && mode != ResumeAbort && mode != ResumeRollback:
+		e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("an abort was asked of the previous owner and never carried out: aborting instead of %s", mode)})
+		return ResumeAbort
+	case pending == CommandPromote && mode == ResumeContinue:
+		e.send(st, Event{Kind: KindProgress, Message: "a promotion was asked of the previous owner and never carried out: promoting"})
+		return ResumePromote
+	case pending == CommandRollback && mode == ResumeContinue:
+		e.send(st, Event{Kind: KindProgress, Message: "a rollback was asked of the previous owner and never carried out: rolling back"})
+		return ResumeRollback
+	case bakeCommand(pending):
+		e.Request(pending)
+	}
+	return mode
+}
+
+// expect refuses a take-over of another release than the one opts name.
+func (e *Engine) expect(ctx context.Context, opts ResumeOptions) error {
+	if opts.ReleaseID == "" && opts.Image == "" {
+		return nil
+	}
+	rec, err := Load(ctx, e.deps.Journal, e.cfg.Service)
+	if err != nil {
+		return err
+	}
+	if !rec.Active() {
+		return fmt.Errorf("release: service %s: %w%s", e.cfg.Service, ErrNoRelease, lastEnded(rec))
+	}
+	return Expect(rec, opts.ReleaseID, opts.Image)
+}
+
+// Expect refuses rec unless it is release id (when given) of image (when given): a CI job acting on the
+// release it gated must not act on another one started since.
+func Expect(rec *Record, id, image string) error {
+	if id != "" && rec.ID != id {
+		return fmt.Errorf("release: service %s now has release %s, not %s: %w (see fridaymorning status %s)", rec.Service, rec.ID, id, ErrOtherRelease, rec.Service)
+	}
+	if image != "" && rec.Image != image {
+		return fmt.Errorf("release: %s releases %s, not %s: %w (see fridaymorning status %s)", rec.ID, rec.Image, image, ErrOtherRelease, rec.Service)
+	}
+	return nil
+}
+
+// ErrOtherRelease is returned when a command names a release (by ID or image) that is not the one in
+// progress.
+var ErrOtherRelease = errors.New("another release than the one named")
+
+// lastEnded says how the last release ended, for messages about a service without one in progress.
+func lastEnded(rec *Record) string {
+	if rec == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (the last one, %s, ended %s)", rec.ID, rec.Outcome)
+}
+
+// verdictAge says what a record's last verdict was and how old it is.
+func verdictAge(rec *Record, now time.Time) string {
+	if rec.LastVerdict == nil {
+		return "no verdict yet"
+	}
+	age := ""
+	if rec.VerdictAt != nil {
+		age = ", " + now.Sub(*rec.VerdictAt).Round(time.Second).String() + " ago"
+	}
+	return fmt.Sprintf("step %d %s%s", rec.LastVerdict.Step, rec.LastVerdict.Result, age)
 }
 
 // loop runs phases until the release ends, persisting each step of the way, with a watcher that beats
@@ -400,6 +599,9 @@ func (e *Engine) loop(ctx context.Context, st *state) (Outcome, error) {
 		st.outcome = OutcomeFailed
 	}
 	e.persist(context.WithoutCancel(ctx), st)
+	if st.phase.Done() {
+		e.unlockBackend(context.WithoutCancel(ctx), st)
+	}
 	if st.phase.Done() {
 		if err := e.gates(context.WithoutCancel(ctx), st, GatePostRollout, st.outcome); err != nil {
 			e.send(st, Event{Kind: KindWarning, Message: err.Error()})

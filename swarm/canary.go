@@ -40,7 +40,7 @@ func CanarySpec(stable swarm.Service, image, releaseID string, cfg Config) (swar
 		spec.Labels = map[string]string{}
 	}
 	// Not the stable's release record, request or heartbeat: those belong to the stable service.
-	for _, l := range []string{stackNamespaceLabel, LabelState, LabelRequest, LabelHeartbeat} {
+	for _, l := range []string{stackNamespaceLabel, LabelState, LabelRequest, LabelHeartbeat, LabelStateCopy, LabelUpdateConfig} {
 		delete(spec.Labels, l)
 	}
 	dropStableIdentity(&spec)
@@ -166,6 +166,12 @@ func (c *Client) create(ctx context.Context, spec swarm.ServiceSpec, releaseID, 
 				return spec.Name, nil
 			}
 			return "", fmt.Errorf("swarm: canary %q already exists: abort the release it belongs to, or remove it with docker service rm %s", spec.Name, spec.Name)
+		}
+		// The request may have failed after Swarm created the service (a timeout, a connection lost):
+		// then its name is returned with the error, so that the release removes it.
+		existing, _, ierr := c.api.ServiceInspectWithRaw(context.WithoutCancel(ctx), spec.Name, swarm.ServiceInspectOptions{})
+		if ierr == nil && existing.Spec.Labels[LabelRelease] == releaseID {
+			return spec.Name, fmt.Errorf("swarm: creating canary %q: %w", spec.Name, err)
 		}
 		return "", fmt.Errorf("swarm: creating canary %q: %w", spec.Name, err)
 	}

@@ -59,7 +59,9 @@ func (c *Client) UpdateImage(ctx context.Context, service, image string) error {
 // PromotionSpec is spec running image, with an update policy fit for a promotion: failure action
 // rollback (Swarm's default, pause, would leave a half-updated service), and start-first order unless the
 // service publishes a host-mode port, where a new task cannot start beside the old one on the same node.
+// The service's own policy is kept in a label, from which RestoreUpdatePolicy puts it back.
 func PromotionSpec(spec swarm.ServiceSpec, image string) swarm.ServiceSpec {
+	spec.Labels = savedUpdateConfig(spec)
 	spec.TaskTemplate.ContainerSpec = ptrCopy(spec.TaskTemplate.ContainerSpec)
 	spec.TaskTemplate.ContainerSpec.Image = image
 	uc := swarm.UpdateConfig{Parallelism: 1}
@@ -97,16 +99,17 @@ func publishesHostPort(spec swarm.ServiceSpec) bool {
 
 // ScaleCanary gives canary as many tasks as stable has (for a global service, one per node its placement
 // allows), so that it can carry all of stable's traffic during a promotion; with a host-mode published
-// port at most one per node it can run on. It does not wait.
-func (c *Client) ScaleCanary(ctx context.Context, canary, stable string) error {
+// port at most one per node it can run on. It does not wait. Below a share of 100, it gives canary the
+// share of stable's tasks (see forShare); it never removes tasks, and reports whether it added some.
+func (c *Client) ScaleCanary(ctx context.Context, canary, stable string, share float64) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		st, err := c.inspect(ctx, stable)
 		if err != nil {
-			return err
+			return false, err
 		}
 		cn, err := c.inspect(ctx, canary)
 		if err != nil {
-			return err
+			return false, err
 		}
 		want := uint64(1)
 		if r := st.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
@@ -114,6 +117,7 @@ func (c *Client) ScaleCanary(ctx context.Context, canary, stable string) error {
 		} else if n, err := c.eligibleNodes(ctx, st.Spec); err == nil {
 			want = uint64(n) // a global service: one task per node its constraints allow
 		}
+		want = c.forShare(want, share)
 		if publishesHostPort(cn.Spec) {
 			if n, err := c.eligibleNodes(ctx, cn.Spec); err == nil {
 				want = min(want, uint64(n))
@@ -121,16 +125,16 @@ func (c *Client) ScaleCanary(ctx context.Context, canary, stable string) error {
 		}
 		r := cn.Spec.Mode.Replicated
 		if r == nil || r.Replicas == nil || *r.Replicas >= want {
-			return nil
+			return false, nil
 		}
 		spec := cn.Spec
 		spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &want}}
 		_, err = c.api.ServiceUpdate(ctx, cn.ID, cn.Version, spec, swarm.ServiceUpdateOptions{})
 		if err == nil {
-			return nil
+			return true, nil
 		}
 		if !isOutOfSequence(err) || attempt >= 10 {
-			return fmt.Errorf("swarm: scaling canary %q to %d tasks: %w", canary, want, err)
+			return false, fmt.Errorf("swarm: scaling canary %q to %d tasks: %w", canary, want, err)
 		}
 	}
 }

@@ -61,6 +61,7 @@ const (
 	CheckCanaryRequests    = "canary_requests"
 	CheckStableRequests    = "stable_requests"
 	CheckTelemetry         = "telemetry"
+	CheckTrafficShare      = "traffic_share"
 	CheckErrorRate         = "error_rate"
 	CheckErrorRateIncrease = "error_rate_increase"
 	CheckLatencyShift      = "latency_shift"
@@ -77,11 +78,15 @@ func VsStableCheck(q Metric) string { return string(q) + "_vs_stable" }
 type Tally struct {
 	// Requests answered and, of those, answered with a 5xx status.
 	Requests, Errors5xx int64
+	// Failed counts the attempts on the group's servers that got no answer: connection and response
+	// errors, and attempts the load balancer retried or sent to another server. Users may never see
+	// them (a retry elsewhere answered), and no per-request log names the server that failed.
+	Failed int64 `json:",omitempty"`
 }
 
 // Minus is t − u, counter by counter.
 func (t Tally) Minus(u Tally) Tally {
-	return Tally{Requests: t.Requests - u.Requests, Errors5xx: t.Errors5xx - u.Errors5xx}
+	return Tally{Requests: t.Requests - u.Requests, Errors5xx: t.Errors5xx - u.Errors5xx, Failed: t.Failed - u.Failed}
 }
 
 // Window is what is judged: the time span, the canary's share of requests in it and, if known, the load
@@ -98,6 +103,51 @@ type Window struct {
 	// Canary and Stable are the load balancer's counts of the window, a second signal to check the
 	// metrics store against; nil when unknown.
 	Canary, Stable *Tally
+	// Sequence is the release's sequential analysis before this look: what the looks so far found. Nil
+	// before the first look of a release, and ignored when each window is judged on its own (Early and
+	// Looks then share α among the bake's looks).
+	Sequence *Sequence
+}
+
+// Sequence is the running state of a release's sequential analysis, which every look folds its new
+// data into: the evidence of each check that can abort the release, over all of its steps. The
+// analysis package makes and reads it; the release engine only carries it from one look to the next
+// and keeps it in the release record, so that a release taken over by another process keeps the
+// evidence, and the spent budget, it had.
+type Sequence struct {
+	// From is the start of the window (step) the looks currently add to; Through is where the data
+	// folded in ends: the next look reads from there.
+	From    time.Time `json:"from"`
+	Through time.Time `json:"through"`
+	// Looks counts the looks folded in; Windows the windows begun (a step, a nudge, a takeover).
+	Looks   int `json:"looks"`
+	Windows int `json:"windows"`
+	// Evidence is each check's sequential test, by check name.
+	Evidence map[string]Evidence `json:"evidence,omitempty"`
+	// Groups holds, for each group of checks sharing a part of the budget (errors, latency), the
+	// logarithm of the largest mean e-value its checks have had.
+	Groups map[string]float64 `json:"groups,omitempty"`
+	// Cuts are stable's latency percentiles (ms) as estimated so far, by metric: the latencies the next
+	// look counts slow requests against.
+	Cuts map[Metric]float64 `json:"cuts,omitempty"`
+	// Step holds the analysis package's running figures of the current window (counts, latency
+	// histograms, the evidence for an early pass). It is not kept in the release record: a release taken
+	// over starts its step again.
+	Step any `json:"-"`
+}
+
+// Evidence is one check's e-process over a release: a mixture of bets on alternatives, each one's
+// stake kept as a natural logarithm. Its e-value is the mean of the stakes; the check fails once that
+// reaches 1/α.
+type Evidence struct {
+	// Log holds each alternative's stake, as a logarithm.
+	Log []float64 `json:"log"`
+	// Max is the logarithm of the largest e-value reached; 1/e^Max is the always-valid p-value.
+	Max float64 `json:"max"`
+	// N counts the canary requests the test has seen, K those that counted against it (errors, slow
+	// requests).
+	N int64 `json:"n"`
+	K int64 `json:"k,omitempty"`
 }
 
 // Metrics are one group's request statistics over a window.
@@ -136,9 +186,13 @@ type Check struct {
 	// CanaryN and StableN are the sample sizes the check looked at.
 	CanaryN, StableN int64
 	// Test names the statistical test behind a verdict beyond the limit ("" when none ran); Statistic
-	// gives its numbers, PValue its one-sided p-value and Alpha the level it was held to.
+	// gives its numbers, PValue its one-sided p-value (always valid for a sequential test: 1/e-value at
+	// its largest) and Alpha the level it was held to (a sequential test's share of the release's budget).
 	Test, Statistic string
 	PValue, Alpha   float64
+	// EValue is a sequential test's evidence over the release, the largest its e-value has been: the
+	// check fails once it reaches 1/Alpha.
+	EValue float64 `json:",omitempty"`
 	// More is, for an inconclusive check, about how many more canary requests would settle it; -1 when
 	// more requests of the same kind would not.
 	More int64
@@ -164,6 +218,12 @@ type Verdict struct {
 	Wait time.Duration
 	// Early marks the verdict of an early look during a bake.
 	Early bool
+	// PassEarly says that an early look found the canary within every limit beyond doubt, so that the
+	// step may end before its bake does (analysis.early_pass).
+	PassEarly bool `json:",omitempty"`
+	// Sequence is the release's sequential analysis after this look, for the next one; nil when the
+	// window was judged on its own.
+	Sequence *Sequence `json:"-"`
 }
 
 // FailClosed makes sure a verdict that came with an error, or with no result, is no pass: no data, an

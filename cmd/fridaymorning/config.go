@@ -59,7 +59,10 @@ type fileConfig struct {
 	} `yaml:"docker"`
 
 	Canary struct {
-		Replicas     uint64   `yaml:"replicas"`
+		Replicas uint64 `yaml:"replicas"`
+		// Scale is match (the default: before a step's weight goes up, the canary gets that share of
+		// stable's tasks, at least replicas) or fixed (replicas tasks until promotion).
+		Scale        string   `yaml:"scale"`
 		Ports        []string `yaml:"ports"`
 		ReadyTimeout duration `yaml:"ready_timeout"`
 	} `yaml:"canary"`
@@ -71,6 +74,9 @@ type fileConfig struct {
 		Standby duration `yaml:"standby"`
 		// PauseBefore stops at the promotion gate once every step passed (--pause-before-promote).
 		PauseBefore bool `yaml:"pause_before"`
+		// WatchAtGate keeps the release's process watching the canary with early looks at the gate,
+		// until promoted or aborted, instead of exiting (--watch-at-gate).
+		WatchAtGate bool `yaml:"watch_at_gate"`
 	} `yaml:"promote"`
 
 	// State tunes how a release's driving process shows it is alive.
@@ -80,6 +86,10 @@ type fileConfig struct {
 		// StaleAfter is how long without a heartbeat makes the process count as dead, so that
 		// resume, abort and promote take the release over (default 30s).
 		StaleAfter duration `yaml:"stale_after"`
+		// OnStale is what `fridaymorning supervise` does with a release whose process is stale while
+		// its canary is starting or baking: abort (the default) or resume. A promotion, a standby and a
+		// rollback are always finished, an abort carried through, and a paused release watched.
+		OnStale string `yaml:"on_stale"`
 	} `yaml:"state"`
 
 	HAProxy struct {
@@ -117,24 +127,32 @@ type fileConfig struct {
 	} `yaml:"influxdb"`
 
 	Analysis struct {
-		MinRequests          int64         `yaml:"min_requests"`
-		MaxErrorRate         *float64      `yaml:"max_error_rate"`
-		MaxErrorRateIncrease *float64      `yaml:"max_error_rate_increase"`
-		MaxP50               duration      `yaml:"max_p50"`
-		MaxP90               duration      `yaml:"max_p90"`
-		MaxP95               duration      `yaml:"max_p95"`
-		MaxP99               duration      `yaml:"max_p99"`
-		MaxLatencyRatio      *float64      `yaml:"max_latency_ratio"`
-		LatencySlack         duration      `yaml:"latency_slack"`
-		Confidence           float64       `yaml:"confidence"`
-		ErrorStatuses        []string      `yaml:"error_statuses"`
-		EarlyInterval        duration      `yaml:"early_interval"`
-		MinRequestsToFail    int64         `yaml:"min_requests_to_fail"`
-		MaxTelemetryGap      *float64      `yaml:"max_telemetry_gap"`
-		Delay                duration      `yaml:"delay"`
-		MaxExtensions        *int          `yaml:"max_extensions"`
-		OnInconclusive       string        `yaml:"on_inconclusive"`
-		Custom               []customEntry `yaml:"custom"`
+		MinRequests          int64    `yaml:"min_requests"`
+		MaxErrorRate         *float64 `yaml:"max_error_rate"`
+		MaxErrorRateIncrease *float64 `yaml:"max_error_rate_increase"`
+		MaxP50               duration `yaml:"max_p50"`
+		MaxP90               duration `yaml:"max_p90"`
+		MaxP95               duration `yaml:"max_p95"`
+		MaxP99               duration `yaml:"max_p99"`
+		MaxLatencyRatio      *float64 `yaml:"max_latency_ratio"`
+		LatencySlack         duration `yaml:"latency_slack"`
+		Confidence           float64  `yaml:"confidence"`
+		ErrorStatuses        []string `yaml:"error_statuses"`
+		EarlyInterval        duration `yaml:"early_interval"`
+		// Sequential (default true) judges with sequential tests, one false-abort budget for the whole
+		// release; false judges each window on its own, as before.
+		Sequential *bool `yaml:"sequential"`
+		// EarlyPass ends a step as soon as the canary is shown within every limit beyond doubt, once it
+		// has baked MinBake (default a sixth of the bake).
+		EarlyPass         bool          `yaml:"early_pass"`
+		MinBake           duration      `yaml:"min_bake"`
+		MinRequestsToFail int64         `yaml:"min_requests_to_fail"`
+		MaxTelemetryGap   *float64      `yaml:"max_telemetry_gap"`
+		MaxShareGap       *float64      `yaml:"max_share_gap"`
+		Delay             duration      `yaml:"delay"`
+		MaxExtensions     *int          `yaml:"max_extensions"`
+		OnInconclusive    string        `yaml:"on_inconclusive"`
+		Custom            []customEntry `yaml:"custom"`
 	} `yaml:"analysis"`
 
 	// Prometheus is where custom checks with source: prometheus are asked.
@@ -245,6 +263,11 @@ func (fc *fileConfig) checkRequired() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("config: missing %s: set them in fridaymorning.yaml (see stacks/demo/fridaymorning.yaml)", strings.Join(missing, ", "))
+	}
+	switch fc.Canary.Scale {
+	case "", "match", "fixed":
+	default:
+		return fmt.Errorf("config: canary.scale %q: want match (the canary's tasks follow its share) or fixed (canary.replicas until promotion)", fc.Canary.Scale)
 	}
 	return nil
 }

@@ -23,11 +23,13 @@ func drive(ctx context.Context, opts runOptions, fc *fileConfig, image string, s
 	}
 	sk := &sink{out: out}
 	var finished string
+	crash := crashPoint()
 	w, err := wire(fc, image, func(ev release.Event) {
 		if ev.Kind == release.KindFinished {
 			finished = ev.Message
 		}
 		sk.event(ev)
+		crash(ev)
 	})
 	if err != nil {
 		c := exitError

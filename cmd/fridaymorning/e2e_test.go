@@ -75,6 +75,7 @@ type stack struct {
 	password   string // the Data Plane API's, which must never show in output
 	hp         *haproxy.Client
 	docker     *client.Client
+	hap        *haproxytest.Instance // the stack's HAProxy
 }
 
 // stackOption changes how newStack builds a stack.
@@ -135,6 +136,8 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		defer cancel()
 		_ = sw.RemoveService(ctx, swarm.CanaryName(s.service))
 		_ = sw.RemoveService(ctx, s.service)
+		// A release the test left active keeps its backend's lock (a Swarm config).
+		_ = s.docker.ConfigRemove(ctx, "fridaymorning-lock-be_"+s.app)
 	})
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -165,6 +168,7 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		o(&cfgText, &yamlMods)
 	}
 	inst := haproxytest.Start(t, dir, cfgText)
+	s.hap = inst
 
 	// The Data Plane API test server over that HAProxy, with a password only a file holds.
 	password := fmt.Sprintf("pw-%d", time.Now().UnixNano())

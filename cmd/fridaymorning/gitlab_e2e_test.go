@@ -69,6 +69,11 @@ func TestGitLabPipelineRuns(t *testing.T) {
 	if promote.Environment.URL == "" {
 		t.Error("the promote job's environment has no url")
 	}
+	for _, name := range []string{"promote", "abort"} {
+		if !strings.Contains(strings.Join(jobs[name].Script, "\n"), `--release "$FRIDAYMORNING_RELEASE"`) {
+			t.Errorf("job %s does not name the release the canary job gated (--release \"$FRIDAYMORNING_RELEASE\")", name)
+		}
+	}
 
 	s := newStack(t)
 	dir := t.TempDir()

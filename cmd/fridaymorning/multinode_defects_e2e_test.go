@@ -298,7 +298,7 @@ func TestMultiNodeGlobalServiceWithConstraints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.sw.ScaleCanary(ctx, canary, name); err != nil {
+	if _, err := b.sw.ScaleCanary(ctx, canary, name, 100); err != nil {
 		t.Fatal(err)
 	}
 	svc, _, err := b.docker.ServiceInspectWithRaw(ctx, canary, dockerswarm.ServiceInspectOptions{})

@@ -206,6 +206,20 @@ write_env() {
 	sed -i "s#\(url: http://127.0.0.1:$FM_DATAPLANE_PORT\)/v2\$#\1/$FM_DATAPLANE_VERSION#" "$FM_BED_DIR/fridaymorning.yaml"
 }
 
+# start_supervisor runs `fridaymorning supervise` over the demo service's releases, as the production
+# stack's supervisor service does: a release whose process is gone is taken over.
+start_supervisor() {
+	local dir=$FM_BED_DIR/supervisor
+	mkdir -p "$dir"
+	if ! alive "$dir/supervisor.pid"; then
+		log "starting the supervisor (fridaymorning supervise) over $FM_SERVICE"
+		setsid nohup "$FM_BIN_DIR/fridaymorning" supervise --config "$FM_BED_DIR/fridaymorning.yaml" \
+			>"$dir/supervisor.log" 2>&1 </dev/null &
+		echo $! >"$dir/supervisor.pid"
+	fi
+	wait_for "supervisor (log: $dir/supervisor.log)" 20 grep -q "event=supervising" "$dir/supervisor.log"
+}
+
 cmd_up() {
 	ensure_packages
 	command -v go >/dev/null || die "Go is not on PATH; install Go 1.26 first (see README)"
@@ -221,10 +235,12 @@ cmd_up() {
 	start_dataplane
 	start_prometheus
 	write_env
+	start_supervisor
 	log "up: HAProxy http://127.0.0.1:$FM_HAPROXY_PORT/ · stats http://127.0.0.1:$FM_HAPROXY_STATS_PORT/ · env $FM_BED_DIR/env"
 }
 
 cmd_down() {
+	stop_pid supervisor "$FM_BED_DIR/supervisor/supervisor.pid"
 	stop_pid "Data Plane API test server" "$FM_BED_DIR/dataplane/dataplanetest.pid"
 	stop_pid Prometheus "$FM_BED_DIR/prometheus/prometheus.pid"
 	stop_pid HAProxy "$FM_HAPROXY_DIR/haproxy.pid"
@@ -286,7 +302,7 @@ cmd_demo() {
 
 cmd_status() {
 	local f
-	for f in "$FM_BED_DIR/influxdb/influxd.pid" "$FM_HAPROXY_DIR/haproxy.pid" "$FM_BED_DIR/dataplane/dataplanetest.pid" "$FM_BED_DIR/prometheus/prometheus.pid"; do
+	for f in "$FM_BED_DIR/influxdb/influxd.pid" "$FM_HAPROXY_DIR/haproxy.pid" "$FM_BED_DIR/dataplane/dataplanetest.pid" "$FM_BED_DIR/prometheus/prometheus.pid" "$FM_BED_DIR/supervisor/supervisor.pid"; do
 		if alive "$f"; then echo "running  $(basename "$f" .pid) (pid $(cat "$f"))"; else echo "stopped  $(basename "$f" .pid)"; fi
 	done
 	docker service ls --filter "name=$FM_SERVICE" 2>/dev/null || echo "docker: not reachable"

@@ -1,0 +1,32 @@
+package haproxy
+
+import (
+	"context"
+	"fmt"
+)
+
+// Addresses returns where each server of group (GroupStable or GroupCanary) sends its requests, by
+// server name, as HAProxy runs them: "host:port", or "" for a template slot without an address yet. A
+// release checks with them that the servers it moves traffic between are its services' own.
+func (c *Client) Addresses(ctx context.Context, group string) (map[string]string, error) {
+	states, err := c.be.servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names, err := c.group(states, group)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		addr := states[n].Addr
+		if addr == "-" {
+			addr = ""
+		}
+		out[n] = addr
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("haproxy: backend %q has no %s servers: check haproxy.%s_servers", c.cfg.Backend, group, group)
+	}
+	return out, nil
+}
