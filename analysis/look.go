@@ -292,10 +292,9 @@ func millis(v float64) time.Duration { return time.Duration(math.Round(v * float
 type seqOutcome struct {
 	test string
 	ev   verdict.Evidence
-	// group is the check's group, groupN how many checks it has, groupLog the log of their mean
-	// e-value now and groupMax the largest it has been; alpha is the group's share of the budget.
+	// group is the check's group, groupLog the log of its checks' weighted mean e-value now and
+	// groupMax the largest it has been; alpha is the group's share of the budget.
 	group              string
-	groupN             int
 	groupLog, groupMax float64
 	alpha              float64
 	// more is about how many more canary requests of the window's kind would make the test fail (-1:
@@ -375,7 +374,7 @@ func foldLook(prev *verdict.Sequence, look Look, th Thresholds, tests []seqTest)
 		fail, pass, n, k, ok := t.factors(c, s, cuts, th, &rk)
 		ev, have := next.Evidence[t.name]
 		if !have {
-			ev = newEvidence(len(t.tilts), segmentWeight(next.Windows))
+			ev = newEvidence(len(t.tilts), windowWeight(next.Windows))
 		}
 		pev, have := step.pass[t.name]
 		if !have {
@@ -394,7 +393,7 @@ func foldLook(prev *verdict.Sequence, look Look, th Thresholds, tests []seqTest)
 		step.pass[t.name] = pev
 		// Alone, the check makes its group's mean reach 1/α at 1/(α·share).
 		thr := -math.Log(alpha * t.share)
-		out[t.name] = seqOutcome{test: t.test, ev: ev, group: t.group, groupN: groups[t.group], alpha: alpha,
+		out[t.name] = seqOutcome{test: t.test, ev: ev, group: t.group, alpha: alpha,
 			more: moreToCross(ev, step.drift[t.name].perRequest(), thr), passShown: pev.Max >= -math.Log(th.alpha())}
 	}
 	next.Groups = cloneFloats(next.Groups)

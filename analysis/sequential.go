@@ -36,7 +36,7 @@ import (
 // changes over a release, or a share that changes from step to step, cannot make a canary look worse.
 // Each test mixes the alternatives of a grid (tilts), most of the weight on the small ones, so it finds a 50-fold error
 // rate within a look and a doubled one given time, and it restarts at every step with a share of the
-// weight (segments), so a fault that shows only at a higher share is not held back by the evidence of
+// weight (windows), so a fault that shows only at a higher share is not held back by the evidence of
 // the healthy steps before.
 //
 // See Lindon, Sanden, Shirikian, "Rapid Regression Detection in Software Deployments through
@@ -168,10 +168,10 @@ func logRankBet(r ranks, lambda float64) float64 {
 	return lambda*r.canarySum - float64(r.canaryN)*logMean
 }
 
-// segmentWeight is the log of the weight of the k-th window (1-based) of a release: ¾ for the first,
+// windowWeight is the log of the weight of the k-th window (1-based) of a release: ¾ for the first,
 // which sees a fault that is there from the start, then ¼·2^−(k−1), so that the weights of every window
 // a release can have sum to at most 1.
-func segmentWeight(k int) float64 {
+func windowWeight(k int) float64 {
 	if k <= 1 {
 		return math.Log(0.75)
 	}
@@ -189,12 +189,12 @@ func newEvidence(components int, logWeight float64) verdict.Evidence {
 	return ev
 }
 
-// restart stakes the weight of window segment anew, spread over the alternatives by their weights,
+// restart stakes the weight of the k-th window anew, spread over the alternatives by their weights,
 // beside what they hold.
-func restart(ev verdict.Evidence, segment int) verdict.Evidence {
+func restart(ev verdict.Evidence, k int) verdict.Evidence {
 	ev.Log = slices.Clone(ev.Log)
 	for i := range ev.Log {
-		ev.Log[i] = logAddExp(ev.Log[i], segmentWeight(segment)+tiltWeights[i])
+		ev.Log[i] = logAddExp(ev.Log[i], windowWeight(k)+tiltWeights[i])
 	}
 	return ev
 }

@@ -201,7 +201,7 @@ func TestBetsFindRealEffects(t *testing.T) {
 }
 
 func TestEvidenceSegments(t *testing.T) {
-	ev := newEvidence(len(tilts), segmentWeight(1))
+	ev := newEvidence(len(tilts), windowWeight(1))
 	if got := logE(ev); math.Abs(got-math.Log(0.75)) > 1e-12 {
 		t.Errorf("a first window stakes three quarters: log e = %v", got)
 	}
@@ -215,7 +215,7 @@ func TestEvidenceSegments(t *testing.T) {
 	}
 	var sum float64
 	for k := 1; k < 60; k++ {
-		sum += math.Exp(segmentWeight(k))
+		sum += math.Exp(windowWeight(k))
 	}
 	if sum > 1 {
 		t.Errorf("the windows' weights sum to %v > 1", sum)
