@@ -773,6 +773,17 @@ func TestOneReleasePerBackend(t *testing.T) {
 			t.Fatalf("calls:\n%s", got)
 		}
 	})
+	t.Run("a release of the same service is refused as the service lock refuses it", func(t *testing.T) {
+		w := &world{}
+		storeOther(t, Record{})
+		storeRecord(t, w, Record{ID: "r-first", Service: "app", Phase: PhaseBaking, Owner: "x", UpdatedAt: time.Now()})
+		lock := &memLock{holders: map[string][2]string{"be_shop": {"app", "r-first"}}}
+		out, err := runWithLock(t, w, lock)
+		var locked *LockedError
+		if out != OutcomeFailed || !errors.As(err, &locked) || locked.Record.ID != "r-first" {
+			t.Fatalf("%s, %v: want the service's lock error", out, err)
+		}
+	})
 	t.Run("a lock left by a release that is over is broken", func(t *testing.T) {
 		w := &world{}
 		storeOther(t, Record{ID: "r-other", Service: "other", Phase: PhaseAborted, Outcome: OutcomeAbortedOperator})

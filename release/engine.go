@@ -17,8 +17,9 @@ type Config struct {
 	ReleaseID string
 	// Service is the stable Swarm service; Image the image to release.
 	Service, Image string
-	// Backend is the load balancer backend the release moves traffic in; with Deps.Lock, one release
-	// at a time holds it.
+	// Backend names the load balancer backend the release moves traffic in, such that two names are
+	// equal exactly when they are one backend (the load balancer's address and the backend's name); with
+	// Deps.Lock, one release at a time holds it.
 	Backend string
 	// Target, if set, is what the release puts on the stable service when that is more than Image: an
 	// opaque reference to a whole service spec (from a stack file) that the Canaries and Rollout
@@ -437,6 +438,8 @@ func (e *Engine) Resume(ctx context.Context, mode ResumeMode, opts ResumeOptions
 			st.progress = ""
 			e.enter(st, PhaseRollingBack, "rollback requested by an operator")
 		case PhaseRollingBack:
+		case PhasePromoting:
+			return OutcomeFailed, fmt.Errorf("release: %s is still being promoted (done: %s): `fridaymorning resume %s` finishes the promotion, with its standby if promote.standby is set; roll it back then", rec.ID, orNothing(rec.Progress), e.cfg.Service)
 		default:
 			return OutcomeFailed, fmt.Errorf("release: %s is in phase %s: only a promoted release with a warm standby can be rolled back", rec.ID, rec.Phase)
 		}
@@ -527,6 +530,14 @@ func Expect(rec *Record, id, image string) error {
 // ErrOtherRelease is returned when a command names a release (by ID or image) that is not the one in
 // progress.
 var ErrOtherRelease = errors.New("another release than the one named")
+
+// orNothing names a promotion's progress, or says there is none yet.
+func orNothing(p Progress) string {
+	if p == "" {
+		return "nothing yet"
+	}
+	return string(p)
+}
 
 // lastEnded says how the last release ended, for messages about a service without one in progress.
 func lastEnded(rec *Record) string {

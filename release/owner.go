@@ -89,7 +89,10 @@ func (e *Engine) lockBackend(ctx context.Context) error {
 			return err
 		}
 		rec, err := Load(ctx, e.deps.Journal, svc)
-		if err != nil || rec.Active() && rec.ID == id {
+		switch {
+		case err == nil && rec.Active() && rec.ID == id && svc == e.cfg.Service:
+			return &LockedError{Record: *rec} // a release of this very service: say it as the service lock does
+		case err != nil || rec.Active() && rec.ID == id:
 			return &BackendLockedError{Backend: e.cfg.Backend, Service: svc, Release: id}
 		}
 		if err := e.deps.Lock.UnlockBackend(ctx, e.cfg.Backend, id); err != nil {

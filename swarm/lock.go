@@ -19,15 +19,16 @@ const (
 	LabelLockRelease = "fridaymorning.lock.release"
 )
 
-// lockName is the Swarm config that locks backend: config names allow letters, digits, '-', '_' and
-// '.', up to 64 characters; others are replaced, and a long name is shortened with a hash.
+// lockName is the Swarm config that locks backend: a readable part of it (config names allow letters,
+// digits, '-', '_' and '.', up to 64 characters) and a hash of all of it, so that two backends never
+// share a lock.
 func lockName(backend string) string {
-	name := "fridaymorning-lock-" + regexp.MustCompile(`[^a-zA-Z0-9_.-]`).ReplaceAllString(backend, "_")
-	if len(name) > 64 {
-		sum := sha256.Sum256([]byte(backend))
-		name = name[:47] + "-" + hex.EncodeToString(sum[:8])
+	readable := regexp.MustCompile(`[^a-zA-Z0-9_.-]+`).ReplaceAllString(backend, "_")
+	if len(readable) > 28 {
+		readable = readable[len(readable)-28:]
 	}
-	return name
+	sum := sha256.Sum256([]byte(backend))
+	return "fridaymorning-lock-" + hex.EncodeToString(sum[:6]) + "-" + readable
 }
 
 // LockBackend takes the lock on backend for release id of service, atomically: it creates the lock's

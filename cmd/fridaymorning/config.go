@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -278,6 +279,17 @@ func (fc *fileConfig) haproxyEndpoint() string {
 		return fc.HAProxy.RuntimeSocket
 	}
 	return fc.HAProxy.URL
+}
+
+// backendKey names the load balancer backend a release locks: the HAProxy it reaches (the Data Plane
+// API's scheme, host and port, whichever API version; or the admin socket's path) and the backend. The
+// same backend name on two HAProxies (two beds, two clusters) is two backends.
+func (fc *fileConfig) backendKey() string {
+	where := fc.haproxyEndpoint()
+	if u, err := url.Parse(where); err == nil && u.Host != "" {
+		where = u.Scheme + "://" + u.Host
+	}
+	return where + " " + fc.HAProxy.Backend
 }
 
 // loadConfig reads path strictly: unknown keys and malformed values are errors naming the line.

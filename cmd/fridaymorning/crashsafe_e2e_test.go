@@ -144,6 +144,14 @@ func TestKillAtEveryRollbackSubStep(t *testing.T) {
 	v1, canary := s.image+":v1", swarm.CanaryName(s.service)
 	rel := s.start("release", "--config", s.configPath, "--image", s.image+":v2")
 	rel.waitLine(3*time.Minute, "event=phase", "phase=standby")
+	// The event goes out just before the record says standby: kill once it does.
+	deadline := time.Now().Add(30 * time.Second)
+	for v := s.status(); v.Record == nil || v.Record.Phase != "standby"; v = s.status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the record never said standby: %+v", v.Record)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	rel.kill9()
 	s.waitDead()
 	points := []string{

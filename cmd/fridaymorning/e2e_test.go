@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/filters"
 	dockerswarm "github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 
@@ -137,7 +138,10 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		_ = sw.RemoveService(ctx, swarm.CanaryName(s.service))
 		_ = sw.RemoveService(ctx, s.service)
 		// A release the test left active keeps its backend's lock (a Swarm config).
-		_ = s.docker.ConfigRemove(ctx, "fridaymorning-lock-be_"+s.app)
+		locks, _ := s.docker.ConfigList(ctx, dockerswarm.ConfigListOptions{Filters: filters.NewArgs(filters.Arg("label", swarm.LabelLockService+"="+s.service))})
+		for _, l := range locks {
+			_ = s.docker.ConfigRemove(ctx, l.ID)
+		}
 	})
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

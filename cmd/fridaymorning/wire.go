@@ -149,7 +149,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	engine, err := release.New(release.Config{
 		ReleaseID:          release.NewID(time.Now()),
 		Service:            fc.Service,
-		Backend:            fc.HAProxy.Backend,
+		Backend:            fc.backendKey(),
 		Image:              image,
 		Target:             sw.SpecTarget(),
 		Steps:              fc.steps(),
