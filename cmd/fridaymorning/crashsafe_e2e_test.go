@@ -17,6 +17,7 @@ import (
 
 	dockerswarm "github.com/docker/docker/api/types/swarm"
 
+	"github.com/fridaymorning/fridaymorning/internal/crashpoint"
 	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
@@ -29,7 +30,7 @@ import (
 func (s *stack) crashAt(point string, args ...string) string {
 	s.t.Helper()
 	env := s.env
-	s.env = append(append([]string(nil), env...), envCrashAfter+"="+point)
+	s.env = append(append([]string(nil), env...), crashpoint.Env+"="+point)
 	defer func() { s.env = env }()
 	code, out := s.run(args...)
 	if code != -1 {
