@@ -272,6 +272,11 @@ deploy_stack() {
 		log "the stack's configs changed: removing the stack to deploy it anew"
 		remove_stack
 	fi
+	if [ ! -s "$FM_MN_INFLUX_TOKEN_FILE" ]; then
+		(umask 077 && echo "fridaymorning:$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" >"$FM_MN_INFLUX_TOKEN_FILE")
+	fi
+	# The supervisor's InfluxDB credentials: an external secret of the stack, created before it is deployed.
+	dk 1 secret inspect influxdb_token >/dev/null 2>&1 || dk 1 secret create influxdb_token "$FM_MN_INFLUX_TOKEN_FILE" >/dev/null
 	log "deploying stacks/production/stack.yml as stack $FM_MN_STACK"
 	# shellcheck disable=SC2046
 	env $(stack_env) docker -H "$FM_MN_DOCKER_HOST" stack deploy --detach --resolve-image never --prune "${STACK_FILES[@]}" "$FM_MN_STACK" >/dev/null
