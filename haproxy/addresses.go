@@ -6,8 +6,9 @@ import (
 )
 
 // Addresses returns where each server of group (GroupStable or GroupCanary) sends its requests, by
-// server name, as HAProxy runs them: "host:port", or "" for a template slot without an address yet. A
-// release checks with them that the servers it moves traffic between are its services' own.
+// server name, as HAProxy runs them: "host:port", or "" for a server that takes no traffic (a template
+// slot without an address; one down, in maintenance or at weight 0). A release checks with them that the
+// servers it moves traffic between are its services' own.
 func (c *Client) Addresses(ctx context.Context, group string) (map[string]string, error) {
 	states, err := c.be.servers(ctx)
 	if err != nil {
@@ -19,8 +20,12 @@ func (c *Client) Addresses(ctx context.Context, group string) (map[string]string
 	}
 	out := make(map[string]string, len(names))
 	for _, n := range names {
-		addr := states[n].Addr
-		if addr == "-" {
+		st := states[n]
+		addr := st.Addr
+		// A server that takes no traffic (down, in maintenance, or at weight 0) has nothing to judge: no
+		// address. A template slot whose task has gone (a canary removed, a node lost) keeps the old
+		// address until Docker's DNS drops it seconds later; a removed canary's slots are at weight 0.
+		if addr == "-" || !st.Usable() || st.Weight == 0 {
 			addr = ""
 		}
 		out[n] = addr

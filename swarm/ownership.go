@@ -77,14 +77,14 @@ func ownServers(group, service string, addrs map[string]string, ports, ips []str
 	return nil
 }
 
-// taskIPs are the addresses, on every network, of service's tasks that are meant to run; none for a
+// taskIPs are the addresses, on every network, of service's tasks, those that ended lately included (a
+// task replaced a moment ago may still be in a server-template slot until DNS drops it); none for a
 // service that does not exist.
 func (c *Client) taskIPs(ctx context.Context, service string) ([]string, error) {
 	if _, _, err := c.api.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{}); errdefs.IsNotFound(err) {
 		return nil, nil
 	}
-	tasks, err := c.api.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
-		filters.Arg("service", service), filters.Arg("desired-state", "running"))})
+	tasks, err := c.api.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", service))})
 	if err != nil {
 		return nil, fmt.Errorf("swarm: listing the tasks of %q: %w", service, err)
 	}
