@@ -304,10 +304,14 @@ type seqOutcome struct {
 	passShown bool
 }
 
-// crossed says whether the check fails on its test: its group's evidence reached 1/α, and the check
-// carries it (its e-value is at least the group's mean).
+// crossed says whether the check fails on its test: its group's evidence reached 1/α, and the check's
+// own e-value did too at some look. The group's mean keeps the release's error budget; the check's own
+// threshold keeps one check's evidence (latency_shift's, say, whose canary is slower but within its
+// practical margin) from failing another check of the group whose own test found nothing. Requiring both
+// only makes the test more conservative, so the budget still holds.
 func (o seqOutcome) crossed() bool {
-	return o.groupMax >= -math.Log(o.alpha) && logE(o.ev) >= o.groupLog-1e-9
+	thr := -math.Log(o.alpha)
+	return o.groupMax >= thr && o.ev.Max >= thr
 }
 
 // foldLook adds a look to the sequence prev (nil before the release's first look): a new window when
