@@ -87,11 +87,15 @@ drill: testbed ## Friday-morning release drill on the test bed (DRILL_PROFILE=sh
 
 # One package at a time (-p 1): the tests on real parts measure real traffic, and two cores shared by
 # several packages' HAProxies, swarms and load generators would turn CPU starvation into flaky verdicts.
-# The multi-node tests (TestMultiNode*) run first, on their own bed, with a timing line; then the rest.
+# The multi-node tests (TestMultiNode*) run first, on their own bed: their outcomes, the load's counts
+# and a timing line are printed (the whole log is in .testbed/<bed>-nodes/tests.log); then the rest.
+MN_SUMMARY := '^(--- |ok |FAIL)|release: exit|bake: exit|during step 1: exit|timing: '
 test: testbed testbed-nodes ## run every test: unit tests and the tests on both real test beds
 	. $(BED_DIR)/env && . $(MN_DIR)/env && $(GO) vet -tags integration ./... && \
 		start=$$(date +%s); status=0; \
-		$(GO) test -tags integration -count=1 -p 1 -timeout $(TEST_TIMEOUT) -run '^TestMultiNode' ./cmd/fridaymorning/ || status=$$?; \
+		$(GO) test -tags integration -count=1 -p 1 -timeout $(TEST_TIMEOUT) -v -run '^TestMultiNode' ./cmd/fridaymorning/ \
+			>$(MN_DIR)/tests.log 2>&1 || { status=$$?; cat $(MN_DIR)/tests.log; }; \
+		grep -E $(MN_SUMMARY) $(MN_DIR)/tests.log; \
 		echo "timing: multi-node tests took $$(( $$(date +%s) - start ))s"; \
 		$(GO) test -tags integration -count=1 -p 1 -timeout $(TEST_TIMEOUT) -skip '^TestMultiNode' ./... || status=$$?; \
 		echo "timing: make test took $$(( $$(date +%s) - start ))s after the beds were up"; exit $$status
