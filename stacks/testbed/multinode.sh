@@ -44,6 +44,7 @@ export FM_MN_INFLUX_TOKEN_FILE=$FM_MN_DIR/influxdb.token
 export FM_MN_IMAGE_REPO=fridaymorning/demoapp
 export FM_MN_HAPROXY_IMAGE=fridaymorning/haproxy:2.6
 export FM_MN_INFLUXDB_IMAGE=fridaymorning/influxdb:1.8.10
+export FM_MN_FRIDAYMORNING_IMAGE=fridaymorning/fridaymorning:bed
 export FM_MN_SCRIPT=$ROOT/stacks/testbed/multinode.sh
 export FM_TOOLS_DIR=${FM_TOOLS_DIR:-$ROOT/.testbed/tools}
 INFLUXD_VERSION=v1.8.10
@@ -232,7 +233,17 @@ build_images() {
 		ENTRYPOINT ["/usr/bin/influxd", "-config", "/etc/influxdb/influxdb.conf"]
 	EOF
 	build "$FM_MN_INFLUXDB_IMAGE" "$ctx/influxdb"
-	IMAGES+=("$FM_MN_HAPROXY_IMAGE" "$FM_MN_INFLUXDB_IMAGE")
+
+	# fridaymorning itself, for the stack's supervisor: the static binary alone.
+	mkdir -p "$ctx/fridaymorning"
+	cp "$FM_MN_DIR/bin/fridaymorning" "$ctx/fridaymorning/fridaymorning"
+	cat >"$ctx/fridaymorning/Dockerfile" <<-'EOF'
+		FROM scratch
+		COPY fridaymorning /fridaymorning
+		ENTRYPOINT ["/fridaymorning"]
+	EOF
+	build "$FM_MN_FRIDAYMORNING_IMAGE" "$ctx/fridaymorning"
+	IMAGES+=("$FM_MN_HAPROXY_IMAGE" "$FM_MN_INFLUXDB_IMAGE" "$FM_MN_FRIDAYMORNING_IMAGE")
 
 	local n img stale
 	for ((n = 2; n <= FM_NODES; n++)); do
@@ -249,14 +260,15 @@ build_images() {
 
 # stack_env is the environment docker stack deploy reads the image names from.
 stack_env() {
-	echo "APP_IMAGE=$FM_MN_IMAGE_REPO:v1" "HAPROXY_IMAGE=$FM_MN_HAPROXY_IMAGE" "INFLUXDB_IMAGE=$FM_MN_INFLUXDB_IMAGE"
+	echo "APP_IMAGE=$FM_MN_IMAGE_REPO:v1" "HAPROXY_IMAGE=$FM_MN_HAPROXY_IMAGE" "INFLUXDB_IMAGE=$FM_MN_INFLUXDB_IMAGE" \
+		"FRIDAYMORNING_IMAGE=$FM_MN_FRIDAYMORNING_IMAGE" "FM_MN_DOCKER_SOCK=$(node_dir 1)/docker.sock"
 }
 
 # configs_current reports whether the stack's Swarm configs hold what the files say (configs are
 # immutable: a changed file needs the stack removed first).
 configs_current() {
 	local name file
-	for name in haproxy_cfg:production/haproxy.cfg influxdb_conf:production/influxdb.conf; do
+	for name in haproxy_cfg:production/haproxy.cfg influxdb_conf:production/influxdb.conf fridaymorning_yaml:production/fridaymorning.yaml; do
 		file=$ROOT/stacks/${name#*:}
 		[ "$(dk 1 config inspect -f '{{printf "%s" .Spec.Data}}' "${FM_MN_STACK}_${name%%:*}" 2>/dev/null)" = "$(cat "$file")" ] || return 1
 	done
@@ -272,16 +284,16 @@ deploy_stack() {
 		log "the stack's configs changed: removing the stack to deploy it anew"
 		remove_stack
 	fi
+	# The stack's external secret: the credentials the supervisor reads InfluxDB with.
 	if [ ! -s "$FM_MN_INFLUX_TOKEN_FILE" ]; then
 		(umask 077 && echo "fridaymorning:$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" >"$FM_MN_INFLUX_TOKEN_FILE")
 	fi
-	# The supervisor's InfluxDB credentials: an external secret of the stack, created before it is deployed.
 	dk 1 secret inspect influxdb_token >/dev/null 2>&1 || dk 1 secret create influxdb_token "$FM_MN_INFLUX_TOKEN_FILE" >/dev/null
 	log "deploying stacks/production/stack.yml as stack $FM_MN_STACK"
 	# shellcheck disable=SC2046
 	env $(stack_env) docker -H "$FM_MN_DOCKER_HOST" stack deploy --detach --resolve-image never --prune "${STACK_FILES[@]}" "$FM_MN_STACK" >/dev/null
 	local svc
-	for svc in app:3 haproxy:1 influxdb:1; do
+	for svc in app:3 haproxy:1 influxdb:1 supervisor:1; do
 		wait_for "service ${FM_MN_STACK}_${svc%%:*} with ${svc#*:} running tasks" 120 sh -c \
 			"[ \$(docker -H $FM_MN_DOCKER_HOST service ps -q --filter desired-state=running --filter name=${FM_MN_STACK}_${svc%%:*} ${FM_MN_STACK}_${svc%%:*} | xargs -r docker -H $FM_MN_DOCKER_HOST inspect -f '{{.Status.State}}' | grep -c '^running\$') -ge ${svc#*:} ]"
 	done
@@ -290,10 +302,7 @@ deploy_stack() {
 # The production InfluxDB has authentication on: the first admin user can be created without it.
 ensure_influx_user() {
 	wait_for "InfluxDB at $FM_MN_INFLUX_URL" 60 curl -sf "$FM_MN_INFLUX_URL/ping"
-	if [ ! -s "$FM_MN_INFLUX_TOKEN_FILE" ]; then
-		(umask 077 && echo "fridaymorning:$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" >"$FM_MN_INFLUX_TOKEN_FILE")
-	fi
-	local user=${FM_MN_INFLUX_USER:-} pass
+	local user pass
 	user=$(cut -d: -f1 "$FM_MN_INFLUX_TOKEN_FILE")
 	pass=$(cut -d: -f2- "$FM_MN_INFLUX_TOKEN_FILE")
 	if ! curl -sf -u "$user:$pass" "$FM_MN_INFLUX_URL/query" --data-urlencode "q=SHOW DATABASES" >/dev/null; then
