@@ -58,7 +58,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		w.Canary, w.Stable = &c, &s
 		observed = &Observed{Canary: c.Requests, Stable: s.Requests}
 	}
-	v, err := e.deps.Analyzer.Analyze(ctx, w)
+	v, err := await(e, st, e.metricsStore(fmt.Sprintf("analysis of step %d", st.step+1)), func() (verdict.Verdict, error) { return e.deps.Analyzer.Analyze(ctx, w) })
 	if err != nil && ctx.Err() != nil {
 		e.interrupted(parent, st, "during the analysis")
 		return
@@ -279,7 +279,8 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks in
 	if !to.After(st.windowStart) {
 		return false
 	}
-	v, err := e.deps.Analyzer.Analyze(ctx, verdict.Window{From: st.windowStart, To: to, Share: pct, Early: true, Looks: looks})
+	win := verdict.Window{From: st.windowStart, To: to, Share: pct, Early: true, Looks: looks}
+	v, err := await(e, st, e.metricsStore(fmt.Sprintf("early look at step %d", st.step+1)), func() (verdict.Verdict, error) { return e.deps.Analyzer.Analyze(ctx, win) })
 	if ctx.Err() != nil {
 		return false
 	}

@@ -59,6 +59,12 @@ type Config struct {
 	// Standby, if positive, keeps the previous version running at weight 0 for that long after a
 	// promotion, so that `fridaymorning rollback` can send traffic back to it at once.
 	Standby time.Duration
+	// MetricsStore and LoadBalancer name the far ends of the Analyzer and the Router in progress
+	// events ("InfluxDB at http://…"); the defaults are "the metrics store" and "the load balancer".
+	MetricsStore, LoadBalancer string
+	// WaitNotice is how often a call to an adapter that has not returned is said in a progress event,
+	// so that the output never goes silent (default 5s).
+	WaitNotice time.Duration
 }
 
 // Deps are the adapters a release works through.

@@ -16,7 +16,7 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 		return
 	}
 	for _, p := range e.deps.Preflight {
-		if err := p.Run(ctx); err != nil {
+		if err := awaitErr(e, st, p.Name+" (preflight check)", func() error { return p.Run(ctx) }); err != nil {
 			if ctx.Err() != nil {
 				e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before anything changed", nil)
 				return
