@@ -90,6 +90,9 @@ func (q *InfluxQL) Metrics(ctx context.Context, from, to time.Time) (canary, sta
 		g.m.Errors5xx = res[4*i+2].int()
 		g.m.Timed = res[4*i+3].int()
 	}
+	if err := countsError(q.cfg, &canary, &stable); err != nil {
+		return verdict.Metrics{}, verdict.Metrics{}, queries, err
+	}
 
 	var second []string
 	var asked []*verdict.Metrics
