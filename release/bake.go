@@ -47,7 +47,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		return
 	}
 	until, pct := clock.until, clock.pct
-	countsAtEnd := e.counts(ctx)
+	countsAtEnd := e.counts(ctx, st)
 	if !sleepCtx(ctx, e.cfg.AnalysisDelay) {
 		e.interrupted(parent, st, "during the bake")
 		return
@@ -132,11 +132,11 @@ func (e *Engine) served(st *state, now map[string]verdict.Tally) (canary, stable
 
 // counts reads the load balancer's counters, or nil when there is no Counter or it fails (the second
 // signal is information; without it the metrics store is judged alone).
-func (e *Engine) counts(ctx context.Context) map[string]verdict.Tally {
+func (e *Engine) counts(ctx context.Context, st *state) map[string]verdict.Tally {
 	if e.deps.Counter == nil {
 		return nil
 	}
-	c, err := e.deps.Counter.Counts(ctx)
+	c, err := await(e, st, e.loadBalancer("reading its counters"), func() (map[string]verdict.Tally, error) { return e.deps.Counter.Counts(ctx) })
 	if err != nil {
 		return nil
 	}
@@ -285,7 +285,7 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, looks in
 		return false
 	}
 	var observed *Observed
-	if c, s, ok := e.served(st, e.counts(ctx)); ok {
+	if c, s, ok := e.served(st, e.counts(ctx, st)); ok {
 		observed = &Observed{Canary: c.Requests, Stable: s.Requests}
 	}
 	if v.Result != verdict.ResultFail {

@@ -87,7 +87,7 @@ func (e *Engine) shift(ctx context.Context, st *state, pct float64, mode shiftMo
 	}
 	weights, achieved := got.weights, got.achieved
 	if mode == shiftStep {
-		st.windowStart, st.countsAtStart, st.countersReset = time.Now(), e.counts(ctx), false
+		st.windowStart, st.countsAtStart, st.countersReset = time.Now(), e.counts(ctx, st), false
 	}
 	st.canaryPercent, st.weights = achieved, weights
 	e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights, Message: message(achieved)})
