@@ -40,7 +40,10 @@ func newControlCmd(opts *controlOptions, root *rootOptions, short, long string, 
 		Long:  long,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := opts.validate(); err != nil {
+			if err := opts.validate(cmd.Flags()); err != nil {
+				return err
+			}
+			if err := checkPositive(cmd.Flags(), "timeout", opts.timeout, "15m"); err != nil {
 				return err
 			}
 			return runControl(cmd.Context(), *opts, args, stdout, stderr)
@@ -78,7 +81,7 @@ func runControl(ctx context.Context, opts controlOptions, args []string, stdout,
 		}
 		defer sw.Close()
 		if !rec.Active() {
-			return &exitErr{exitError, fmt.Errorf("service %s has no release in progress%s", fc.Service, lastRelease(rec))}
+			return &exitErr{exitError, fmt.Errorf("service %s has no release in progress%s: nothing to %s (fridaymorning status %s shows its record)", fc.Service, lastRelease(rec), opts.mode, fc.Service)}
 		}
 		if _, alive, err := release.Liveness(ctx, sw, rec, fc.staleAfter(), time.Now()); err == nil && alive {
 			return ask(ctx, sw, fc.Service, rec, release.Command(opts.mode), opts.timeout, stdout, opts.exitCode)

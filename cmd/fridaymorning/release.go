@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/fridaymorning/fridaymorning/release"
+	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
 // releaseOptions are the release command's flags; set ones override fridaymorning.yaml.
@@ -18,11 +22,16 @@ type releaseOptions struct {
 	stepsFlag string
 	steps     []float64 // stepsFlag parsed
 	bake      time.Duration
-	gate      bool
+	// gate is --pause-before-promote, gateSet whether it was given (=false overrides the config's true).
+	gate, gateSet bool
 }
 
 func newReleaseCmd(root *rootOptions, stdout, stderr io.Writer) *cobra.Command {
-	var opts releaseOptions
+	return releaseCommand(&releaseOptions{}, root, stdout, stderr)
+}
+
+// releaseCommand is the release command, with its flags in opts.
+func releaseCommand(opts *releaseOptions, root *rootOptions, stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "release --image IMAGE",
 		Short: "Release IMAGE to the service through a canary, step by step, then promote or abort",
@@ -52,10 +61,10 @@ Secrets come from the environment or files, never from flags or the config file 
   fridaymorning release --image shop:v2 --steps 5,20,50 --bake 2m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := opts.validate(); err != nil {
+			if err := opts.validate(cmd.Flags()); err != nil {
 				return err
 			}
-			return runRelease(cmd.Context(), opts, stdout, stderr)
+			return runRelease(cmd.Context(), *opts, stdout, stderr)
 		},
 	}
 	opts.addFlags(cmd, root)
@@ -69,16 +78,53 @@ Secrets come from the environment or files, never from flags or the config file 
 	return cmd
 }
 
-// validate checks the flags and parses --steps.
-func (o *releaseOptions) validate() error {
-	if o.stepsFlag != "" {
+// validate checks the flags that are set and parses --steps: a flag given is used or refused, never
+// ignored, so an empty or zero value (which would mean "not set") is a usage error.
+func (o *releaseOptions) validate(flags *pflag.FlagSet) error {
+	usage := func(format string, a ...any) error { return &exitErr{exitUsage, fmt.Errorf(format, a...)} }
+	if strings.TrimSpace(o.image) == "" {
+		return usage("--image %q: name the image to release, e.g. --image registry.example.com/shop:v2", o.image)
+	}
+	if err := swarm.ParseImage(o.image); err != nil {
+		return usage("--image %w", err)
+	}
+	if flags.Changed("service") && strings.TrimSpace(o.service) == "" {
+		return usage("--service %q: name the stable Swarm service, or leave --service out to use service: of fridaymorning.yaml", o.service)
+	}
+	if flags.Changed("steps") {
+		if strings.TrimSpace(o.stepsFlag) == "" {
+			return usage("--steps %q: give the canary's shares in percent, e.g. --steps 10,25,50, or leave --steps out to use steps: of fridaymorning.yaml", o.stepsFlag)
+		}
 		steps, err := parseSteps(o.stepsFlag)
 		if err != nil {
 			return &exitErr{exitUsage, err}
 		}
+		if err := release.ValidateSteps(steps); err != nil {
+			return usage("--steps %s: %s", o.stepsFlag, strings.TrimPrefix(err.Error(), "release: "))
+		}
 		o.steps = steps
 	}
-	return o.runOptions.validate()
+	if flags.Changed("bake") && o.bake <= 0 {
+		return usage("--bake %s: want a positive duration such as 1m, or leave --bake out to use bake: of fridaymorning.yaml", o.bake)
+	}
+	o.gateSet = flags.Changed("pause-before-promote")
+	return o.runOptions.validate(flags)
+}
+
+// apply overrides fc with the flags that are set.
+func (o *releaseOptions) apply(fc *fileConfig) {
+	if o.service != "" {
+		fc.Service = o.service
+	}
+	if o.steps != nil {
+		fc.Steps = o.steps
+	}
+	if o.bake != 0 {
+		fc.Bake = duration(o.bake)
+	}
+	if o.gateSet {
+		fc.Promote.PauseBefore = o.gate
+	}
 }
 
 // runRelease releases opts.image to the service of the config, with the flags' overrides.
@@ -87,18 +133,7 @@ func runRelease(ctx context.Context, opts releaseOptions, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	if opts.service != "" {
-		fc.Service = opts.service
-	}
-	if opts.steps != nil {
-		fc.Steps = opts.steps
-	}
-	if opts.bake != 0 {
-		fc.Bake = duration(opts.bake)
-	}
-	if opts.gate {
-		fc.Promote.PauseBefore = true
-	}
+	opts.apply(fc)
 	return drive(ctx, opts.runOptions, fc, opts.image, stdout, stderr, func(ctx context.Context, e *release.Engine) (release.Outcome, error) {
 		return e.Run(ctx)
 	}, exitCodeFor)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/user"
 	"sync"
@@ -121,6 +122,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	preflight := []release.Preflight{
 		{Name: "swarm", Run: func(ctx context.Context) error { return sw.CheckRelease(ctx, fc.Service, image) }},
 		{Name: "haproxy", Run: hp.Check},
+		{Name: "routing", Run: func(ctx context.Context) error { return checkRouting(ctx, sw, hp, fc.Service) }},
 		{Name: "influxdb", Run: store.Ping},
 	}
 	if prom != nil {
@@ -146,6 +148,8 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		StaleAfter:         fc.staleAfter(),
 		Standby:            fc.Promote.Standby.D(),
 		PauseBeforePromote: fc.Promote.PauseBefore,
+		MetricsStore:       fc.metricsStoreName(prom != nil),
+		LoadBalancer:       fc.loadBalancerName(),
 	}, release.Deps{
 		Canaries:  sw,
 		Rollout:   sw,
@@ -200,6 +204,20 @@ func maxExtensions(p *int) int {
 // thresholds are the analysis settings of fc over the defaults, checked.
 func thresholds(fc *fileConfig) (analysis.Thresholds, error) {
 	a := fc.Analysis
+	for _, p := range []struct {
+		key string
+		v   *float64
+	}{{"max_error_rate", a.MaxErrorRate}, {"max_error_rate_increase", a.MaxErrorRateIncrease}, {"max_telemetry_gap", a.MaxTelemetryGap}} {
+		if p.v != nil && !(*p.v >= 0 && *p.v <= 100) {
+			return analysis.Thresholds{}, fmt.Errorf("config: analysis.%s is %g: want a percentage between 0 and 100", p.key, *p.v)
+		}
+	}
+	if r := a.MaxLatencyRatio; r != nil && !(*r > 0) {
+		return analysis.Thresholds{}, fmt.Errorf("config: analysis.max_latency_ratio is %g: want a ratio above 0, such as 1.25", *r)
+	}
+	if a.MinRequests < 0 || a.MinRequestsToFail < 0 {
+		return analysis.Thresholds{}, fmt.Errorf("config: analysis.min_requests and min_requests_to_fail cannot be negative")
+	}
 	th := analysis.DefaultThresholds()
 	if a.MinRequests != 0 {
 		th.MinRequests = a.MinRequests
@@ -290,4 +308,30 @@ func annotated(w *wired, store analysis.Store, fc *fileConfig, emit func(release
 		default:
 		}
 	}
+}
+
+// metricsStoreName names the metrics store (and Prometheus, if custom checks ask it) for messages.
+func (fc *fileConfig) metricsStoreName(withPrometheus bool) string {
+	name := "InfluxDB at " + redactedURL(fc.InfluxDB.URL)
+	if withPrometheus {
+		name += " and Prometheus at " + redactedURL(fc.Prometheus.URL)
+	}
+	return name
+}
+
+// loadBalancerName names the way to HAProxy for messages.
+func (fc *fileConfig) loadBalancerName() string {
+	if fc.HAProxy.Mode == haproxy.ModeRuntime {
+		return "HAProxy's admin socket " + fc.HAProxy.RuntimeSocket
+	}
+	return "HAProxy's Data Plane API at " + redactedURL(fc.HAProxy.URL)
+}
+
+// redactedURL is u without a password it may carry.
+func redactedURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	return p.Redacted()
 }
