@@ -13,7 +13,7 @@ GO        ?= go
 # The whole suite, real parts included, stays well under 20 minutes on 2 cores.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: help build cross image test unit testbed testbed-down testbed-status demo drill bench lint fmt
+.PHONY: help build cross image test unit fuzz-short testbed testbed-down testbed-status demo drill bench lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -64,9 +64,24 @@ drill: testbed ## Friday-morning release drill on the test bed (DRILL_PROFILE=sh
 
 # One package at a time (-p 1): the tests on real parts measure real traffic, and two cores shared by
 # several packages' HAProxies, swarms and load generators would turn CPU starvation into flaky verdicts.
-test: testbed ## run every test: unit tests and the tests on the real test bed
+test: testbed ## run every test: unit tests, the tests on the real test bed, each fuzz target briefly
 	. $(BED_DIR)/env && $(GO) vet -tags integration ./... && \
 		$(GO) test -tags integration -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz-short
+
+# The fuzz targets: the parsers of what comes from outside (fridaymorning.yaml, the Data Plane API's
+# answers, the admin socket's, InfluxDB's, the release record in Swarm). Run one longer by hand:
+#   go test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 60s ./cmd/fridaymorning
+FUZZ_TIME    ?= 5s
+FUZZ_TARGETS := FuzzParseConfig:./cmd/fridaymorning FuzzDataplaneAnswer:./haproxy FuzzShowStat:./haproxy \
+	FuzzShowServersState:./haproxy FuzzInfluxQLAnswer:./analysis FuzzFluxAnswer:./analysis FuzzParseRecord:./release
+
+fuzz-short: ## run each fuzz target for FUZZ_TIME (5s); a failing input lands in the package's testdata/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZ_TIME)"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_TIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+	done
 
 unit: ## run the unit tests only (no test bed needed)
 	$(GO) test ./...
