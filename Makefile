@@ -19,7 +19,7 @@ MN_DIR    := $(CURDIR)/.testbed/$(BED)-nodes
 GO        ?= go
 # The whole suite, real parts included, stays well under 40 minutes on 2 cores (the multi-node part
 # about 8 of them).
-TEST_TIMEOUT ?= 40m
+TEST_TIMEOUT ?= 70m
 
 .PHONY: help build cross image test unit testbed testbed-down testbed-status testbed-nodes demo drill bench lint fmt
 
