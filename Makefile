@@ -2,6 +2,8 @@
 #
 # The test bed is per name and port range: BED=fm2 PORT_BASE=18500 make testbed starts a second one beside
 # the default (BED=fm, ports 18400–18411). The Docker engine and its swarm are shared.
+# NODES=3 makes it the multi-node bed instead (stacks/testbed/multinode.sh): a swarm of its own, one
+# manager and NODES-1 workers, each a dockerd in its own network namespace, running stacks/production.
 
 BED       ?= fm
 PORT_BASE ?= 18400
@@ -9,11 +11,17 @@ export FM_BED := $(BED)
 export FM_PORT_BASE := $(PORT_BASE)
 BED_DIR   := $(CURDIR)/.testbed/$(BED)
 TESTBED   := stacks/testbed/testbed.sh
+MULTINODE := stacks/testbed/multinode.sh
+NODES     ?= 1
+MN_NODES  := $(if $(filter 1,$(NODES)),3,$(NODES))
+export FM_NODES := $(MN_NODES)
+MN_DIR    := $(CURDIR)/.testbed/$(BED)-nodes
 GO        ?= go
-# The whole suite, real parts included, stays well under 20 minutes on 2 cores.
-TEST_TIMEOUT ?= 25m
+# The whole suite, real parts included, stays well under 40 minutes on 2 cores (the multi-node part
+# about 8 of them).
+TEST_TIMEOUT ?= 70m
 
-.PHONY: help build cross image test unit testbed testbed-down testbed-status demo drill bench lint fmt
+.PHONY: help build cross image test unit testbed testbed-down testbed-status testbed-nodes demo drill bench lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -46,14 +54,29 @@ image: build ## build fridaymorning's own image (FROM scratch: binary, CA certif
 	printf 'root:x:0:\nfridaymorning:x:65532:\n' >.build/image/group
 	DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) -t fridaymorning/fridaymorning:latest .build/image
 
-testbed: ## install (as root) and start the local test bed: swarm, HAProxy, InfluxDB, Data Plane API, demo app
+testbed: ## install (as root) and start the local test bed (NODES=3: the multi-node bed with the production stack)
+ifeq ($(NODES),1)
 	bash $(TESTBED) up
+else
+	bash $(MULTINODE) up
+endif
 
-testbed-down: ## stop the test bed and remove its services
+testbed-nodes: ## start the multi-node bed (what make testbed NODES=3 does)
+	bash $(MULTINODE) up
+
+testbed-down: ## stop the test bed and remove its services (NODES=3: remove the multi-node bed entirely)
+ifeq ($(NODES),1)
 	bash $(TESTBED) down
+else
+	bash $(MULTINODE) down
+endif
 
 testbed-status: ## show what the test bed runs
+ifeq ($(NODES),1)
 	bash $(TESTBED) status
+else
+	bash $(MULTINODE) status
+endif
 
 demo: testbed ## the main job on the local default: a demo release of the demo app under steady load
 	bash $(TESTBED) demo
@@ -64,9 +87,18 @@ drill: testbed ## Friday-morning release drill on the test bed (DRILL_PROFILE=sh
 
 # One package at a time (-p 1): the tests on real parts measure real traffic, and two cores shared by
 # several packages' HAProxies, swarms and load generators would turn CPU starvation into flaky verdicts.
-test: testbed ## run every test: unit tests and the tests on the real test bed
-	. $(BED_DIR)/env && $(GO) vet -tags integration ./... && \
-		$(GO) test -tags integration -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./...
+# The multi-node tests (TestMultiNode*) run first, on their own bed: their outcomes, the load's counts
+# and a timing line are printed (the whole log is in .testbed/<bed>-nodes/tests.log); then the rest.
+MN_SUMMARY := '^(--- |ok |FAIL)|release: exit|bake: exit|during step 1: exit|timing: '
+test: testbed testbed-nodes ## run every test: unit tests and the tests on both real test beds
+	. $(BED_DIR)/env && . $(MN_DIR)/env && $(GO) vet -tags integration ./... && \
+		start=$$(date +%s); status=0; \
+		$(GO) test -tags integration -count=1 -p 1 -timeout $(TEST_TIMEOUT) -v -run '^TestMultiNode' ./cmd/fridaymorning/ \
+			>$(MN_DIR)/tests.log 2>&1 || { status=$$?; cat $(MN_DIR)/tests.log; }; \
+		grep -E $(MN_SUMMARY) $(MN_DIR)/tests.log; \
+		echo "timing: multi-node tests took $$(( $$(date +%s) - start ))s"; \
+		$(GO) test -tags integration -count=1 -p 1 -timeout $(TEST_TIMEOUT) -skip '^TestMultiNode' ./... || status=$$?; \
+		echo "timing: make test took $$(( $$(date +%s) - start ))s after the beds were up"; exit $$status
 
 unit: ## run the unit tests only (no test bed needed)
 	$(GO) test ./...

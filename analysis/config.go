@@ -330,6 +330,7 @@ func DefaultThresholds() Thresholds {
 		LatencySlack:         DefaultLatencySlack,
 		MinRequestsToFail:    DefaultMinRequestsToFail,
 		MaxTelemetryGap:      DefaultMaxTelemetryGap,
+		MaxShareGap:          DefaultMaxShareGap,
 	}
 }
 

@@ -24,6 +24,10 @@ const (
 	// DefaultMaxTelemetryGap is how far, in percent, InfluxDB's request count of a group may be from
 	// HAProxy's own before the step cannot be judged.
 	DefaultMaxTelemetryGap = 10
+	// DefaultMaxShareGap is how far, in percent of the step's share, the share of requests HAProxy
+	// served the canary may be from the step's (beyond what the sample size explains) before the step
+	// cannot pass.
+	DefaultMaxShareGap = 25
 )
 
 // Thresholds are what a canary must meet at every step.
@@ -56,6 +60,12 @@ type Thresholds struct {
 	// may be from HAProxy's own counters before the step is inconclusive. 0 means DefaultMaxTelemetryGap;
 	// negative turns the comparison off.
 	MaxTelemetryGap float64
+	// MaxShareGap is how far, in percent of the step's share, the canary's share of the requests
+	// HAProxy served may be from the step's, when a binomial test says the sample does not explain the
+	// difference, before the step is inconclusive: the split users got is not the one being judged.
+	// 0 means DefaultMaxShareGap; negative turns the check off (sticky cohorts with a few heavy
+	// visitors can legitimately be far off).
+	MaxShareGap float64
 	// Custom are the user's own metrics.
 	Custom []CustomMetric
 	// FixedSample judges each window on its own with fixed-sample tests (each early look of a bake at
@@ -106,7 +116,10 @@ type judge struct {
 	latNotJudged   string
 	latNotCompared string
 	// lostErrors are canary 5xx answers HAProxy counted and the metrics store lacks; they are counted.
-	lostErrors     int64
+	lostErrors int64
+	// failedAttempts are attempts on the canary's servers that got no answer (HAProxy retried them on
+	// another server, or gave up): failures no per-request log line names the canary for.
+	failedAttempts int64
 	checks         []verdict.Check
 	canary, stable verdict.Metrics
 	// seq holds, in a sequential analysis, each check's sequential test over the release; nil when the
@@ -161,10 +174,12 @@ func judgeWith(in Input, th Thresholds, seq map[string]seqOutcome) verdict.Verdi
 	}
 
 	j.countLostErrors()
+	j.countFailedAttempts()
 	j.latencyCoverage()
 
 	j.sampleChecks()
 	j.telemetry()
+	j.trafficShare()
 	j.errorRate()
 	for _, l := range j.percentiles() {
 		j.latencyLimit(l)
@@ -220,6 +235,24 @@ func (j *judge) countLostErrors() {
 	j.canary.Errors5xx += j.lostErrors
 	j.canary.Requests = max(j.canary.Requests, j.canary.Errors)
 	j.canary.ErrorRate = 100 * float64(j.canary.Errors) / float64(j.canary.Requests)
+}
+
+// countFailedAttempts adds to each group's requests and errors the attempts on its servers that got no
+// answer, from HAProxy's own counters (Tally.Failed): with retries and redispatch on, a canary that
+// resets a share of its connections has them answered by stable, and the log line and HAProxy's
+// response counters then name stable only. Each such attempt is a request the group failed.
+func (j *judge) countFailedAttempts() {
+	add := func(m *verdict.Metrics, t *verdict.Tally) int64 {
+		if t == nil || t.Failed <= 0 {
+			return 0
+		}
+		m.Errors += t.Failed
+		m.Requests += t.Failed
+		m.ErrorRate = 100 * float64(m.Errors) / float64(m.Requests)
+		return t.Failed
+	}
+	j.failedAttempts = add(&j.canary, j.in.Window.Canary)
+	add(&j.stable, j.in.Window.Stable)
 }
 
 // latencyCoverage decides whether the groups have enough requests with a latency for the latency checks
@@ -319,15 +352,15 @@ func (j *judge) telemetry() {
 	if w.Early || w.Canary == nil || w.Stable == nil || gap < 0 {
 		return
 	}
-	c := verdict.Check{Name: verdict.CheckTelemetry, Metric: verdict.MetricRequests, Canary: float64(j.canary.Requests), Stable: float64(w.Canary.Requests), Limit: gap, Unit: "requests",
-		CanaryN: j.canary.Requests, StableN: j.stable.Requests}
+	c := verdict.Check{Name: verdict.CheckTelemetry, Metric: verdict.MetricRequests, Canary: float64(j.in.Canary.Requests), Stable: float64(w.Canary.Requests), Limit: gap, Unit: "requests",
+		CanaryN: j.in.Canary.Requests, StableN: j.in.Stable.Requests}
 	type cmp struct {
 		what         string
 		influx, hapx int64
 	}
 	cmps := []cmp{
-		{"canary requests", j.canary.Requests, w.Canary.Requests},
-		{"stable requests", j.stable.Requests, w.Stable.Requests},
+		{"canary requests", j.in.Canary.Requests, w.Canary.Requests},
+		{"stable requests", j.in.Stable.Requests, w.Stable.Requests},
 		{"canary 5xx answers", j.in.Canary.Errors5xx, w.Canary.Errors5xx},
 	}
 	var off []string
@@ -345,7 +378,43 @@ func (j *judge) telemetry() {
 	} else {
 		c.Result = verdict.ResultPass
 		c.Detail = fmt.Sprintf("InfluxDB's counts agree with HAProxy's within %s%% (canary %d vs %d requests, stable %d vs %d)",
-			fmtNum(gap), j.canary.Requests, w.Canary.Requests, j.stable.Requests, w.Stable.Requests)
+			fmtNum(gap), j.in.Canary.Requests, w.Canary.Requests, j.in.Stable.Requests, w.Stable.Requests)
+	}
+	j.add(c)
+}
+
+// trafficShare holds the share of requests HAProxy's counters say it served the canary to the step's:
+// weights changed outside the release (an operator's `set weight`, a restart with the configured
+// weights) give users another split than the one judged, and a step baked at 6% is no pass for 10%.
+// A gap the sample size explains (a two-sided exact binomial test at α) or within MaxShareGap percent
+// of the step's share passes.
+func (j *judge) trafficShare() {
+	w := j.in.Window
+	gap := j.th.MaxShareGap
+	if gap == 0 {
+		gap = DefaultMaxShareGap
+	}
+	if w.Early || w.Canary == nil || w.Stable == nil || gap < 0 || !(w.Share > 0 && w.Share < 100) {
+		return
+	}
+	k, n := w.Canary.Requests, w.Canary.Requests+w.Stable.Requests
+	if n <= 0 {
+		return
+	}
+	p0 := w.Share / 100
+	observed := 100 * float64(k) / float64(n)
+	c := verdict.Check{Name: verdict.CheckTrafficShare, Metric: verdict.MetricRequests, Canary: observed, Limit: w.Share, Unit: "%", CanaryN: k, StableN: w.Stable.Requests}
+	// Two-sided: twice the smaller tail, P(X ≥ k) or P(X ≤ k).
+	p := min(1, 2*min(binomialUpper(k, n, p0), 1-binomialUpper(k+1, n, p0)))
+	c.Test, c.PValue, c.Alpha = testBinomial, p, j.alpha
+	c.Statistic = fmt.Sprintf("%d of %d requests to the canary at a share of %s%%", k, n, fmtNum(w.Share))
+	what := fmt.Sprintf("HAProxy served the canary %s%% of requests (%d of %d), the step asks %s%%", fmtNum(observed), k, n, fmtNum(w.Share))
+	if math.Abs(observed-w.Share) > gap/100*w.Share && p < j.alpha {
+		c.Result, c.More = verdict.ResultInconclusive, -1
+		c.Detail = fmt.Sprintf("%s: beyond what %d requests explain (%s p = %s < α %s) and more than %s%% off; the split users got is not the one being judged: were the weights changed outside the release?",
+			what, n, c.Test, fmtP(p), fmtP(j.alpha), fmtNum(gap))
+	} else {
+		c.Result, c.Detail = verdict.ResultPass, what+": within what the sample explains or "+fmtNum(gap)+"% of the step's share"
 	}
 	j.add(c)
 }
@@ -357,6 +426,9 @@ func (j *judge) errorRate() {
 	counts := fmt.Sprintf("%d of %d requests", cm.Errors, cm.Requests)
 	if j.lostErrors > 0 {
 		counts += fmt.Sprintf(", %d of them counted by HAProxy only", j.lostErrors)
+	}
+	if j.failedAttempts > 0 {
+		counts += fmt.Sprintf(", %d of them attempts HAProxy retried or got no answer for (connection and response errors, retries, redispatches)", j.failedAttempts)
 	}
 	switch {
 	case math.IsNaN(cm.ErrorRate) || math.IsInf(cm.ErrorRate, 0) || math.IsNaN(lim):

@@ -202,6 +202,9 @@ type stepState struct {
 	// lost are canary 5xx answers the load balancer counted in the window and the store lacks, as far as
 	// they have been counted against the canary.
 	lost int64
+	// failed are the attempts on each group's servers (canary, stable) that got no answer, which the
+	// load balancer counted in the window (Tally.Failed), as far as the error tests have counted them.
+	failed [2]int64
 	// pass is each check's evidence, over this window, that the canary is within its limit (the
 	// early pass); drift the sum of each alternative's log factors in this window, per canary request
 	// (for the estimate of how many more requests would settle a test).
@@ -304,10 +307,14 @@ type seqOutcome struct {
 	passShown bool
 }
 
-// crossed says whether the check fails on its test: its group's evidence reached 1/α, and the check
-// carries it (its e-value is at least the group's mean).
+// crossed says whether the check fails on its test: its group's evidence reached 1/α, and the check's
+// own e-value did too at some look. The group's mean keeps the release's error budget; the check's own
+// threshold keeps one check's evidence (latency_shift's, say, whose canary is slower but within its
+// practical margin) from failing another check of the group whose own test found nothing. Requiring both
+// only makes the test more conservative, so the budget still holds.
 func (o seqOutcome) crossed() bool {
-	return o.groupMax >= -math.Log(o.alpha) && logE(o.ev) >= o.groupLog-1e-9
+	thr := -math.Log(o.alpha)
+	return o.groupMax >= thr && o.ev.Max >= thr
 }
 
 // foldLook adds a look to the sequence prev (nil before the release's first look): a new window when
@@ -359,19 +366,32 @@ func foldLook(prev *verdict.Sequence, look Look, th Thresholds, tests []seqTest)
 	}
 	// Each sample is sorted once, for the rank test and the histograms.
 	c.Latencies, s.Latencies = sortedCopy(c.Latencies), sortedCopy(s.Latencies)
-	// Canary 5xx answers the load balancer counted and the store lacks count against the canary, as
-	// the window's judgement counts them: as errors of this look, once.
+	// What the load balancer counted and the store lacks counts against the groups in the tests, as the
+	// window's judgement counts it in its figures (see countLostErrors, countFailedAttempts), once: canary
+	// 5xx answers lost on the way to the store, and each group's attempts that got no answer (HAProxy
+	// retried them elsewhere: no log line names the server that failed them).
+	tc, ts := c, s
 	if w.Canary != nil {
 		if lost := w.Canary.Errors5xx - (step.canary.errors5xx + c.Errors5xx); lost > step.lost {
-			c.Errors += lost - step.lost
-			c.Requests = max(c.Requests, c.Errors)
+			tc.Errors += lost - step.lost
+			tc.Requests = max(tc.Requests, tc.Errors)
 			step.lost = lost
+		}
+	}
+	for i, g := range []struct {
+		iv *Interval
+		t  *verdict.Tally
+	}{{&tc, w.Canary}, {&ts, w.Stable}} {
+		if g.t != nil && g.t.Failed > step.failed[i] {
+			d := g.t.Failed - step.failed[i]
+			g.iv.Errors, g.iv.Requests = g.iv.Errors+d, g.iv.Requests+d
+			step.failed[i] = g.t.Failed
 		}
 	}
 	var rk *ranks
 	out := make(map[string]seqOutcome, len(tests))
 	for _, t := range tests {
-		fail, pass, n, k, ok := t.factors(c, s, cuts, th, &rk)
+		fail, pass, n, k, ok := t.factors(tc, ts, cuts, th, &rk)
 		ev, have := next.Evidence[t.name]
 		if !have {
 			ev = newEvidence(len(t.tilts), windowWeight(next.Windows))

@@ -236,6 +236,36 @@ func TestJudgeLookLostErrors(t *testing.T) {
 	}
 }
 
+// TestJudgeLookFailedAttempts: attempts on the canary that HAProxy retried on stable (Tally.Failed; no
+// log line names the canary for them) count against the canary in the error tests, once however many
+// looks see them, and once in the window's figures; they fail a canary whose logged requests are clean.
+func TestJudgeLookFailedAttempts(t *testing.T) {
+	from := time.Unix(1_700_000_000, 0)
+	iv := func(n int64) Interval { return Interval{Requests: n, Timed: n} }
+	var seq *verdict.Sequence
+	var v verdict.Verdict
+	for i := range 4 {
+		w := verdict.Window{From: from, To: from.Add(time.Duration(i+1) * 2 * time.Second), Share: 10, Sequence: seq,
+			Canary: &verdict.Tally{Requests: int64(40 * (i + 1)), Failed: int64(10 * (i + 1))}, Stable: &verdict.Tally{Requests: int64(360 * (i + 1))}}
+		v = JudgeLook(Look{Window: w, Canary: iv(40), Stable: iv(360)}, seqThresholds)
+		seq = v.Sequence
+	}
+	if ev := seq.Evidence[verdict.CheckErrorRate]; ev.K != 40 || ev.N != 200 {
+		t.Errorf("the error test saw %d errors in %d requests, want the 40 failed attempts in 200", ev.K, ev.N)
+	}
+	if v.Canary.Errors != 40 || v.Canary.Requests != 200 {
+		t.Errorf("the window's figures %+v: want 40 errors in 200 requests, counted once", v.Canary)
+	}
+	if v.Result != verdict.ResultFail {
+		t.Errorf("a canary failing 20%% of its attempts: %s %s", v.Result, v.Reason)
+	}
+	for _, c := range v.Checks {
+		if c.Name == verdict.CheckTelemetry && c.Result != verdict.ResultPass {
+			t.Errorf("telemetry %s: %s; the store's counts agree with HAProxy's", c.Result, c.Detail)
+		}
+	}
+}
+
 // BenchmarkJudgeLook is one look of 2 s at 100 requests a second, 10% to the canary, late in a step.
 func BenchmarkJudgeLook(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))

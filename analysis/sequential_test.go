@@ -255,3 +255,26 @@ func TestHistogram(t *testing.T) {
 		t.Error("an empty histogram has a quantile")
 	}
 }
+
+// TestOneChecksEvidenceFailsNoOther: a group whose mean e-value crossed its threshold through one check
+// (latency_shift: the canary slower, but within its practical margin) does not fail another check of the
+// group whose own test found nothing (seen on the multi-node bed: a canary on a worker is a little
+// slower than stable on the manager, and latency_p99 failed at e = 0.75).
+func TestOneChecksEvidenceFailsNoOther(t *testing.T) {
+	alpha := 0.01
+	quiet := seqOutcome{alpha: alpha, groupMax: math.Log(237364), groupLog: math.Log(0.5)}
+	quiet.ev.Max = math.Log(0.75)
+	if quiet.crossed() {
+		t.Error("a check with e = 0.75 failed on its group's evidence")
+	}
+	loud := quiet
+	loud.ev.Max = math.Log(949455)
+	if !loud.crossed() {
+		t.Error("the check that carries the group's evidence did not fail")
+	}
+	below := loud
+	below.groupMax = math.Log(50)
+	if below.crossed() {
+		t.Error("a check failed though its group's evidence is below 1/α")
+	}
+}

@@ -186,3 +186,18 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestShiftToZeroKeepsWhatItWrote: on the way to 0 every write lowers the canary's share, so when a
+// later write fails the servers already written are left as they are: putting the canary's weight
+// back would undo the part of an abort that worked.
+func TestShiftToZeroKeepsWhatItWrote(t *testing.T) {
+	stub, c := newStub(t, map[string]int64{"s1": 192, "s2": 192, "c1": 128})
+	stub.failPut["s2"] = true
+	_, _, err := c.Shift(context.Background(), 0)
+	if err == nil || !strings.Contains(err.Error(), "runtime socket gone") || !strings.Contains(err.Error(), "kept") {
+		t.Fatalf("err = %v, want the write's error, saying the weights written are kept", err)
+	}
+	if stub.weights["c1"] != 0 || stub.weights["s1"] != 100 {
+		t.Errorf("weights %v after writes %v: want c1 left at 0 and s1 at 100", stub.weights, stub.puts)
+	}
+}

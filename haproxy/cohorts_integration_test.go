@@ -45,7 +45,7 @@ func (v *visitor) get(t *testing.T, url string, header ...string) string {
 func TestCohorts(t *testing.T) {
 	for _, way := range ways {
 		t.Run(way, func(t *testing.T) {
-			tp := newTopology(t, 1, 1, false, true)
+			tp := newTopology(t, 1, 1, false, withCohorts)
 			c := tp.by(t, way, func(c *haproxy.Config) { c.Cohorts = true }) // waits until both groups are up
 			ctx := context.Background()
 			if _, _, err := c.Shift(ctx, 25); err != nil {

@@ -360,9 +360,20 @@ func (d *dataplane) loadServers(ctx context.Context, root *url.URL, major int) e
 }
 
 // setWeights writes the weights one server at a time, in order.
+//
+// The API applies a PUT at runtime only where it changes the configuration: a server whose runtime
+// weight was set by hand on the admin socket, and whose configuration already has the weight wanted,
+// would keep running the hand-set one. Such a server is first written its runtime weight (nothing
+// changes at runtime), then the one wanted, which the API then applies.
 func (d *dataplane) setWeights(ctx context.Context, changes []weightChange) ([]string, map[string]ServerState, error) {
 	var done []string
 	for _, ch := range changes {
+		if ch.from >= 0 && ch.from != ch.weight && d.configured(ctx, ch.name) == ch.weight {
+			w, _ := json.Marshal(ch.from)
+			if err := d.editServer(ctx, ch.name, "the weight", "weight", w); err != nil {
+				return done, nil, err
+			}
+		}
 		w, _ := json.Marshal(ch.weight)
 		if err := d.editServer(ctx, ch.name, "the weight", "weight", w); err != nil {
 			return done, nil, err
@@ -370,6 +381,39 @@ func (d *dataplane) setWeights(ctx context.Context, changes []weightChange) ([]s
 		done = append(done, ch.name)
 	}
 	return done, nil, nil
+}
+
+// configured returns the weight of server name in the kept configuration (reading it if none is
+// kept), or -1 when unknown: a template slot, or a read that failed (the write then says why).
+func (d *dataplane) configured(ctx context.Context, name string) int {
+	root, major, err := d.resolve(ctx)
+	if err != nil {
+		return -1
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.version == 0 {
+		if err := d.loadServers(ctx, root, major); err != nil {
+			return -1
+		}
+	}
+	obj := d.srv[name]
+	if obj == nil {
+		return -1
+	}
+	return weightOf(obj)
+}
+
+// weightOf is the weight of a server's configuration object: HAProxy's default, 1, when it has none.
+func weightOf(obj map[string]json.RawMessage) int {
+	w := 1
+	if raw, ok := obj["weight"]; ok {
+		var n int
+		if json.Unmarshal(raw, &n) == nil {
+			w = n
+		}
+	}
+	return w
 }
 
 // setMaint puts one server in maintenance or takes it out: a runtime-supported change too.
@@ -526,14 +570,7 @@ func (d *dataplane) configWeights(ctx context.Context) (map[string]int, error) {
 	}
 	out := map[string]int{}
 	for name, s := range d.srv {
-		w := 1 // HAProxy's default weight
-		if raw, ok := s["weight"]; ok {
-			var n int
-			if json.Unmarshal(raw, &n) == nil {
-				w = n
-			}
-		}
-		out[name] = w
+		out[name] = weightOf(s)
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -73,13 +74,23 @@ type Config struct {
 
 // ServerState is one server as HAProxy runs it, from its statistics.
 type ServerState struct {
-	Name   string
+	Name string
+	// Weight is the server's weight as set where HAProxy reports it (the admin socket), else its
+	// effective weight, which slow start lowers (see Throttle).
 	Weight int
 	// Status is HAProxy's: "UP", "DOWN", "MAINT", "DRAIN", "NOLB", "no check", or a transition such as
 	// "UP 1/2"; CheckStatus the last health check's result ("L7OK", "L4CON", "INI"…).
 	Status, CheckStatus string
+	// Addr is where the server sends requests, "host:port"; empty for a template slot without one.
+	Addr string
 	// Sessions are the current sessions; Responses and Errors5xx count responses since HAProxy started.
 	Sessions, Responses, Errors5xx int64
+	// Failed counts, since HAProxy started, the attempts on the server that got no answer: connection
+	// and response errors (econ, eresp) and the attempts HAProxy retried or redispatched (wretr,
+	// wredis). With retries on, a user may never see these: the answer came from another server.
+	Failed int64
+	// Throttle is the share, in percent, of its weight a server in slow start runs at; 0 outside it.
+	Throttle int
 }
 
 // Usable reports whether the server takes new traffic: up with its first check done, or not checked.
@@ -100,6 +111,22 @@ func (s ServerState) leftOut() bool { return strings.HasPrefix(s.Status, "MAINT"
 // for want of an address ("MAINT (resolution)") or through a tracked server ("MAINT (via …)").
 func (s ServerState) adminMaint() bool { return s.Status == "MAINT" }
 
+// runs reports whether the server runs weight w as HAProxy reports it: the weight itself; in slow start
+// (a throttle, with no weight as set reported), about the throttle's share of it, growing until the slow
+// start ends; in maintenance, anything (HAProxy reports its effective weight, 0, or the one it returns
+// to). A draining server reports its weight as set.
+func (s ServerState) runs(w int) bool {
+	switch {
+	case s.Weight == w || s.leftOut():
+		return true
+	case s.Throttle > 0 && s.Throttle < 100 && w > 0:
+		// The effective weight lags the throttle by up to one of HAProxy's once-a-second updates.
+		expect := float64(w) * float64(s.Throttle) / 100
+		return s.Weight > 0 && s.Weight <= w && math.Abs(float64(s.Weight)-expect) <= float64(w)/4+1
+	}
+	return false
+}
+
 func (s ServerState) describe() string {
 	return fmt.Sprintf("%s (%s, check %s)", s.Name, s.Status, s.CheckStatus)
 }
@@ -119,10 +146,10 @@ type backend interface {
 	String() string
 }
 
-// weightChange is one server's new weight.
+// weightChange is one server's new weight, and the weight it runs now.
 type weightChange struct {
-	name   string
-	weight int
+	name         string
+	weight, from int
 }
 
 // Client moves traffic between the stable and canary servers of one backend.
@@ -250,6 +277,38 @@ func (c *Client) Check(ctx context.Context) error {
 	return err
 }
 
+// WeightsDisagree names each group server whose runtime weight is not the one in HAProxy's
+// configuration, with both values ("stable1 runs weight 7, its configuration says 100"), in name order:
+// someone used `set weight` on the admin socket, which the configuration does not see. Through the
+// Data Plane API only (the runtime socket has no configuration to compare with: nil); a shift sets the
+// runtime weights it needs either way. Template slots have no configured weight of their own.
+func (c *Client) WeightsDisagree(ctx context.Context) ([]string, error) {
+	if c.dp == nil {
+		return nil, nil
+	}
+	configured, err := c.dp.configWeights(ctx)
+	if err != nil {
+		return nil, err
+	}
+	states, err := c.be.servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stable, canary, err := c.groups(states)
+	if err != nil {
+		return nil, err
+	}
+	names := append(stable, canary...)
+	sort.Strings(names)
+	var out []string
+	for _, n := range names {
+		if w, ok := configured[n]; ok && !states[n].runs(w) {
+			out = append(out, fmt.Sprintf("%s runs weight %d, its configuration says %d", n, states[n].Weight, w))
+		}
+	}
+	return out, nil
+}
+
 // Weights reads the live weights of the group servers, by name.
 func (c *Client) Weights(ctx context.Context) (map[string]int, error) {
 	states, err := c.be.servers(ctx)
@@ -277,11 +336,11 @@ func (c *Client) ConfigWeights(ctx context.Context) (map[string]int, error) {
 }
 
 // Shift sends canaryPercent (0–100) of new requests to the canary group, counting only servers that
-// take traffic (down, draining or maintenance ones are left out of the share, and get their group's
-// weight so that they rejoin at about the right share). Servers are written one at a time, in the order
+// take traffic (down, draining or maintenance ones are left out of the share: see plan). Servers are written one at a time, in the order
 // that keeps the live share closest to the range between the old and the new one: going to 0 takes the
-// canary out first. If a write fails, the servers already changed get their old weights back, so HAProxy
-// is left with the old split. The weights returned are read back from HAProxy's runtime, and the share
+// canary out first. If a write or the read-back fails, the servers already changed get their old weights
+// back, so HAProxy is left with the old split; except on the way to 0, where the writes that went through
+// are kept (each lowered the canary's share) and the caller tries again. The weights returned are read back from HAProxy's runtime, and the share
 // is what they give.
 func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]int, float64, error) {
 	states, err := c.be.servers(ctx)
@@ -305,6 +364,77 @@ func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]i
 			return nil, 0, err
 		}
 	}
+	p, err := c.plan(states, stable, canary, canaryPercent)
+	if err != nil {
+		return nil, 0, err
+	}
+	target, us, uc := p.target, p.us, p.uc
+	old := map[string]int{}
+	for n := range target {
+		old[n] = states[n].Weight
+	}
+
+	var changes []weightChange
+	for _, n := range writeOrder(old, target, us, uc, stable, canary) {
+		if old[n] != target[n] {
+			changes = append(changes, weightChange{n, target[n], old[n]})
+		}
+	}
+	var live map[string]ServerState
+	var done []string
+	undo := func(cause error) error {
+		if canaryPercent <= 0 && len(done) > 0 {
+			// On the way to 0 every write lowers the canary's share (writeOrder): what was written is
+			// safer than what was there, and putting it back would undo the part of an abort that worked.
+			return fmt.Errorf("%w (the weights written, %s, are kept: they carry less canary traffic than the old ones)", cause, strings.Join(done, ", "))
+		}
+		return c.rollback(ctx, old, done, cause)
+	}
+	if len(changes) > 0 {
+		done, live, err = c.be.setWeights(ctx, changes)
+		if err != nil {
+			return nil, 0, undo(err)
+		}
+	} else {
+		live = states // nothing to write: what was just read is the read-back
+	}
+	got, err := c.waitLive(ctx, target, live)
+	if err != nil {
+		return nil, 0, undo(err)
+	}
+	if c.cfg.Cohorts {
+		// A group that gets no traffic goes into maintenance, so that its sticky clients leave it now.
+		var idle []string
+		if canaryPercent >= 100 {
+			idle = append(idle, stable...)
+		}
+		if canaryPercent <= 0 {
+			idle = append(idle, canary...)
+		}
+		for _, n := range idle {
+			if !states[n].leftOut() {
+				if err := c.be.setMaint(ctx, n, true); err != nil {
+					return got, share(got, us, uc), fmt.Errorf("haproxy: weights set, but putting %s in maintenance (to move its sticky clients) failed: %w", n, err)
+				}
+			}
+		}
+	}
+	return got, share(got, us, uc), nil
+}
+
+// split is the weights a shift to a share writes, as computed from the servers' states.
+type split struct {
+	// us and uc are the stable and canary servers that take traffic; the share is theirs.
+	us, uc []string
+	target map[string]int
+}
+
+// plan computes the weights of a shift to canaryPercent from the servers' states. Servers that take no
+// traffic (down, draining, in maintenance) are left out of the share: a stable one gets its group's
+// weight, so that it rejoins at about the right share; a canary one gets 0, so that the canary's share
+// never grows past the step's when it comes up (three canary slots of which one resolved would carry
+// three times the step's share): the weights are computed again once it takes traffic (see Verify).
+func (c *Client) plan(states map[string]ServerState, stable, canary []string, canaryPercent float64) (split, error) {
 	usable := func(names []string) (up, out []string) {
 		for _, n := range names {
 			if states[n].Usable() {
@@ -325,12 +455,11 @@ func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]i
 		return strings.Join(d, ", ")
 	}
 	if canaryPercent > 0 && len(uc) == 0 {
-		return nil, 0, fmt.Errorf("haproxy: %w: no canary server of backend %q takes traffic (%s)", ErrNoServer, c.cfg.Backend, describe(canary))
+		return split{}, fmt.Errorf("haproxy: %w: no canary server of backend %q takes traffic (%s)", ErrNoServer, c.cfg.Backend, describe(canary))
 	}
 	if canaryPercent < 100 && len(us) == 0 {
-		return nil, 0, fmt.Errorf("haproxy: %w: no stable server of backend %q takes traffic (%s): moving traffic to them would leave no server", ErrNoServer, c.cfg.Backend, describe(stable))
+		return split{}, fmt.Errorf("haproxy: %w: no stable server of backend %q takes traffic (%s): moving traffic to them would leave no server", ErrNoServer, c.cfg.Backend, describe(stable))
 	}
-
 	sw, cw, _ := SplitWeights(len(us), len(uc), canaryPercent, c.cfg.BaseWeight)
 	target := map[string]int{}
 	for i, n := range us {
@@ -346,54 +475,46 @@ func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]i
 		}
 	}
 	for _, n := range cOut {
-		target[n] = maxOf(cw, c.cfg.BaseWeight)
-		if canaryPercent <= 0 {
-			target[n] = 0
-		}
+		target[n] = 0
 	}
-	old := map[string]int{}
-	for n := range target {
-		old[n] = states[n].Weight
-	}
+	return split{us: us, uc: uc, target: target}, nil
+}
 
-	var changes []weightChange
-	for _, n := range writeOrder(old, target, us, uc, stable, canary) {
-		if old[n] != target[n] {
-			changes = append(changes, weightChange{n, target[n]})
-		}
-	}
-	var live map[string]ServerState
-	var done []string
-	if len(changes) > 0 {
-		done, live, err = c.be.setWeights(ctx, changes)
-		if err != nil {
-			return nil, 0, c.rollback(ctx, old, done, err)
-		}
-	} else {
-		live = states // nothing to write: what was just read is the read-back
-	}
-	got, err := c.waitLive(ctx, target, live)
+// Verify reads the split HAProxy runs and holds it to set, the weights a Shift to canaryPercent
+// returned. drifted names, with its live weight, each server that no longer runs its weight in set:
+// someone else changed it (an operator's `set weight` on the admin socket, a reload or restart with
+// the configured weights). stale reports, when nothing drifted, that servers took up or left traffic
+// since (a canary server that came up at weight 0, a stable one that went down), so that a Shift to
+// canaryPercent now writes other weights: the share set is no longer the share HAProxy gives.
+func (c *Client) Verify(ctx context.Context, canaryPercent float64, set map[string]int) (drifted map[string]int, stale bool, err error) {
+	states, err := c.be.servers(ctx)
 	if err != nil {
-		return nil, 0, c.rollback(ctx, old, done, err)
+		return nil, false, err
 	}
-	if c.cfg.Cohorts {
-		// A group that gets no traffic goes into maintenance, so that its sticky clients leave it now.
-		var idle []string
-		if canaryPercent >= 100 {
-			idle = append(idle, stable...)
-		}
-		if canaryPercent <= 0 {
-			idle = append(idle, canary...)
-		}
-		for _, n := range idle {
-			if !states[n].leftOut() {
-				if err := c.be.setMaint(ctx, n, true); err != nil {
-					return got, share(got, us, uc), fmt.Errorf("haproxy: weights set, but putting %s in maintenance (to move its sticky clients) failed: %w", n, err)
-				}
-			}
+	stable, canary, err := c.groups(states)
+	if err != nil {
+		return nil, false, err
+	}
+	drifted = map[string]int{}
+	for n, w := range set {
+		if st, ok := states[n]; ok && !st.runs(w) {
+			drifted[n] = st.Weight
 		}
 	}
-	return got, share(got, us, uc), nil
+	if len(drifted) > 0 {
+		return drifted, false, nil
+	}
+	p, err := c.plan(states, stable, canary, canaryPercent)
+	if err != nil {
+		// No server of a group takes traffic: HAProxy sends it nothing, and a Shift could not do better.
+		return nil, false, nil
+	}
+	for n, w := range p.target {
+		if sw, ok := set[n]; !ok || sw != w {
+			return nil, true, nil
+		}
+	}
+	return nil, false, nil
 }
 
 // unmaintWait bounds how long a server taken out of maintenance may take to finish its first check.
@@ -499,9 +620,9 @@ func writeOrder(old, target map[string]int, us, uc, stable, canary []string) []s
 // when they went through the runtime socket, after a reload otherwise.
 const liveWaitLimit = 5 * time.Second
 
-// waitLive reads the weights HAProxy runs until they are target, and returns them. Servers in
-// maintenance are not checked: HAProxy reports their effective weight, 0.
-// live, if not nil, is a reading taken after the writes, looked at before reading again.
+// waitLive reads the weights HAProxy runs until they are target (as ServerState.runs judges it: servers
+// in slow start or maintenance report other numbers), and returns them. live, if not nil, is a reading
+// taken after the writes, looked at before reading again.
 func (c *Client) waitLive(ctx context.Context, target map[string]int, live map[string]ServerState) (map[string]int, error) {
 	deadline := time.Now().Add(liveWaitLimit)
 	for {
@@ -516,8 +637,11 @@ func (c *Client) waitLive(ctx context.Context, target map[string]int, live map[s
 			for n, w := range target {
 				st, ok := states[n]
 				got[n] = st.Weight
-				// A server in maintenance reports an effective weight of 0, whatever is set.
-				same = same && ok && (st.Weight == w || st.leftOut())
+				if ok && st.runs(w) {
+					got[n] = w
+				} else {
+					same = false
+				}
 			}
 			if same {
 				return got, nil
@@ -554,7 +678,7 @@ func (c *Client) rollback(ctx context.Context, old map[string]int, done []string
 	}
 	back := make([]weightChange, 0, len(done))
 	for i := len(done) - 1; i >= 0; i-- {
-		back = append(back, weightChange{done[i], old[done[i]]})
+		back = append(back, weightChange{done[i], old[done[i]], -1})
 	}
 	written, _, err := c.be.setWeights(context.WithoutCancel(ctx), back)
 	if err != nil {
@@ -666,10 +790,14 @@ func (c *Client) Drain(ctx context.Context, group string) error {
 type Count struct {
 	// Requests answered and, of those, answered with a 5xx status.
 	Requests, Errors5xx int64
+	// Failed attempts on the group's servers: connection and response errors, retries and
+	// redispatches (see ServerState.Failed).
+	Failed int64
 }
 
 // Counts returns, by group, how many responses the group's servers have sent since HAProxy started,
-// and how many of them were 5xx: the difference of two readings is a step's observed split and the
+// how many of them were 5xx, and how many attempts on them failed (retried elsewhere or unanswered):
+// the difference of two readings is a step's observed split and the
 // second signal to hold the metrics store's numbers against.
 func (c *Client) Counts(ctx context.Context) (map[string]Count, error) {
 	states, err := c.be.servers(ctx)
@@ -686,6 +814,7 @@ func (c *Client) Counts(ctx context.Context) (map[string]Count, error) {
 		for _, n := range names {
 			t.Requests += states[n].Responses
 			t.Errors5xx += states[n].Errors5xx
+			t.Failed += states[n].Failed
 		}
 		out[g] = t
 	}

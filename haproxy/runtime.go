@@ -3,6 +3,7 @@ package haproxy
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +12,9 @@ import (
 )
 
 // runtimeSocket reaches HAProxy through its admin socket: `set server B/S weight W` and `show stat B 4
-// -1`, for HAProxy without the Data Plane API.
+// -1`, for HAProxy without the Data Plane API. The socket is a unix socket path
+// ("/var/run/haproxy/admin.sock", or "unix:///…") or a TCP address ("tcp://HOST:9999", for `stats socket
+// ipv4@:9999 level admin`), so that fridaymorning need not run on HAProxy's node.
 //
 // Every call is one connection and one round trip: the commands of a call go out together, separated
 // by semicolons, and HAProxy answers each in turn, each answer ended by an empty line. A shift's writes
@@ -24,17 +27,38 @@ import (
 // load-server-state-from-file), so a reload during a release puts the configured weights back. The
 // release's next step sets them again; the Data Plane API backend does not have this gap.
 type runtimeSocket struct {
-	cfg Config
+	cfg              Config
+	network, address string // for net.Dial, from cfg.RuntimeSocket
 }
 
 func newRuntimeSocket(cfg Config) (*runtimeSocket, error) {
-	if cfg.RuntimeSocket == "" {
-		return nil, fmt.Errorf("haproxy: haproxy.mode runtime needs haproxy.runtime_socket, the admin socket (stats socket ... level admin)")
+	network, address, err := runtimeAddress(cfg.RuntimeSocket)
+	if err != nil {
+		return nil, err
 	}
 	if !cliSafe(cfg.Backend) {
 		return nil, fmt.Errorf("haproxy: backend %q has a character the admin socket cannot take in a command (space, ';', '/', quote or control): fix haproxy.backend", cfg.Backend)
 	}
-	return &runtimeSocket{cfg: cfg}, nil
+	return &runtimeSocket{cfg: cfg, network: network, address: address}, nil
+}
+
+// runtimeAddress splits haproxy.runtime_socket into a network and an address for net.Dial.
+func runtimeAddress(s string) (network, address string, err error) {
+	switch {
+	case s == "":
+		return "", "", errors.New("haproxy: haproxy.mode runtime needs haproxy.runtime_socket, the admin socket (stats socket ... level admin): a path, or tcp://HOST:PORT")
+	case strings.HasPrefix(s, "tcp://"):
+		hostport := strings.TrimPrefix(s, "tcp://")
+		if _, port, err := net.SplitHostPort(hostport); err != nil || port == "" {
+			return "", "", fmt.Errorf("haproxy: haproxy.runtime_socket %q: want tcp://HOST:PORT, e.g. tcp://10.0.0.5:9999 for stats socket ipv4@:9999", s)
+		}
+		return "tcp", hostport, nil
+	case strings.HasPrefix(s, "unix://"):
+		return "unix", strings.TrimPrefix(s, "unix://"), nil
+	case strings.Contains(s, "://"):
+		return "", "", fmt.Errorf("haproxy: haproxy.runtime_socket %q: want a socket path, unix:///PATH or tcp://HOST:PORT", s)
+	}
+	return "unix", s, nil
 }
 
 // cliSafe reports whether name can stand in an admin-socket command as it is.
@@ -53,7 +77,7 @@ func (r *runtimeSocket) run(ctx context.Context, cmds ...string) ([]string, erro
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, "unix", r.cfg.RuntimeSocket)
+	conn, err := dialer.DialContext(ctx, r.network, r.address)
 	if err != nil {
 		return nil, r.unreachable(err)
 	}

@@ -30,10 +30,30 @@ type topology struct {
 	stable, canary []string
 }
 
-// newTopology starts the topology; template uses server-template lines (stable1..N, canary1..M), cohorts
-// adds stacks/haproxy/cohorts.cfg to the backend and a cookie value to every server.
-func newTopology(t testing.TB, nStable, nCanary int, template bool, cohorts ...bool) *topology {
+// topoConfig is what the options of newTopology change.
+type topoConfig struct {
+	cohorts bool
+	params  string
+}
+
+// topoOption changes the topology newTopology builds.
+type topoOption func(*topoConfig)
+
+// withCohorts adds stacks/haproxy/cohorts.cfg to the backend and a cookie value to every server.
+func withCohorts(c *topoConfig) { c.cohorts = true }
+
+// withServerParams adds params (such as "slowstart 60s") to every server line.
+func withServerParams(params string) topoOption {
+	return func(c *topoConfig) { c.params = " " + params }
+}
+
+// newTopology starts the topology; template uses server-template lines (stable1..N, canary1..M).
+func newTopology(t testing.TB, nStable, nCanary int, template bool, opts ...topoOption) *topology {
 	t.Helper()
+	var tc topoConfig
+	for _, o := range opts {
+		o(&tc)
+	}
 	tp := &topology{bed: &bed{backends: map[string]*httptest.Server{}}}
 	var lines strings.Builder
 	add := func(group string, n, weight int) {
@@ -49,18 +69,18 @@ func newTopology(t testing.TB, nStable, nCanary int, template bool, cohorts ...b
 			}
 			if !template {
 				cookie := ""
-				if len(cohorts) > 0 && cohorts[0] {
+				if tc.cohorts {
 					cookie = " cookie " + name
 				}
-				fmt.Fprintf(&lines, "    server %s 127.0.0.1:%s weight %d%s\n", name, port(srv), weight, cookie)
+				fmt.Fprintf(&lines, "    server %s 127.0.0.1:%s weight %d%s%s\n", name, port(srv), weight, cookie, tc.params)
 			}
 		}
 		if template {
 			// A template gives every slot one address; real ones resolve tasks.<service> through DNS.
-			fmt.Fprintf(&lines, "    server-template %s 1-%d 127.0.0.1:%s weight %d\n", group, n, port(tp.backends[group+"1"]), weight)
+			fmt.Fprintf(&lines, "    server-template %s 1-%d 127.0.0.1:%s weight %d%s\n", group, n, port(tp.backends[group+"1"]), weight, tc.params)
 		}
 	}
-	if len(cohorts) > 0 && cohorts[0] {
+	if tc.cohorts {
 		snippet, err := os.ReadFile("../stacks/haproxy/cohorts.cfg")
 		if err != nil {
 			t.Fatal(err)

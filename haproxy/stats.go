@@ -20,6 +20,21 @@ type statCounters struct {
 	Hrsp4xx     *int64 `json:"hrsp_4xx"`
 	Hrsp5xx     *int64 `json:"hrsp_5xx"`
 	HrspOther   *int64 `json:"hrsp_other"`
+	// Econ and Eresp count the server's failed connections and responses; Wretr and Wredis the
+	// attempts on it that HAProxy retried, on it or on another server. Retried attempts never show in
+	// hrsp_*, which count the answer of the server that finally answered.
+	Econ   *int64 `json:"econ"`
+	Eresp  *int64 `json:"eresp"`
+	Wretr  *int64 `json:"wretr"`
+	Wredis *int64 `json:"wredis"`
+	// Throttle is the share, in percent, of its weight a server in slow start runs at (nil outside it).
+	Throttle *int64 `json:"throttle"`
+	// Uweight is the weight as set, where weight is the effective one (lower in slow start); the admin
+	// socket's show stat has it (HAProxy 2.4 and later), the Data Plane API's statistics do not.
+	Uweight *int64 `json:"uweight"`
+	// Addr is the server's address as HAProxy runs it ("10.0.1.7:8080"); empty for a template slot
+	// that has none.
+	Addr string `json:"addr"`
 }
 
 // nativeStat is one object of the Data Plane API's native statistics (native_stat).
@@ -45,11 +60,17 @@ func stateOf(name string, st *statCounters) ServerState {
 		}
 		return *p
 	}
+	weight := st.Weight
+	if st.Uweight != nil {
+		weight = st.Uweight
+	}
 	return ServerState{
-		Name: name, Weight: int(v(st.Weight)), Status: st.Status, CheckStatus: st.CheckStatus,
+		Name: name, Weight: int(v(weight)), Status: st.Status, CheckStatus: st.CheckStatus, Addr: st.Addr,
 		Sessions:  v(st.Scur),
 		Responses: v(st.Hrsp1xx) + v(st.Hrsp2xx) + v(st.Hrsp3xx) + v(st.Hrsp4xx) + v(st.Hrsp5xx) + v(st.HrspOther),
 		Errors5xx: v(st.Hrsp5xx),
+		Failed:    v(st.Econ) + v(st.Eresp) + v(st.Wretr) + v(st.Wredis),
+		Throttle:  int(v(st.Throttle)),
 	}
 }
 
@@ -108,7 +129,9 @@ func parseShowStat(backend, out string) (map[string]ServerState, error) {
 		out2[name] = stateOf(name, &statCounters{
 			Weight: num("weight"), Status: get("status"), CheckStatus: get("check_status"), Scur: num("scur"),
 			Hrsp1xx: num("hrsp_1xx"), Hrsp2xx: num("hrsp_2xx"), Hrsp3xx: num("hrsp_3xx"), Hrsp4xx: num("hrsp_4xx"),
-			Hrsp5xx: num("hrsp_5xx"), HrspOther: num("hrsp_other"),
+			Hrsp5xx: num("hrsp_5xx"), HrspOther: num("hrsp_other"), Addr: get("addr"),
+			Econ: num("econ"), Eresp: num("eresp"), Wretr: num("wretr"), Wredis: num("wredis"), Throttle: num("throttle"),
+			Uweight: num("uweight"),
 		})
 	}
 	return out2, nil

@@ -15,8 +15,23 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		e.interrupted(parent, st, "before the step")
 		return
 	}
+	if st.hold {
+		e.hold(ctx, parent, st)
+		return
+	}
 	pct := e.cfg.Steps[st.step]
-	if st.extensions == 0 {
+	var until time.Time
+	if st.keepWindow {
+		st.keepWindow, until = false, st.bakeUntil
+	} else if st.extensions == 0 {
+		if err := e.scaleFor(ctx, st, pct); err != nil {
+			if ctx.Err() != nil {
+				e.interrupted(parent, st, "while the canary was scaled")
+				return
+			}
+			e.startAbort(st, causeError, fmt.Sprintf("the canary could not be scaled to carry %s%% of requests: %v", FormatPercent(pct), err))
+			return
+		}
 		err := e.shift(ctx, st, pct, shiftStep, func(achieved float64) string {
 			return fmt.Sprintf("canary gets %s%% of requests (requested %s%%)", FormatPercent(achieved), FormatPercent(pct))
 		})
@@ -29,8 +44,12 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 			return
 		}
 	}
+	if until.IsZero() {
+		// The bake starts once the share is in place: scaling and shifting are not part of it.
+		until = time.Now().Add(e.cfg.Bake)
+	}
 
-	clock := &bakeClock{until: time.Now().Add(e.cfg.Bake), pct: pct}
+	clock := &bakeClock{until: until, pct: pct}
 	what := "baking"
 	if st.extensions > 0 {
 		what = fmt.Sprintf("extending the bake (%d of %d) to gather more requests", st.extensions, e.cfg.MaxExtensions)
@@ -46,7 +65,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	case sleepFailedEarly:
 		return
 	}
-	until, pct := clock.until, clock.pct
+	until, pct = clock.until, clock.pct
 	countsAtEnd := e.counts(ctx)
 	if !sleepCtx(ctx, e.cfg.AnalysisDelay) {
 		e.interrupted(parent, st, "during the bake")
@@ -65,7 +84,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	}
 	e.keepSequence(st, v)
 	v = verdict.FailClosed(v, err)
-	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
+	st.lastVerdict, st.verdictAt = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}, time.Now()
 	st.verdict = &v
 	st.bakeUntil, st.paused = time.Time{}, false
 	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed, Message: string(v.Result) + ": " + v.Reason})
@@ -73,6 +92,10 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	switch v.Result {
 	case verdict.ResultPass:
 		st.extensions = 0
+		if st.rejudge {
+			e.enter(st, PhasePromoting, "the fresh window passed: promoting the paused release")
+			return
+		}
 		if st.step+1 < len(e.cfg.Steps) {
 			st.step++
 			e.enter(st, PhaseBaking, fmt.Sprintf("step %d of %d: %s%% of requests to the canary", st.step+1, len(e.cfg.Steps), FormatPercent(e.cfg.Steps[st.step])))
@@ -81,6 +104,11 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		if e.cfg.PauseBeforePromote {
 			st.reason = fmt.Sprintf("every step passed; waiting at the promotion gate with %s%% of requests on the canary: `fridaymorning promote %s` promotes, `fridaymorning abort %s` aborts",
 				FormatPercent(st.canaryPercent), e.cfg.Service, e.cfg.Service)
+			st.gate = true
+			if e.cfg.WatchAtGate {
+				st.hold = true // the next bake holds at the gate
+				return
+			}
 			st.end, st.outcome = true, OutcomePaused
 			e.send(st, Event{Kind: KindPhase, Message: st.reason})
 			return
@@ -97,6 +125,10 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 	case verdict.ResultFail:
 		e.startAbort(st, causeAnalysis, fmt.Sprintf("step %d failed: %s", st.step+1, v.Reason))
 	default:
+		if st.rejudge {
+			e.refusePromotion(st, v)
+			return
+		}
 		if st.extensions < e.cfg.MaxExtensions {
 			st.extensions++ // the next bake persists it
 			return
@@ -121,7 +153,7 @@ func (e *Engine) served(st *state, now map[string]verdict.Tally) (canary, stable
 		return canary, stable, false
 	}
 	canary, stable = now[GroupCanary].Minus(st.countsAtStart[GroupCanary]), now[GroupStable].Minus(st.countsAtStart[GroupStable])
-	if canary.Requests < 0 || stable.Requests < 0 || canary.Errors5xx < 0 || stable.Errors5xx < 0 {
+	if canary.Requests < 0 || stable.Requests < 0 || canary.Errors5xx < 0 || stable.Errors5xx < 0 || canary.Failed < 0 || stable.Failed < 0 {
 		if !st.countersReset {
 			st.countersReset = true
 			e.send(st, Event{Kind: KindWarning, Message: "the load balancer's counters went back (HAProxy reloaded?): this step is judged on the metrics store alone"})
@@ -173,6 +205,8 @@ type bakeClock struct {
 	paused bool
 	// left is what remained of the bake when it was paused.
 	left time.Duration
+	// drifted: the bake is paused because the load balancer's weights were changed outside the release.
+	drifted bool
 }
 
 // sleep waits until the bake ends, reporting progress on long bakes, taking an early look at the canary
@@ -182,6 +216,7 @@ func (e *Engine) sleep(ctx context.Context, st *state, clock *bakeClock) sleepRe
 	looks := e.Schedule().Looks()
 	nextProgress := time.Now().Add(e.cfg.ProgressInterval)
 	nextLook := time.Now().Add(e.cfg.EarlyInterval)
+	nextSplit := time.Now().Add(e.cfg.SplitInterval)
 	for {
 		if !clock.paused && !time.Now().Before(clock.until) {
 			return sleepDone
@@ -192,6 +227,9 @@ func (e *Engine) sleep(ctx context.Context, st *state, clock *bakeClock) sleepRe
 		}
 		if looks > 0 && nextLook.Before(wake) {
 			wake = nextLook
+		}
+		if e.cfg.SplitInterval > 0 && nextSplit.Before(wake) {
+			wake = nextSplit
 		}
 		timer := time.NewTimer(time.Until(wake))
 		select {
@@ -210,6 +248,10 @@ func (e *Engine) sleep(ctx context.Context, st *state, clock *bakeClock) sleepRe
 		case <-timer.C:
 		}
 		now := time.Now()
+		if e.cfg.SplitInterval > 0 && !now.Before(nextSplit) {
+			nextSplit = now.Add(e.cfg.SplitInterval)
+			e.checkSplit(ctx, st, clock)
+		}
 		if looks > 0 && !now.Before(nextLook) && (clock.paused || now.Before(clock.until)) {
 			nextLook = now.Add(e.cfg.EarlyInterval)
 			switch e.earlyLook(ctx, st, clock.pct, now) {
@@ -256,6 +298,10 @@ func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd
 				Message: fmt.Sprintf("paused by an operator: the bake's clock stops with %s left; traffic stays at %s%%, early looks go on", clock.left.Round(time.Second), FormatPercent(st.canaryPercent))})
 		}
 	case CommandContinue:
+		if clock.drifted {
+			e.reclaimSplit(ctx, st, clock)
+			return false
+		}
 		if clock.paused {
 			clock.paused, clock.until = false, time.Now().Add(clock.left)
 			e.send(st, Event{Kind: KindControl, Command: cmd, CanaryPercent: clock.pct, Until: clock.until,
@@ -265,13 +311,17 @@ func (e *Engine) steerBake(ctx context.Context, st *state, clock *bakeClock, cmd
 		clock.paused, clock.until = false, time.Now()
 		e.send(st, Event{Kind: KindControl, Command: cmd, CanaryPercent: clock.pct, Message: "the rest of the bake skipped by an operator: judging the step now"})
 		return true
-	case CommandNudgeUp, CommandNudgeDown:
+	case CommandNudgeUp, CommandNudgeUpPastPlan, CommandNudgeDown:
 		pct := clock.pct + NudgeStep
 		if cmd == CommandNudgeDown {
 			pct = clock.pct - NudgeStep
 		}
 		pct = min(max(pct, 1), 100)
-		if pct == clock.pct {
+		if pct == clock.pct || !e.nudgeAllowed(st, cmd, pct) {
+			return false
+		}
+		if err := e.scaleFor(ctx, st, pct); err != nil {
+			e.send(st, Event{Kind: KindWarning, CanaryPercent: clock.pct, Message: fmt.Sprintf("nudging the canary to %s%%: it could not be scaled to carry that share, it stays at %s%%: %v", FormatPercent(pct), FormatPercent(st.canaryPercent), err)})
 			return false
 		}
 		err := e.shift(ctx, st, pct, shiftStep, func(achieved float64) string {
@@ -321,7 +371,7 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, now time
 	}
 	v = verdict.FailClosed(v, err)
 	v.Early = true
-	st.lastVerdict = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}
+	st.lastVerdict, st.verdictAt = &VerdictSummary{Step: st.step + 1, Result: v.Result, Reason: v.Reason}, time.Now()
 	st.verdict = &v
 	after := to.Sub(st.windowStart).Round(100 * time.Millisecond)
 	e.send(st, Event{Kind: KindAnalysis, CanaryPercent: pct, AchievedPercent: st.canaryPercent, Verdict: &v, Observed: observed,

@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestEarlyLookAbortsAtOnce(t *testing.T) {
 	if out != OutcomeAbortedAnalysis || err != nil {
 		t.Fatalf("outcome %s, %v", out, err)
 	}
-	if got, want := w.log(), "create app app:v2\nready app-canary\nup canary\nshift 10\nearly 10\nearly 10\nearly 10\nshift 0\ndrain canary\nremove app-canary"; got != want {
+	if got, want := w.log(), "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nearly 10\nearly 10\nearly 10\nshift 0\ndrain canary\nremove app-canary"; got != want {
 		t.Errorf("calls:\n%s\nwant\n%s", got, want)
 	}
 	var early *Event
@@ -86,7 +87,7 @@ func TestInconclusiveCanPauseForAHuman(t *testing.T) {
 	if out != OutcomePaused || err != nil {
 		t.Fatalf("outcome %s, %v", out, err)
 	}
-	if got, want := w.log(), "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10"; got != want {
+	if got, want := w.log(), "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10"; got != want {
 		t.Errorf("a pause changed traffic:\n%s\nwant\n%s", got, want)
 	}
 	rec, _ := Load(context.Background(), &w.memJournal, "app")
@@ -101,7 +102,7 @@ func TestInconclusiveCanPauseForAHuman(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := e.Resume(context.Background(), ResumePromote, false); out != OutcomePromoted || err != nil {
+	if out, err := e.Resume(context.Background(), ResumePromote, ResumeOptions{}); out != OutcomePromoted || err != nil {
 		t.Fatalf("promote after pause: %s, %v", out, err)
 	}
 }
@@ -111,7 +112,11 @@ func steered(t *testing.T, cfg Config, w *world, on func(e *Engine, ev Event)) (
 	t.Helper()
 	var events []Event
 	var e *Engine
-	e, err := New(cfg, deps(w), func(ev Event) {
+	d := deps(w)
+	if w.verify != nil {
+		d.Verifier = w
+	}
+	e, err := New(cfg, d, func(ev Event) {
 		events = append(events, ev)
 		on(e, ev)
 	})
@@ -133,13 +138,7 @@ func TestSkipEndsTheBakeNow(t *testing.T) {
 	if out != OutcomePromoted || err != nil {
 		t.Fatalf("outcome %s, %v", out, err)
 	}
-	n := 0
-	for _, ev := range events {
-		if ev.Kind == KindControl && strings.Contains(ev.Message, "skipped") {
-			n++
-		}
-	}
-	if n != 2 {
+	if n := countEvents(events, KindControl, "skipped"); n != 2 {
 		t.Errorf("%d skip events, want one per step", n)
 	}
 }
@@ -177,7 +176,7 @@ func TestPauseStopsTheClockUntilContinue(t *testing.T) {
 func TestNudgeMovesTheShareAndRestartsTheWindow(t *testing.T) {
 	cfg := testConfig()
 	cfg.Bake = time.Hour
-	cfg.Steps = []float64{10}
+	cfg.Steps = []float64{10, 50}
 	w := &world{}
 	nudged := false
 	out, err, _ := steered(t, cfg, w, func(e *Engine, ev Event) {
@@ -188,6 +187,8 @@ func TestNudgeMovesTheShareAndRestartsTheWindow(t *testing.T) {
 			e.Request(CommandNudgeUp)
 			e.Request(CommandNudgeDown)
 			e.Request(CommandSkip)
+		case ev.Kind == KindBake && ev.Step == 2:
+			e.Request(CommandSkip)
 		}
 	})
 	if out != OutcomePromoted || err != nil {
@@ -195,6 +196,67 @@ func TestNudgeMovesTheShareAndRestartsTheWindow(t *testing.T) {
 	}
 	if got := w.log(); !strings.Contains(got, "shift 10\nshift 15\nshift 20\nshift 15\nanalyze 15\n") {
 		t.Errorf("calls:\n%s", got)
+	}
+}
+
+// TestNudgePastThePlanNeedsConfirming: a nudge up beyond the last planned step's share is refused and
+// said; the confirmed nudge (which the cockpit asks for) goes ahead.
+func TestNudgePastThePlanNeedsConfirming(t *testing.T) {
+	cfg := testConfig()
+	cfg.Bake = time.Hour
+	cfg.Steps = []float64{10}
+	w := &world{}
+	nudged, refused := false, false
+	out, err, _ := steered(t, cfg, w, func(e *Engine, ev Event) {
+		switch {
+		case ev.Kind == KindBake && !nudged:
+			nudged = true
+			e.Request(CommandNudgeUp)
+		case ev.Kind == KindWarning && ev.Command == CommandNudgeUp && strings.Contains(ev.Message, "beyond the last planned step (10%)"):
+			refused = true
+			e.Request(CommandNudgeUpPastPlan)
+			e.Request(CommandSkip)
+		}
+	})
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	if !refused {
+		t.Error("the nudge past the plan was not refused")
+	}
+	if got := w.log(); !strings.Contains(got, "shift 10\nshift 15\nanalyze 15\n") || strings.Count(got, "shift 15") != 1 {
+		t.Errorf("calls:\n%s\nwant one shift to 15%%, the confirmed one", got)
+	}
+}
+
+// TestCanaryScalesWithItsShare: before a step's weight goes up, the canary is scaled to carry that
+// share and waited for, ready and healthy; a nudge up does the same; a canary that cannot be scaled is
+// aborted before it gets the share.
+func TestCanaryScalesWithItsShare(t *testing.T) {
+	w := &world{stableReplicas: 10}
+	cfg := testConfig()
+	cfg.Steps = []float64{10, 25, 50}
+	out, err, _ := run(t, context.Background(), cfg, w)
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, %v", out, err)
+	}
+	want := "shift 10\nanalyze 10\n" +
+		"scale app-canary to 25% of 10\nready app-canary\nup canary\nshift 25\nanalyze 25\n" +
+		"scale app-canary to 50% of 10\nready app-canary\nup canary\nshift 50\nanalyze 50\n"
+	if got := w.log(); !strings.Contains(got, "up canary\nscale app-canary to 10% of 10\nready app-canary\nup canary\n"+want) {
+		t.Errorf("calls:\n%s\nwant each step's scale, wait and then shift", got)
+	}
+
+	w = &world{stableReplicas: 10, scaleErr: errors.New("no suitable node")}
+	out, _, _ = run(t, context.Background(), cfg, w)
+	if out != OutcomeAbortedError || strings.Contains(w.log(), "shift 10") {
+		t.Errorf("outcome %s, calls:\n%s\nwant the release aborted before the canary got traffic", out, w.log())
+	}
+
+	w = &world{stableReplicas: 10}
+	cfg.FixedCanaryScale = true
+	if out, err, _ := run(t, context.Background(), cfg, w); out != OutcomePromoted || err != nil || strings.Contains(w.log(), "% of") {
+		t.Errorf("canary.scale fixed: outcome %s, %v, calls:\n%s", out, err, w.log())
 	}
 }
 
@@ -218,7 +280,7 @@ func TestPauseBeforePromoteStopsAtTheGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := e.Resume(context.Background(), ResumePromote, false); out != OutcomePromoted || err != nil {
+	if out, err := e.Resume(context.Background(), ResumePromote, ResumeOptions{}); out != OutcomePromoted || err != nil {
 		t.Fatalf("promote at the gate: %s, %v", out, err)
 	}
 	if got := w.log(); !strings.Contains(got, "update app app:v2") {

@@ -99,10 +99,45 @@ func (e *Engine) removeCanary(ctx context.Context, st *state) error {
 	cancel()
 	if err != nil {
 		e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("draining the canary: %v; removing it anyway", err)})
+	} else {
+		e.send(st, Event{Kind: KindProgress, Message: "the canary's servers are drained"})
 	}
 	if err := e.deps.Canaries.RemoveService(ctx, st.canary); err != nil {
 		return fmt.Errorf("canary service %s: %w: remove it with docker service rm %s", st.canary, err, st.canary)
 	}
 	e.send(st, Event{Kind: KindProgress, Message: "canary service " + st.canary + " removed"})
 	return nil
+}
+
+// restorePolicy puts back the stable service's own update policy after a promotion or rollback changed
+// it for the update (see PolicyRestorer); a failure is a warning: the release itself is done.
+func (e *Engine) restorePolicy(ctx context.Context, st *state) {
+	r, ok := e.deps.Rollout.(PolicyRestorer)
+	if !ok {
+		return
+	}
+	if err := r.RestoreUpdatePolicy(ctx, e.cfg.Service); err != nil {
+		e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("putting back the update policy of %s: %v; see docker service inspect %s", e.cfg.Service, err, e.cfg.Service)})
+	}
+}
+
+// stackWarning warns about the stack that deployed the stable service, if any: before the release, that
+// a `docker stack deploy` of it replaces the release record (and the release then aborts); after a
+// promotion, that its stack file still names the old image, which its next deploy would put back.
+func (e *Engine) stackWarning(ctx context.Context, st *state) {
+	s, ok := e.deps.Rollout.(Stacks)
+	if !ok {
+		return
+	}
+	stack, err := s.Stack(ctx, e.cfg.Service)
+	if err != nil || stack == "" {
+		return
+	}
+	msg := fmt.Sprintf("%s belongs to stack %s: a `docker stack deploy` of %s during the release replaces the release record, and the release then aborts; once promoted, update %s's image to %s in the stack file, or its next deploy puts %s back",
+		e.cfg.Service, stack, stack, e.cfg.Service, e.cfg.Image, e.stableImage)
+	if st.phase == PhasePromoted {
+		msg = fmt.Sprintf("%s belongs to stack %s: update its image to %s in the stack file, or the next `docker stack deploy` of %s puts %s back",
+			e.cfg.Service, stack, e.cfg.Image, stack, e.stableImage)
+	}
+	e.send(st, Event{Kind: KindWarning, Message: msg})
 }

@@ -17,6 +17,10 @@ type Config struct {
 	ReleaseID string
 	// Service is the stable Swarm service; Image the image to release.
 	Service, Image string
+	// Backend names the load balancer backend the release moves traffic in, such that two names are
+	// equal exactly when they are one backend (the load balancer's address and the backend's name); with
+	// Deps.Lock, one release at a time holds it.
+	Backend string
 	// Target, if set, is what the release puts on the stable service when that is more than Image: an
 	// opaque reference to a whole service spec (from a stack file) that the Canaries and Rollout
 	// adapters resolve; Image is then the image that spec runs, for people. Empty: Image alone.
@@ -42,6 +46,10 @@ type Config struct {
 	// EarlyInterval is how often a bake takes an early look at the canary, to abort a clearly failing
 	// one without waiting for the bake to end (default 2s; negative turns early looks off).
 	EarlyInterval time.Duration
+	// FixedCanaryScale keeps the canary at its configured task count until promotion (canary.scale:
+	// fixed). By default, before a step's weight goes up, the canary is scaled to carry that share of
+	// stable's load and must be ready and healthy in the load balancer first.
+	FixedCanaryScale bool
 	// EarlyPass lets an early look end the bake once it shows the canary within every limit beyond
 	// doubt, and the step has baked for MinBake (default a sixth of Bake, at least one EarlyInterval):
 	// a fault that takes a while to show still gets that long.
@@ -53,6 +61,13 @@ type Config struct {
 	PromoteTimeout time.Duration
 	// DrainTimeout bounds the wait for a group's open sessions to end (default 30s).
 	DrainTimeout time.Duration
+	// SplitInterval is how often a bake re-reads the load balancer's weights, to find weights changed
+	// outside the release and servers that took up or left traffic (default 2s; negative turns it off).
+	SplitInterval time.Duration
+	// RetryInterval is the first wait before a failed move of the way back (traffic back to stable,
+	// removing the canary) is tried again; each wait doubles, up to ten times this, until PromoteTimeout
+	// (default 500ms).
+	RetryInterval time.Duration
 	// ProgressInterval is how often a long bake reports progress (default 10s).
 	ProgressInterval time.Duration
 	// StartedBy says who started the release, for the record ("alice@laptop", "CI job 1234").
@@ -68,6 +83,10 @@ type Config struct {
 	// Standby, if positive, keeps the previous version running at weight 0 for that long after a
 	// promotion, so that `fridaymorning rollback` can send traffic back to it at once.
 	Standby time.Duration
+	// WatchAtGate keeps this process watching the canary with early looks while the release waits at the
+	// promotion gate (PauseBeforePromote), until `fridaymorning promote` or `abort` asks it, instead of
+	// leaving the canary unwatched.
+	WatchAtGate bool
 }
 
 // Deps are the adapters a release works through.
@@ -80,9 +99,13 @@ type Deps struct {
 	Pulse    Pulse
 	// Counter, if set, gives each step's observed split from the load balancer's counters.
 	Counter Counter
+	// Verifier, if set, holds the split the load balancer runs to the one the release set during bakes.
+	Verifier Verifier
 	// Gates are the outside checks the release waits on (pre_rollout, confirm_promotion, post_rollout).
 	Gates     []GateConfig
 	Preflight []Preflight
+	// Lock, if set, locks Config.Backend for the release (see BackendLock).
+	Lock BackendLock
 }
 
 // Engine carries out one release: New, then Run for a new release or Resume for one that another
@@ -105,7 +128,14 @@ type Engine struct {
 	stableTarget string
 	startedAt    time.Time
 	startedBy    string
+	// lostNoticed: the record was found gone and the abort that follows was asked for (once).
+	// stored: this process wrote the record (or took it over), so a record found missing was removed.
+	lostNoticed, stored bool
 }
+
+// commandRecordLost is the engine's own request when its record vanished from the stable service: an
+// abort, except in the phases that cannot abort (a promotion finishes, a standby stays).
+const commandRecordLost Command = "record-lost"
 
 // New checks cfg and returns an engine that reports every event to emit. emit is called from the
 // engine's goroutine and must not block for long.
@@ -126,6 +156,7 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 	setDefault(&cfg.ReadyTimeout, 2*time.Minute)
 	setDefault(&cfg.PromoteTimeout, 5*time.Minute)
 	setDefault(&cfg.DrainTimeout, 30*time.Second)
+	setDefault(&cfg.RetryInterval, 500*time.Millisecond)
 	setDefault(&cfg.ProgressInterval, 10*time.Second)
 	setDefault(&cfg.BeatInterval, 5*time.Second)
 	setDefault(&cfg.PollInterval, time.Second)
@@ -138,6 +169,9 @@ func New(cfg Config, deps Deps, emit func(Event)) (*Engine, error) {
 		return nil, fmt.Errorf("release: on_inconclusive %q: want abort or pause", cfg.OnInconclusive)
 	}
 	setDefault(&cfg.EarlyInterval, 2*time.Second)
+	if cfg.SplitInterval == 0 {
+		cfg.SplitInterval = 2 * time.Second
+	}
 	setDefault(&cfg.MinBake, max(cfg.Bake/6, cfg.EarlyInterval))
 	if cfg.MaxExtensions == 0 {
 		cfg.MaxExtensions = 2
@@ -206,7 +240,7 @@ func (e *Engine) Request(cmd Command) {
 		return
 	}
 	e.mu.Lock()
-	if e.pending == "" || cmd == CommandAbort {
+	if e.pending == "" || cmd == CommandAbort || cmd == commandRecordLost && e.pending != CommandAbort {
 		e.pending = cmd
 	}
 	cancel := e.cancelPhase
@@ -259,6 +293,25 @@ type state struct {
 	// end stops the run; phase may still be an active one when the process gives up on a release
 	// that needs an operator (the record then says where it stands).
 	end bool
+	// lostOwnership: another process took the release over; nothing more may be done.
+	lostOwnership bool
+	// progress is the last sub-step of the promotion or rollback that is done.
+	progress Progress
+	// verdictAt is when lastVerdict was made.
+	verdictAt time.Time
+	// gate: every step passed and the release waits at the promotion gate. hold: this process watches
+	// the canary meanwhile (early looks) until a promote or abort request; letGo: an interrupt then
+	// hands the release back (paused) instead of aborting it.
+	gate, hold, letGo bool
+	// held: the fresh window being judged was asked for while holding; an inconclusive one holds again.
+	held bool
+	// rejudge: a paused release is baked and judged once more, on a fresh window, before it is promoted.
+	// keepWindow: the bake that follows keeps the window and the end already set (bakeUntil).
+	rejudge, keepWindow bool
+	// abortDuringPromotion: an abort was asked for while the promotion ran; it is reported at its end.
+	abortDuringPromotion bool
+	// fromPromotion: the abort began in a promotion, which may have changed the stable service.
+	fromPromotion bool
 }
 
 // Run carries out a new release until it is promoted, aborted or failed, and returns how it ended. The
@@ -274,86 +327,6 @@ func (e *Engine) Run(ctx context.Context) (Outcome, error) {
 	st := &state{phase: PhasePreflight}
 	e.send(st, Event{Kind: KindStarted, Message: fmt.Sprintf("releasing %s to service %s in %d steps (%s), %s bake each",
 		e.cfg.Image, e.cfg.Service, len(e.cfg.Steps), FormatSteps(e.cfg.Steps), e.cfg.Bake)})
-	return e.loop(ctx, st)
-}
-
-// ResumeMode says what Resume does with a release another process started.
-type ResumeMode string
-
-// The ways to take over a release.
-const (
-	// ResumeContinue carries on where the release stood.
-	ResumeContinue ResumeMode = "resume"
-	// ResumeAbort aborts it.
-	ResumeAbort ResumeMode = "abort"
-	// ResumePromote promotes it without the remaining steps.
-	ResumePromote ResumeMode = "promote"
-	// ResumeRollback rolls a promoted release back to its warm standby.
-	ResumeRollback ResumeMode = "rollback"
-)
-
-// Resume takes over service's release in progress, whose process died (or, with force, any), and
-// carries it on, aborts it or promotes it. The engine's Config supplies thresholds and timings; the
-// release's identity, image, steps and position come from the record.
-func (e *Engine) Resume(ctx context.Context, mode ResumeMode, force bool) (Outcome, error) {
-	rec, prevOwner, err := e.takeOver(ctx, force)
-	if err != nil {
-		return OutcomeFailed, err
-	}
-	e.cfg.ReleaseID, e.cfg.Image, e.cfg.Steps = rec.ID, rec.Image, rec.Steps
-	e.stableImage, e.startedAt, e.startedBy = rec.StableImage, rec.StartedAt, rec.StartedBy
-	e.cfg.Target, e.stableTarget = rec.Target, rec.StableTarget
-	if e.stableTarget == "" {
-		e.stableTarget = rec.StableImage // a record of an image release
-	}
-	st := &state{phase: rec.Phase, canary: rec.Canary, step: max(rec.Step-1, 0), canaryPercent: rec.CanaryPercent,
-		weights: rec.Weights, lastVerdict: rec.LastVerdict, cause: cause(rec.Cause), reason: rec.Message, seq: rec.Sequence}
-	if st.phase == PhasePreflight {
-		st.phase = PhaseStarting
-	}
-	if st.step >= len(e.cfg.Steps) {
-		st.step = len(e.cfg.Steps) - 1
-	}
-	e.send(st, Event{Kind: KindStarted, Message: fmt.Sprintf("taking over %s from %s (%s)", rec.Summary(), prevOwner, mode)})
-	if rec.StandbyUntil != nil {
-		st.standbyUntil = *rec.StandbyUntil
-	}
-	switch mode {
-	case ResumeAbort:
-		switch st.phase {
-		case PhaseStandby:
-			st.endStandby = true
-		case PhaseRollingBack:
-			return OutcomeFailed, fmt.Errorf("release: %s is rolling back: run fridaymorning resume %s to finish it", rec.ID, e.cfg.Service)
-		case PhaseAborting:
-		default:
-			e.startAbort(st, causeOperator, "aborted by an operator after taking the release over")
-		}
-	case ResumeRollback:
-		switch st.phase {
-		case PhaseStandby:
-			if time.Now().After(st.standbyUntil) {
-				st.endStandby = true
-				e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("the standby of %s expired at %s: removing it; to go back, release %s again", rec.StableImage, st.standbyUntil.UTC().Format(time.RFC3339), rec.StableImage)})
-				break
-			}
-			e.enter(st, PhaseRollingBack, "rollback requested by an operator")
-		case PhaseRollingBack:
-		default:
-			return OutcomeFailed, fmt.Errorf("release: %s is in phase %s: only a promoted release with a warm standby can be rolled back", rec.ID, rec.Phase)
-		}
-	case ResumePromote:
-		switch st.phase {
-		case PhaseBaking:
-			e.enter(st, PhasePromoting, "promoted by an operator after taking the release over")
-		case PhaseStarting:
-			st.promoteWhenReady = true
-		case PhaseAborting:
-			return OutcomeFailed, fmt.Errorf("release: %s is aborting (%s): it can only be aborted; run fridaymorning abort %s", rec.ID, rec.Message, e.cfg.Service)
-		case PhaseStandby, PhaseRollingBack:
-			return OutcomeFailed, fmt.Errorf("release: %s is promoted already (phase %s)", rec.ID, rec.Phase)
-		}
-	}
 	return e.loop(ctx, st)
 }
 
@@ -408,6 +381,9 @@ func (e *Engine) loop(ctx context.Context, st *state) (Outcome, error) {
 		st.outcome = OutcomeFailed
 	}
 	e.persist(context.WithoutCancel(ctx), st)
+	if st.phase.Done() {
+		e.unlockBackend(context.WithoutCancel(ctx), st)
+	}
 	if st.phase.Done() {
 		if err := e.gates(context.WithoutCancel(ctx), st, GatePostRollout, st.outcome); err != nil {
 			e.send(st, Event{Kind: KindWarning, Message: err.Error()})

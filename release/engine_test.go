@@ -27,27 +27,27 @@ func TestRun(t *testing.T) {
 			name:  "healthy canary is promoted in Flagger's order",
 			world: &world{},
 			want:  OutcomePromoted,
-			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" +
+			calls: "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" +
 				"scale app-canary\nready app-canary\nup canary\nshift 100\nupdate app app:v2\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary",
 		},
 		{
 			name:  "failing step aborts: canary to 0 first, then drain and remove, stable untouched",
 			world: &world{verdicts: []verdict.Verdict{pass, fail}},
 			want:  OutcomeAbortedAnalysis,
-			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" + abortTail,
+			calls: "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" + abortTail,
 		},
 		{
 			name:  "inconclusive step is extended, then aborted: it never promotes",
 			world: &world{verdicts: []verdict.Verdict{inconclusive}},
 			cfg:   func(c *Config) { c.MaxExtensions = 2 },
 			want:  OutcomeAbortedInconclusive,
-			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nanalyze 10\nanalyze 10\n" + abortTail,
+			calls: "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nanalyze 10\nanalyze 10\n" + abortTail,
 		},
 		{
 			name:  "inconclusive then pass goes on",
 			world: &world{verdicts: []verdict.Verdict{inconclusive, pass, pass}},
 			want:  OutcomePromoted,
-			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nanalyze 10\nshift 50\nanalyze 50\n" +
+			calls: "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nanalyze 10\nshift 50\nanalyze 50\n" +
 				"scale app-canary\nready app-canary\nup canary\nshift 100\nupdate app app:v2\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary",
 		},
 		{
@@ -55,40 +55,47 @@ func TestRun(t *testing.T) {
 			world: &world{analyzeErr: errors.New("influxdb: connection refused")},
 			cfg:   func(c *Config) { c.MaxExtensions = -1 },
 			want:  OutcomeAbortedInconclusive,
-			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\n" + abortTail,
+			calls: "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\n" + abortTail,
 		},
 		{
 			name:  "canary that never becomes ready is aborted",
 			world: &world{readyErr: map[string]error{"app-canary": errors.New("task failed: exit 1")}},
 			want:  OutcomeAbortedAnalysis,
-			calls: "create app app:v2\nready app-canary\n" + abortTail,
+			calls: "shift 0\ncreate app app:v2\nready app-canary\n" + abortTail,
 		},
 		{
 			name:    "canary creation fails: nothing changed",
 			world:   &world{createErr: errors.New("image not found")},
 			want:    OutcomeFailed,
 			wantErr: "nothing was changed",
-			calls:   "create app app:v2",
+			calls:   "shift 0\ncreate app app:v2",
 		},
 		{
-			name:    "shift failure mid-release aborts and reports failure",
-			world:   &world{shiftErr: map[float64]error{50: errors.New("haproxy: 500")}},
+			name:    "canary servers that cannot be set to 0 stop the release before the canary exists",
+			world:   &world{shiftErr: map[float64]error{0: errors.New("haproxy: 500")}},
 			want:    OutcomeFailed,
+			wantErr: "no canary was created",
+			calls:   "shift 0",
+		},
+		{
+			name:    "shift failure mid-release aborts and says why",
+			world:   &world{shiftErr: map[float64]error{50: errors.New("haproxy: 500")}},
+			want:    OutcomeAbortedError,
 			wantErr: "shifting 50% of traffic to the canary failed",
-			calls:   "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\n" + abortTail,
+			calls:   "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\n" + abortTail,
 		},
 		{
 			name:  "traffic back to stable is retried",
 			world: &world{verdicts: []verdict.Verdict{fail}, shiftFailsN: 2},
 			want:  OutcomeAbortedAnalysis,
-			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 0\nshift 0\n" + abortTail,
+			calls: "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 0\nshift 0\n" + abortTail,
 		},
 		{
 			name:    "stable that does not converge keeps traffic on the healthy canary",
 			world:   &world{readyErr: map[string]error{"app": errors.New("task failed")}},
 			want:    OutcomeFailed,
 			wantErr: "all traffic stays on the healthy canary app-canary",
-			calls: "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" +
+			calls: "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" +
 				"scale app-canary\nready app-canary\nup canary\nshift 100\nupdate app app:v2\nready app",
 		},
 	}
@@ -105,13 +112,13 @@ func TestRun(t *testing.T) {
 			if (err != nil) != (tt.want == OutcomeFailed) {
 				t.Errorf("err = %v; want an error exactly when the outcome is failed", err)
 			}
-			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Errorf("err = %v, want it to contain %q", err, tt.wantErr)
+			last := events[len(events)-1]
+			if msg := last.Message; tt.wantErr != "" && !strings.Contains(msg, tt.wantErr) {
+				t.Errorf("finished with %q, want it to contain %q", msg, tt.wantErr)
 			}
 			if got := tt.world.log(); got != tt.calls {
 				t.Errorf("calls:\n%s\nwant:\n%s", got, tt.calls)
 			}
-			last := events[len(events)-1]
 			if last.Kind != KindFinished || last.Outcome != out {
 				t.Errorf("last event = %+v, want finished with outcome %s", last, out)
 			}
@@ -157,7 +164,7 @@ func TestRunInterruptAbortsSafely(t *testing.T) {
 	if out != OutcomeAbortedOperator || err != nil {
 		t.Fatalf("outcome %s, err %v; want %s", out, err, OutcomeAbortedOperator)
 	}
-	want := "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 0\ndrain canary\nremove app-canary"
+	want := "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 0\ndrain canary\nremove app-canary"
 	if got := w.log(); got != want {
 		t.Fatalf("calls:\n%s\nwant:\n%s", got, want)
 	}

@@ -90,10 +90,26 @@ const (
 	// OutcomeRolledBack: the release was promoted, then rolled back to the warm standby of the previous
 	// version: the stable service runs its previous image again.
 	OutcomeRolledBack Outcome = "rolled-back"
+	// OutcomeAbortedError: the release could not go on for an error (an API that failed, a record that
+	// was removed) and was aborted: traffic is back on the untouched stable service and the canary is
+	// gone; Message says what failed.
+	OutcomeAbortedError Outcome = "aborted-error"
+	// OutcomeUnlocked: an operator cleared a release that could not be carried on with `fridaymorning
+	// unlock`; traffic is on what was healthy and Message says what runs.
+	OutcomeUnlocked Outcome = "unlocked"
 	// OutcomeFailed: the release could not be carried out (bad input, unreachable API, stable update
 	// failure); Message says what state it left behind and what to do.
 	OutcomeFailed Outcome = "failed"
 )
+
+// Aborted reports whether o is an abort carried out to its end: traffic back on stable, canary removed.
+func (o Outcome) Aborted() bool {
+	switch o {
+	case OutcomeAbortedAnalysis, OutcomeAbortedInconclusive, OutcomeAbortedOperator, OutcomeAbortedError:
+		return true
+	}
+	return false
+}
 
 // Observed is a step's split as the load balancer counted it: responses by group during the step.
 type Observed struct {

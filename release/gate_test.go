@@ -57,7 +57,7 @@ func TestGatesAtTheirPoints(t *testing.T) {
 	if out != OutcomePromoted || err != nil {
 		t.Fatalf("outcome %s, %v", out, err)
 	}
-	want := "create app app:v2\nready app-canary\nup canary\ngate pre_rollout\nshift 10\nanalyze 10\nshift 50\nanalyze 50\ngate confirm_promotion\n" +
+	want := "shift 0\ncreate app app:v2\nready app-canary\nup canary\ngate pre_rollout\nshift 10\nanalyze 10\nshift 50\nanalyze 50\ngate confirm_promotion\n" +
 		"scale app-canary\nready app-canary\nup canary\nshift 100\nupdate app app:v2\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary\ngate post_rollout"
 	if got := w.log(); got != want {
 		t.Errorf("calls:\n%s\nwant:\n%s", got, want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,12 +12,15 @@ import (
 )
 
 // Pulse tells whether the process driving a release still lives: it stamps the canary service with a
-// heartbeat, which other processes read.
+// heartbeat, which other processes read. How old a beat is, is judged by the clock of the store that
+// keeps it (the Swarm manager's), never by comparing the driver's clock with the reader's: a laptop 30s
+// behind a CI runner must not look dead to it.
 type Pulse interface {
-	// Beat records that owner was alive at at, on service.
+	// Beat records that owner is alive, on service; at is the driver's own time, for humans only.
 	Beat(ctx context.Context, service, owner string, at time.Time) error
-	// LastBeat returns the last heartbeat on service; a zero time if there is none or no service.
-	LastBeat(ctx context.Context, service string) (owner string, at time.Time, err error)
+	// LastBeat returns how long ago service last changed (a heartbeat, a record write), by the store's
+	// own clock; found is false, and no error, if there is no such service.
+	LastBeat(ctx context.Context, service string) (age time.Duration, found bool, err error)
 }
 
 // LockedError is returned when a service already has a release in progress.
@@ -40,8 +44,12 @@ func newOwner() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// acquire takes the service's release lock by storing a new active record, atomically.
+// acquire takes the backend's lock, then the service's release lock by storing a new active record,
+// both atomically.
 func (e *Engine) acquire(ctx context.Context, st *state) error {
+	if err := e.lockBackend(ctx); err != nil {
+		return err
+	}
 	e.startedAt = time.Now()
 	e.startedBy = e.cfg.StartedBy
 	rec := e.record(st)
@@ -53,47 +61,121 @@ func (e *Engine) acquire(ctx context.Context, st *state) error {
 	})
 	if err != nil {
 		e.startedAt = time.Time{}
+		e.unlockBackend(context.WithoutCancel(ctx), st)
 	}
 	return err
 }
 
-// takeOver makes this process the owner of service's active release, atomically, and returns its record
-// and the owner it had. Unless force, a release whose process still beats is refused: two processes
-// driving one release would fight over its traffic.
-func (e *Engine) takeOver(ctx context.Context, force bool) (*Record, string, error) {
-	rec, err := Load(ctx, e.deps.Journal, e.cfg.Service)
-	if err != nil {
-		return nil, "", err
+// BackendLockedError is returned when another release holds the backend a release needs.
+type BackendLockedError struct {
+	Backend, Service, Release string
+}
+
+// Error names the release that holds the backend and what to do.
+func (e *BackendLockedError) Error() string {
+	return fmt.Sprintf("backend %s is in use by release %s of service %s: one release at a time moves a backend's traffic; wait for it (`fridaymorning status %s`), or check haproxy.backend in fridaymorning.yaml",
+		e.Backend, e.Release, e.Service, e.Service)
+}
+
+// lockBackend takes Config.Backend's lock for this release. A lock left by a release that is over (or
+// by a service that is gone) is stale and broken; one held by a release in progress is refused.
+func (e *Engine) lockBackend(ctx context.Context) error {
+	if e.deps.Lock == nil || e.cfg.Backend == "" {
+		return nil
 	}
-	if !rec.Active() {
-		if rec != nil {
-			return nil, "", fmt.Errorf("release: service %s: %w (the last one, %s, ended %s)", e.cfg.Service, ErrNoRelease, rec.ID, rec.Outcome)
+	for attempt := 0; attempt < 3; attempt++ {
+		svc, id, err := e.deps.Lock.LockBackend(ctx, e.cfg.Backend, e.cfg.Service, e.cfg.ReleaseID)
+		if err != nil || id == "" {
+			return err
 		}
-		return nil, "", fmt.Errorf("release: service %s: %w", e.cfg.Service, ErrNoRelease)
+		rec, err := Load(ctx, e.deps.Journal, svc)
+		switch {
+		case err == nil && rec.Active() && rec.ID == id && svc == e.cfg.Service:
+			return &LockedError{Record: *rec} // a release of this very service: say it as the service lock does
+		case err != nil || rec.Active() && rec.ID == id:
+			return &BackendLockedError{Backend: e.cfg.Backend, Service: svc, Release: id}
+		}
+		if err := e.deps.Lock.UnlockBackend(ctx, e.cfg.Backend, id); err != nil {
+			return err
+		}
 	}
-	if !force {
-		last, alive, err := Liveness(ctx, e.deps.Pulse, rec, e.cfg.StaleAfter, time.Now())
+	return fmt.Errorf("release: the lock of backend %s keeps changing: try again", e.cfg.Backend)
+}
+
+// unlockBackend releases Config.Backend's lock once the release is over; a failure is a warning, and
+// the next release breaks the stale lock.
+func (e *Engine) unlockBackend(ctx context.Context, st *state) {
+	if e.deps.Lock == nil || e.cfg.Backend == "" {
+		return
+	}
+	if err := e.deps.Lock.UnlockBackend(ctx, e.cfg.Backend, e.cfg.ReleaseID); err != nil {
+		e.send(st, Event{Kind: KindWarning, Message: "releasing the lock of backend " + e.cfg.Backend + ": " + err.Error()})
+	}
+}
+
+// takeOver makes this process the owner of service's active release and returns its record, the owner
+// it had and the request that was pending for that owner: a take-over carries it out. Unless force, a
+// release whose process still beats is refused: two processes driving one release would fight over its
+// traffic. The write is a compare-and-swap on the version the release was judged stale at, so that a
+// driver that beats (or another process that takes over) in between wins, and this one judges again.
+func (e *Engine) takeOver(ctx context.Context, force bool) (*Record, string, Command, error) {
+	for attempt := 0; ; attempt++ {
+		raw, req, version, err := e.deps.Journal.ReadState(ctx, e.cfg.Service)
 		if err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
-		if alive {
-			return nil, "", fmt.Errorf("release: %s is driven by a live process (%s, last heartbeat %s ago): ask it with `fridaymorning abort|promote %s`, or take it over with --force",
-				rec.Summary(), rec.Owner, time.Since(last).Round(time.Second), e.cfg.Service)
+		rec, err := ParseRecord(raw)
+		if err == nil && rec == nil {
+			rec, err = mirrored(ctx, e.deps.Journal, e.cfg.Service)
+		}
+		if err != nil {
+			return nil, "", "", err
+		}
+		if !rec.Active() {
+			return nil, "", "", fmt.Errorf("release: service %s: %w%s", e.cfg.Service, ErrNoRelease, lastEnded(rec))
+		}
+		if !force {
+			last, alive, err := Liveness(ctx, e.deps.Pulse, rec, e.cfg.StaleAfter, time.Now())
+			if err != nil {
+				return nil, "", "", err
+			}
+			if alive {
+				return nil, "", "", fmt.Errorf("release: %s is driven by a live process (%s, last sign of life %s ago): ask it with `fridaymorning abort|promote %s`, or take it over with --force",
+					rec.Summary(), rec.Owner, time.Since(last).Round(time.Second), e.cfg.Service)
+			}
+		}
+		prevOwner := rec.Owner
+		next := *rec
+		next.Owner, next.UpdatedAt, next.Recovered = e.cfg.Owner, time.Now(), false
+		out, err := json.Marshal(&next)
+		if err != nil {
+			return nil, "", "", err
+		}
+		ok, err := e.deps.Journal.WriteState(ctx, e.cfg.Service, version, out, "")
+		if err != nil {
+			return nil, "", "", err
+		}
+		if ok {
+			e.mu.Lock()
+			e.stored = true
+			e.mu.Unlock()
+			if next.Canary != "" {
+				// At once: until this owner beats, the last beat is the dead one's.
+				_ = e.deps.Pulse.Beat(ctx, next.Canary, e.cfg.Owner, time.Now())
+			}
+			if rec.Recovered {
+				e.send(&state{}, Event{Kind: KindWarning, Message: fmt.Sprintf("the release record on %s was gone (a `docker stack deploy` or `docker service update` replaces its labels): found %s on its canary %s and wrote it back", e.cfg.Service, rec.ID, rec.Canary)})
+			}
+			return &next, prevOwner, Command(req), nil
+		}
+		if attempt >= 20 {
+			return nil, "", "", fmt.Errorf("release: the record of %s keeps changing while we take it over: run the command again", e.cfg.Service)
+		}
+		// Something wrote the record since it was judged: judge it again.
+		if !sleepCtx(ctx, time.Duration(10+attempt*10)*time.Millisecond) {
+			return nil, "", "", ctx.Err()
 		}
 	}
-	prevOwner := rec.Owner
-	rec, err = casRecord(ctx, e.deps.Journal, e.cfg.Service, func(cur *Record, req string) (*Record, string, error) {
-		if cur == nil || cur.ID != rec.ID || cur.Owner != prevOwner || !cur.Active() {
-			return nil, "", fmt.Errorf("release: %s changed hands while we were taking it over: %w", rec.ID, ErrLostOwnership)
-		}
-		cur.Owner = e.cfg.Owner
-		cur.UpdatedAt = time.Now()
-		return cur, "", nil
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	return rec, prevOwner, nil
 }
 
 // record is st as the journal keeps it.
@@ -117,37 +199,80 @@ func (e *Engine) record(st *state) Record {
 		r.StandbyUntil = &until
 		r.Outcome = OutcomePromoted
 	}
+	if st.verdictAt != (time.Time{}) {
+		at := st.verdictAt
+		r.VerdictAt = &at
+	}
+	r.Gate, r.Held, r.Progress = st.gate, st.hold, st.progress
 	if st.end || st.phase.Done() {
 		r.Outcome = st.outcome
 		if st.err != nil {
 			r.Message = st.err.Error()
 		}
 	}
+	if st.end && !st.phase.Done() {
+		// The process lets go of a release that stays active (paused, or halted for an operator): no
+		// process drives it, and the next command takes it over at once instead of asking a dead one.
+		r.Owner = ""
+	}
 	return r
 }
 
-// persist writes st to the journal if this process still owns the release. Losing ownership ends the
-// run at once: another process drives the release now.
+// persist writes st to the journal if this process still owns the release, and a copy on the canary
+// (see Mirror). Losing ownership ends the run at once: another process drives the release now. A record
+// that is gone (the stable service's labels were replaced) is written back, and the release aborted.
 func (e *Engine) persist(ctx context.Context, st *state) {
 	if e.startedAt.IsZero() {
 		return // the lock was never taken: nothing of ours is stored
 	}
 	rec := e.record(st)
+	lost := false
 	_, err := casRecord(ctx, e.deps.Journal, e.cfg.Service, func(cur *Record, req string) (*Record, string, error) {
-		if cur == nil || cur.ID != rec.ID || cur.Owner != e.cfg.Owner {
+		if cur != nil && (cur.ID != rec.ID || cur.Owner != e.cfg.Owner) {
 			return nil, "", ErrLostOwnership
 		}
+		lost = cur == nil || cur.Recovered
 		return &rec, req, nil
 	})
 	switch {
 	case errors.Is(err, ErrLostOwnership):
 		if !st.end {
-			st.end, st.outcome = true, OutcomeFailed
+			st.end, st.outcome, st.lostOwnership = true, OutcomeFailed, true
 			st.err = fmt.Errorf("release %s: %w; stopping here without touching anything (see fridaymorning status %s)", e.cfg.ReleaseID, ErrLostOwnership, e.cfg.Service)
 		}
+		return
 	case err != nil:
 		e.send(st, Event{Kind: KindWarning, Message: "saving the release record: " + err.Error()})
+		return
 	}
+	e.mu.Lock()
+	e.stored = true
+	e.mu.Unlock()
+	if lost {
+		e.recordLost(st)
+	}
+	if m, ok := e.deps.Journal.(Mirror); ok && st.canary != "" && !st.phase.Done() {
+		if raw, err := json.Marshal(&rec); err == nil {
+			if err := m.MirrorState(ctx, st.canary, raw); err != nil {
+				e.send(st, Event{Kind: KindWarning, Message: "keeping a copy of the release record on the canary: " + err.Error()})
+			}
+		}
+	}
+}
+
+// recordLost says, once, that the release record had vanished from the stable service and was written
+// back, and asks for the abort that follows: whoever removed it (a `docker stack deploy` of the stable
+// service's stack replaces its labels) may have changed the service under the release.
+func (e *Engine) recordLost(st *state) {
+	e.mu.Lock()
+	noticed := e.lostNoticed
+	e.lostNoticed = true
+	e.mu.Unlock()
+	if noticed {
+		return
+	}
+	e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("the release record on %s was removed (a `docker stack deploy` of its stack or a `docker service update` replaces its labels): written back; aborting the release, since its service may have changed under it", e.cfg.Service)})
+	e.Request(commandRecordLost)
 }
 
 // watch beats the heartbeat on the canary and delivers requests written by other processes until ctx
@@ -163,7 +288,17 @@ func (e *Engine) watch(ctx context.Context, st *state) {
 				lastBeat = time.Now()
 			}
 		}
-		_, req, _, err := e.deps.Journal.ReadState(ctx, e.cfg.Service)
+		raw, req, _, err := e.deps.Journal.ReadState(ctx, e.cfg.Service)
+		if err == nil && len(raw) == 0 {
+			// The record vanished: the phase at work is interrupted, and its next write puts it back.
+			e.mu.Lock()
+			noticed, stored := e.lostNoticed, e.stored
+			e.mu.Unlock()
+			if stored && !noticed {
+				e.Request(commandRecordLost)
+			}
+			continue
+		}
 		if err != nil || req == "" {
 			continue
 		}
@@ -181,22 +316,29 @@ func (e *Engine) watch(ctx context.Context, st *state) {
 	}
 }
 
-// Liveness says whether the process driving rec still beats, judged from its canary's heartbeat (or the
-// record's last update when there is no canary yet): stale means no sign of life for staleAfter.
+// Liveness says whether the process driving rec still shows signs of life: its canary changed (a
+// heartbeat) less than staleAfter ago, or, while there is no canary, the record on the stable service
+// did; both by the store's own clock. A release no process drives (paused, halted) is never alive. last
+// is when the last sign of life was, on the caller's clock (now minus its age).
 func Liveness(ctx context.Context, p Pulse, rec *Record, staleAfter time.Duration, now time.Time) (last time.Time, alive bool, err error) {
-	last = rec.UpdatedAt
-	if rec.Outcome == OutcomePaused {
-		// A paused release waits for a human: no process drives it.
-		return last, false, nil
+	if rec.Owner == "" || rec.Outcome == OutcomePaused {
+		// A paused or halted release waits for a human: no process drives it.
+		return rec.UpdatedAt, false, nil
 	}
+	var age time.Duration
+	found := false
 	if rec.Canary != "" {
-		owner, at, err := p.LastBeat(ctx, rec.Canary)
-		if err != nil {
-			return last, false, err
-		}
-		if owner == rec.Owner && at.After(last) {
-			last = at
+		if age, found, err = p.LastBeat(ctx, rec.Canary); err != nil {
+			return rec.UpdatedAt, false, err
 		}
 	}
-	return last, now.Sub(last) < staleAfter, nil
+	if !found {
+		if age, found, err = p.LastBeat(ctx, rec.Service); err != nil {
+			return rec.UpdatedAt, false, err
+		}
+		if !found {
+			return rec.UpdatedAt, false, nil
+		}
+	}
+	return now.Add(-age), age < staleAfter, nil
 }

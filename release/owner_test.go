@@ -33,6 +33,7 @@ func storeRecord(t *testing.T, w *world, r Record) {
 	}
 	w.rec = raw
 	w.version++
+	w.writtenAt = r.UpdatedAt
 }
 
 func TestRequestsFromAnotherProcess(t *testing.T) {
@@ -92,6 +93,21 @@ func deadRelease(t *testing.T, w *world, phase Phase, step int) {
 	storeRecord(t, w, Record{ID: "r-dead", Service: "app", StableImage: "app:v1", Image: "app:v2", Canary: "app-canary",
 		Steps: []float64{10, 50}, Step: step, Phase: phase, Cause: "analysis", Message: "step 1 failed",
 		StartedBy: "alice", StartedAt: old, UpdatedAt: old, Owner: "dead-process"})
+	// Its last heartbeat on the canary is as old, by the store's clock.
+	w.jmu.Lock()
+	defer w.jmu.Unlock()
+	if w.beats == nil {
+		w.beats = map[string]time.Time{}
+	}
+	w.beats["app-canary"] = old
+}
+
+// setProgress records that the stored release got to sub-step p.
+func setProgress(t *testing.T, w *world, p Progress) {
+	t.Helper()
+	r := w.stored(t)
+	r.Progress = p
+	storeRecord(t, w, *r)
 }
 
 func resume(t *testing.T, w *world, mode ResumeMode, force bool) (Outcome, error) {
@@ -102,7 +118,7 @@ func resume(t *testing.T, w *world, mode ResumeMode, force bool) (Outcome, error
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.Resume(context.Background(), mode, force)
+	return e.Resume(context.Background(), mode, ResumeOptions{Force: force})
 }
 
 func TestResume(t *testing.T) {
@@ -113,31 +129,39 @@ func TestResume(t *testing.T) {
 		phase Phase
 		step  int
 		mode  ResumeMode
-		setup func(w *world)
+		setup func(t *testing.T, w *world)
 		want  Outcome
 		calls string
 	}{
 		{"starting: the existing canary is reused", PhaseStarting, 0, ResumeContinue, nil, OutcomePromoted,
-			"create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" + promoteTail},
+			"shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" + promoteTail},
 		{"baking step 2: the step is baked again", PhaseBaking, 2, ResumeContinue, nil, OutcomePromoted,
 			"shift 50\nanalyze 50\n" + promoteTail},
 		{"promoting: the promotion runs again", PhasePromoting, 2, ResumeContinue, nil, OutcomePromoted, promoteTail},
 		{"promoting with stable already updated: no second update", PhasePromoting, 2, ResumeContinue,
-			func(w *world) { w.images = map[string]string{"app": "app:v2"} }, OutcomePromoted,
+			func(t *testing.T, w *world) { w.images = map[string]string{"app": "app:v2"} }, OutcomePromoted,
 			"scale app-canary\nready app-canary\nup canary\nshift 100\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary"},
 		{"aborting: the abort runs again", PhaseAborting, 1, ResumeContinue, nil, OutcomeAbortedAnalysis, abortTail},
 		{"abort a baking release", PhaseBaking, 1, ResumeAbort, nil, OutcomeAbortedOperator, abortTail},
 		{"promote a baking release", PhaseBaking, 1, ResumePromote, nil, OutcomePromoted, promoteTail},
 		{"abort after a promotion that failed half-way: stable back to its image first", PhasePromoting, 2, ResumeAbort,
-			func(w *world) { w.images = map[string]string{"app": "app:v2"} }, OutcomeAbortedOperator,
+			func(t *testing.T, w *world) {
+				w.images = map[string]string{"app": "app:v2"}
+				setProgress(t, w, ProgressStableUpdating)
+			}, OutcomeAbortedOperator,
 			"update app app:v1\nready app\nup stable\n" + abortTail},
+		{"abort before the promotion touched stable: a stable image set by someone else stays", PhasePromoting, 2, ResumeAbort,
+			func(t *testing.T, w *world) {
+				w.images = map[string]string{"app": "app:v7"}
+				setProgress(t, w, ProgressOnCanary)
+			}, OutcomeAbortedOperator, abortTail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := &world{}
 			deadRelease(t, w, tt.phase, tt.step)
 			if tt.setup != nil {
-				tt.setup(w)
+				tt.setup(t, w)
 			}
 			out, err := resume(t, w, tt.mode, false)
 			if out != tt.want {
@@ -192,7 +216,7 @@ func TestLosingOwnershipStopsAtOnce(t *testing.T) {
 	if out != OutcomeFailed || !errors.Is(err, ErrLostOwnership) {
 		t.Fatalf("%s %v", out, err)
 	}
-	if log := w.log(); strings.Contains(log, "shift 0") || strings.Contains(log, "remove") || strings.Contains(log, "update") {
+	if log := w.log(); strings.Contains(log, "analyze 10\nshift 0") || strings.Contains(log, "remove") || strings.Contains(log, "update") {
 		t.Fatalf("the process kept acting after losing the release:\n%s", log)
 	}
 }

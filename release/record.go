@@ -13,7 +13,8 @@ import (
 
 // Journal keeps each service's release record where every process can read it: in Swarm, on the stable
 // service. Writes are compare-and-swap on the service's version, which makes taking the release lock
-// atomic across terminals and CI jobs.
+// atomic across terminals and CI jobs. A Journal that is also a Mirror keeps a copy on the canary, where a
+// release is still found when the stable service's labels are replaced.
 type Journal interface {
 	// ReadState returns service's release record (nil if none), the pending request from another
 	// process ("" if none) and the version they were read at.
@@ -21,6 +22,17 @@ type Journal interface {
 	// WriteState stores record and request if service is still at version. It returns false, and
 	// changes nothing, if the service changed since: read again and retry.
 	WriteState(ctx context.Context, service string, version uint64, record []byte, request string) (bool, error)
+}
+
+// Mirror keeps a copy of the release record on the canary service. `docker stack deploy` of the stable
+// service's stack, or `docker service update --label-rm`, replaces the stable service's labels and with
+// them the record; the canary, which no stack file names, keeps its copy, from which any process finds the
+// release again (and writes it back on the stable service with its next write).
+type Mirror interface {
+	// MirrorState stores record on the canary service; a canary that is gone is not an error.
+	MirrorState(ctx context.Context, canary string, record []byte) error
+	// MirroredState returns the copy kept on stable's canary; nil if there is no canary or no copy.
+	MirroredState(ctx context.Context, stable string) ([]byte, error)
 }
 
 // Command is a request to a running release, from an operator or another process.
@@ -46,6 +58,9 @@ const (
 	// step's window starts again at the new share.
 	CommandNudgeUp   Command = "nudge-up"
 	CommandNudgeDown Command = "nudge-down"
+	// CommandNudgeUpPastPlan is a nudge up that an operator confirmed may take the canary beyond the
+	// last planned step's share; a plain CommandNudgeUp stops there.
+	CommandNudgeUpPastPlan Command = "nudge-up-past-plan"
 )
 
 // NudgeStep is how many percentage points a nudge moves the canary's share.
@@ -54,7 +69,7 @@ const NudgeStep = 5
 // bakeCommand reports whether c steers a bake rather than ending the phase.
 func bakeCommand(c Command) bool {
 	switch c {
-	case CommandPause, CommandContinue, CommandSkip, CommandNudgeUp, CommandNudgeDown:
+	case CommandPause, CommandContinue, CommandSkip, CommandNudgeUp, CommandNudgeDown, CommandNudgeUpPastPlan:
 		return true
 	}
 	return false
@@ -99,13 +114,28 @@ type Record struct {
 	// BakeUntil is when the current step's bake ends; Paused says an operator stopped its clock.
 	BakeUntil *time.Time `json:"bake_until,omitempty"`
 	Paused    bool       `json:"paused,omitempty"`
+	// VerdictAt is when the last verdict was made, so that its age shows.
+	VerdictAt *time.Time `json:"verdict_at,omitempty"`
+	// Gate says every step passed and the release waits at the promotion gate.
+	Gate bool `json:"gate,omitempty"`
+	// Held says the release waits for a human (paused, or at the gate) while its process watches the
+	// canary with early looks; a process that takes it over watches it too, and judges a fresh window
+	// before promoting it.
+	Held bool `json:"held,omitempty"`
 	// StandbyUntil is when the warm standby of the previous version goes, in phase standby.
 	StandbyUntil *time.Time `json:"standby_until,omitempty"`
-	StartedBy    string     `json:"started_by"`
-	StartedAt    time.Time  `json:"started_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
-	// Owner identifies the process driving the release; it changes when another process takes over.
+	// Progress is the last sub-step of a promotion or rollback that is done, so that a process taking
+	// the release over goes on from there instead of doing it again (or undoing it).
+	Progress  Progress  `json:"progress,omitempty"`
+	StartedBy string    `json:"started_by"`
+	StartedAt time.Time `json:"started_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Owner identifies the process driving the release; it changes when another process takes over. It
+	// is empty while no process drives an active release: paused, or halted for an operator.
 	Owner string `json:"owner"`
+	// Recovered says the record was not on the stable service (its labels were replaced) and was found
+	// on the canary instead. It is not stored.
+	Recovered bool `json:"-"`
 }
 
 // Active reports whether the release has not ended, so that it holds the service's release lock.
@@ -149,6 +179,11 @@ func casRecord(ctx context.Context, j Journal, service string, change func(cur *
 		if err != nil {
 			return nil, err
 		}
+		if cur == nil {
+			if cur, err = mirrored(ctx, j, service); err != nil {
+				return nil, err
+			}
+		}
 		next, nextReq, err := change(cur, req)
 		if err != nil {
 			return cur, err
@@ -173,24 +208,50 @@ func casRecord(ctx context.Context, j Journal, service string, change func(cur *
 	}
 }
 
+// mirrored is the copy of service's record kept on its canary, marked Recovered; nil if j keeps none.
+func mirrored(ctx context.Context, j Journal, service string) (*Record, error) {
+	m, ok := j.(Mirror)
+	if !ok {
+		return nil, nil
+	}
+	raw, err := m.MirroredState(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := ParseRecord(raw)
+	if err != nil || rec == nil || rec.Service != service {
+		return nil, err
+	}
+	rec.Recovered = true
+	return rec, nil
+}
+
 // Request asks the process driving service's release to carry out cmd. It returns the record as it
-// stood, or ErrNoRelease.
+// stood, or ErrNoRelease. A pending abort is never replaced by another request: an abort always wins.
 func Request(ctx context.Context, j Journal, service string, cmd Command) (*Record, error) {
-	return casRecord(ctx, j, service, func(cur *Record, _ string) (*Record, string, error) {
+	return casRecord(ctx, j, service, func(cur *Record, req string) (*Record, string, error) {
 		if !cur.Active() {
 			return nil, "", fmt.Errorf("release: service %s: %w", service, ErrNoRelease)
+		}
+		if Command(req) == CommandAbort {
+			return cur, req, nil
 		}
 		return cur, string(cmd), nil
 	})
 }
 
-// Load returns service's release record, nil if it never had one.
+// Load returns service's release record, nil if it never had one. When the stable service has none but
+// its canary keeps a copy (a Mirror), that copy is returned, marked Recovered.
 func Load(ctx context.Context, j Journal, service string) (*Record, error) {
 	raw, _, _, err := j.ReadState(ctx, service)
 	if err != nil {
 		return nil, err
 	}
-	return ParseRecord(raw)
+	rec, err := ParseRecord(raw)
+	if err != nil || rec != nil {
+		return rec, err
+	}
+	return mirrored(ctx, j, service)
 }
 
 // RecordEvents turns the change of a release record from prev to cur into the events a display folds,

@@ -28,9 +28,11 @@ type Canaries interface {
 	// RemoveService removes a service and waits until its tasks are gone; a service that does not
 	// exist is not an error.
 	RemoveService(ctx context.Context, name string) error
-	// ScaleCanary gives canary as many tasks as stable has, as far as it can, so that it can carry all
-	// of stable's traffic during a promotion. It does not wait for the new tasks.
-	ScaleCanary(ctx context.Context, canary, stable string) error
+	// ScaleCanary gives canary the tasks to carry share percent (0–100) of stable's traffic, as far as
+	// it can: at 100 as many as stable has (a promotion), below it that share of stable's tasks, at least
+	// the canary's configured count. It never removes tasks, reports whether it added some, and does not
+	// wait for them.
+	ScaleCanary(ctx context.Context, canary, stable string, share float64) (bool, error)
 }
 
 // Rollout changes what a service runs and waits for services to converge. What a service runs is a
@@ -77,6 +79,13 @@ type Analyzer interface {
 	Analyze(ctx context.Context, w verdict.Window) (verdict.Verdict, error)
 }
 
+// Notice is what a Preflight check returns, as its error, for something worth saying that the release
+// works around: it is reported as a warning and the release goes on.
+type Notice string
+
+// Error returns the notice's text.
+func (n Notice) Error() string { return string(n) }
+
 // Preflight is one check that must hold before a release changes anything, such as an API being
 // reachable or a backend existing.
 type Preflight struct {
@@ -88,4 +97,32 @@ type Preflight struct {
 	// before anything changes; they go out on the check's KindPreflight event (Event.Changes). Its
 	// error fails the preflight like Run's.
 	Review func(ctx context.Context) ([]Change, error)
+}
+
+// PolicyRestorer is a Rollout whose UpdateImage gives the service an update policy fit for a promotion
+// (see swarm.PromotionSpec) and that can put the service's own policy back once it converged, so that a
+// release leaves the service's update policy as it found it.
+type PolicyRestorer interface {
+	// RestoreUpdatePolicy puts back the update policy service had before UpdateImage changed it; a
+	// service whose policy UpdateImage did not change is left alone.
+	RestoreUpdatePolicy(ctx context.Context, service string) error
+}
+
+// Stacks is a Rollout that knows which `docker stack` deployed a service: a `docker stack deploy` of
+// that stack during a release replaces the release record, and after a promotion puts the stack file's
+// image back, which the engine warns about.
+type Stacks interface {
+	// Stack returns the name of the stack service was deployed with; "" if none.
+	Stack(ctx context.Context, service string) (string, error)
+}
+
+// BackendLock locks a load balancer backend for one release at a time, atomically across processes: two
+// releases of different services configured with the same backend would judge and move each other's
+// traffic. (The service's own lock is its release record.)
+type BackendLock interface {
+	// LockBackend takes backend's lock for release id of service. If another release holds it, it
+	// returns that release's service and ID, and takes nothing.
+	LockBackend(ctx context.Context, backend, service, id string) (heldByService, heldByRelease string, err error)
+	// UnlockBackend releases backend's lock if release id holds it.
+	UnlockBackend(ctx context.Context, backend, id string) error
 }

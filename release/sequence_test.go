@@ -91,7 +91,7 @@ func TestResumeKeepsTheSequence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := e.Resume(context.Background(), ResumeContinue, false); out != OutcomePromoted || err != nil {
+	if out, err := e.Resume(context.Background(), ResumeContinue, ResumeOptions{}); out != OutcomePromoted || err != nil {
 		t.Fatalf("outcome %s, %v", out, err)
 	}
 	if len(a.seen) == 0 || a.seen[0] != 7 {

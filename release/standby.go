@@ -44,7 +44,7 @@ func (e *Engine) standby(ctx, parent context.Context, st *state) {
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), e.cfg.PromoteTimeout)
 	defer cancel()
-	if err := e.removeCanary(cctx, st); err != nil {
+	if err := e.retry(cctx, st, "removing the standby", func() error { return e.removeCanary(cctx, st) }); err != nil {
 		e.halt(st, fmt.Errorf("the standby's time is up, but removing it failed: %w; run `fridaymorning abort %s`", err, e.cfg.Service))
 		return
 	}
@@ -52,28 +52,54 @@ func (e *Engine) standby(ctx, parent context.Context, st *state) {
 }
 
 // rollback sends all traffic to the warm standby of the previous version at once, puts the stable
-// service back on its previous image, then moves traffic back to it and removes the standby. Every
-// step is idempotent.
+// service back on its previous image, then moves traffic back to it and removes the standby. As in a
+// promotion, each sub-step done is recorded (Progress), so that a rollback taken over goes on from the
+// next one; and each is idempotent.
 func (e *Engine) rollback(st *state) {
 	e.takePending()
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.PromoteTimeout)
 	defer cancel()
-	if err := e.shift(ctx, st, 100, shiftAndPersist, plain(fmt.Sprintf("all requests to the standby running %s", e.stableImage))); err != nil {
-		e.halt(st, fmt.Errorf("rollback: moving traffic to the standby %s failed: %w; run `fridaymorning rollback %s` again", st.canary, err, e.cfg.Service))
-		return
+	if !st.progress.reached(ProgressOnStandby) {
+		if err := e.shift(ctx, st, 100, shiftOnly, plain(fmt.Sprintf("all requests to the standby running %s", e.stableImage))); err != nil {
+			e.halt(st, fmt.Errorf("rollback: moving traffic to the standby %s failed: %w; run `fridaymorning rollback %s` again", st.canary, err, e.cfg.Service))
+			return
+		}
+		if !e.done(st, ProgressOnStandby, "") {
+			return
+		}
 	}
-	if err := e.converge(ctx, st, e.cfg.Service, setImageUnlessRunning, e.stableTarget, GroupStable, "stable"); err != nil {
-		e.halt(st, fmt.Errorf("rollback: stable %s is not ready on %s: %w; all traffic stays on the standby %s: run `fridaymorning rollback %s` again", e.cfg.Service, e.stableImage, err, st.canary, e.cfg.Service))
-		return
+	if !st.progress.reached(ProgressStableRolledBack) {
+		if !st.progress.reached(ProgressStableRollingBack) && !e.done(st, ProgressStableRollingBack, "") {
+			return
+		}
+		if err := e.converge(ctx, st, e.cfg.Service, setImageUnlessRunning, e.stableTarget, GroupStable, "stable"); err != nil {
+			e.halt(st, fmt.Errorf("rollback: stable %s is not ready on %s: %w; all traffic stays on the standby %s: run `fridaymorning rollback %s` again", e.cfg.Service, e.stableImage, err, st.canary, e.cfg.Service))
+			return
+		}
+		e.restorePolicy(ctx, st)
+		if !e.done(st, ProgressStableRolledBack, fmt.Sprintf("stable %s runs %s again and is healthy", e.cfg.Service, e.stableImage)) {
+			return
+		}
 	}
-	// The run ends right after: its end writes the record with these weights.
-	if err := e.shift(ctx, st, 0, shiftOnly, plain("all requests back on the stable service, running "+e.stableImage+" again")); err != nil {
-		e.halt(st, fmt.Errorf("rollback: moving traffic back to stable failed: %w; the standby %s still serves it: run `fridaymorning rollback %s` again", err, st.canary, e.cfg.Service))
-		return
+	if !st.progress.reached(ProgressBackOnStable) {
+		if err := e.retry(ctx, st, "moving traffic back to the stable service", func() error {
+			return e.shift(ctx, st, 0, shiftOnly, plain("all requests back on the stable service, running "+e.stableImage+" again"))
+		}); err != nil {
+			e.halt(st, fmt.Errorf("rollback: moving traffic back to stable failed: %w; the standby %s still serves it: run `fridaymorning rollback %s` again", err, st.canary, e.cfg.Service))
+			return
+		}
+		if !e.done(st, ProgressBackOnStable, "") {
+			return
+		}
 	}
-	if err := e.removeCanary(ctx, st); err != nil {
-		e.halt(st, fmt.Errorf("rolled back, but removing the standby failed: %w; run `fridaymorning abort %s`", err, e.cfg.Service))
-		return
+	if !st.progress.reached(ProgressStandbyRemoved) {
+		if err := e.retry(ctx, st, "removing the standby", func() error { return e.removeCanary(ctx, st) }); err != nil {
+			e.halt(st, fmt.Errorf("rolled back, but removing the standby failed: %w; run `fridaymorning rollback %s` again", err, e.cfg.Service))
+			return
+		}
+		if !e.done(st, ProgressStandbyRemoved, "") {
+			return
+		}
 	}
 	e.finish(st, PhaseRolledBack, OutcomeRolledBack, fmt.Sprintf("%s runs %s again", e.cfg.Service, e.stableImage), nil)
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func TestWarmStandby(t *testing.T) {
-	promoted := "create app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" +
+	promoted := "shift 0\ncreate app app:v2\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" +
 		"scale app-canary\nready app-canary\nup canary\nshift 100\nupdate app app:v2\nready app\nup stable\nshift 0\n" +
 		"update app-canary app:v1\nready app-canary\nup canary\n"
 	t.Run("kept until its time is up, then removed", func(t *testing.T) {

@@ -21,6 +21,10 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 		if err == nil && p.Review != nil {
 			changes, err = p.Review(ctx)
 		}
+		if n := Notice(""); errors.As(err, &n) {
+			e.send(st, Event{Kind: KindWarning, Message: "preflight " + p.Name + ": " + n.Error()})
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before anything changed", nil)
@@ -51,12 +55,22 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 		return
 	}
 	e.send(st, Event{Kind: KindPhase, Message: fmt.Sprintf("release lock taken on %s (stable runs %s); creating the canary service", e.cfg.Service, img)})
+	e.stackWarning(ctx, st)
 }
 
 // start creates the canary service and waits until it is ready to take traffic. The canary's name is
-// persisted as soon as it is known, so that an abort, in this process or another, removes it.
+// persisted as soon as it is known, so that an abort, in this process or another, removes it. Before
+// the service exists, its servers are set to weight 0 (and read back): whatever the load balancer's
+// configuration says, the canary gets no request before the first step. The creation itself is never
+// cut short: a request to Swarm cancelled half-way may still create the service, which nobody would
+// then know of; a command or interrupt is acted on once it returns.
 func (e *Engine) start(ctx, parent context.Context, st *state) {
-	name, err := e.deps.Canaries.CreateCanary(ctx, e.cfg.Service, e.target(), e.cfg.ReleaseID)
+	if !e.zeroCanary(ctx, parent, st) {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.ReadyTimeout)
+	name, err := e.deps.Canaries.CreateCanary(cctx, e.cfg.Service, e.target(), e.cfg.ReleaseID)
+	cancel()
 	if name != "" && name != st.canary {
 		e.mu.Lock()
 		st.canary = name
@@ -65,16 +79,18 @@ func (e *Engine) start(ctx, parent context.Context, st *state) {
 	}
 	if err != nil {
 		switch {
-		case ctx.Err() != nil && st.canary != "":
-			e.interrupted(parent, st, "while the canary was being created")
+		case st.canary != "":
+			e.startAbort(st, causeError, "creating the canary failed: "+err.Error())
 		case ctx.Err() != nil:
 			e.takePending()
 			e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before anything changed", nil)
-		case st.canary != "":
-			e.startAbort(st, causeError, "creating the canary failed: "+err.Error())
 		default:
 			e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("creating the canary: %w (nothing was changed)", err))
 		}
+		return
+	}
+	if ctx.Err() != nil {
+		e.interrupted(parent, st, "while the canary was being created")
 		return
 	}
 	e.send(st, Event{Kind: KindCanaryCreated, Message: fmt.Sprintf("canary service %s runs %s", name, e.cfg.Image)})
@@ -107,4 +123,30 @@ func (e *Engine) start(ctx, parent context.Context, st *state) {
 		}
 		e.enter(st, PhaseBaking, fmt.Sprintf("step %d of %d: %s%% of requests to the canary", st.step+1, len(e.cfg.Steps), FormatPercent(e.cfg.Steps[st.step])))
 	}
+}
+
+// zeroCanary sets the canary servers to weight 0 before the canary service is created, so that a
+// server configured with a weight (weight 100 in haproxy.cfg, say) does not take requests as soon as
+// its task passes the health check. It reports whether the start may go on; a failure ends the run:
+// nothing was created yet.
+func (e *Engine) zeroCanary(ctx, parent context.Context, st *state) bool {
+	weights, achieved, err := e.deps.Router.Shift(ctx, 0)
+	switch {
+	case err != nil && ctx.Err() != nil && st.canary != "":
+		e.interrupted(parent, st, "while the canary servers were set to weight 0")
+		return false
+	case err != nil && ctx.Err() != nil:
+		e.takePending()
+		e.finish(st, PhaseAborted, OutcomeAbortedOperator, "interrupted before the canary was created", nil)
+		return false
+	case err != nil && st.canary != "":
+		e.startAbort(st, causeError, "setting the canary servers to weight 0 failed: "+err.Error())
+		return false
+	case err != nil:
+		e.finish(st, PhaseFailed, OutcomeFailed, "", fmt.Errorf("setting the canary servers to weight 0 before creating the canary: %w (no canary was created; stable keeps its traffic)", err))
+		return false
+	}
+	st.canaryPercent, st.weights = achieved, weights
+	e.send(st, Event{Kind: KindProgress, Weights: weights, Message: "canary servers at weight 0 until the first step (" + FormatWeights(weights) + ")"})
+	return true
 }

@@ -24,6 +24,27 @@ func TestRunPreflightFailureChangesNothing(t *testing.T) {
 	}
 }
 
+// TestPreflightNoticeIsAWarning: a check that returns a Notice (something the release works around) is
+// said as a warning, and the release goes on.
+func TestPreflightNoticeIsAWarning(t *testing.T) {
+	w := &world{}
+	out, err, events := run(t, context.Background(), testConfig(), w,
+		Preflight{Name: "haproxy weights", Run: func(context.Context) error {
+			return fmt.Errorf("wrapped: %w", Notice("stable1 runs weight 7, its configuration says 100"))
+		}},
+	)
+	if out != OutcomePromoted || err != nil {
+		t.Fatalf("outcome %s, err %v", out, err)
+	}
+	found := false
+	for _, ev := range events {
+		found = found || ev.Kind == KindWarning && strings.Contains(ev.Message, "preflight haproxy weights: stable1 runs weight 7")
+	}
+	if !found {
+		t.Error("no warning names the notice")
+	}
+}
+
 func TestRunRefusesWhenAReleaseIsInProgress(t *testing.T) {
 	w := &world{}
 	storeRecord(t, w, Record{ID: "r-other", Service: "app", Image: "app:v9", Phase: PhaseBaking, Step: 1, Steps: []float64{10},

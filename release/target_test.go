@@ -20,7 +20,7 @@ func TestRunSpecTarget(t *testing.T) {
 	if out != OutcomePromoted || err != nil {
 		t.Fatalf("outcome %s, %v", out, err)
 	}
-	want := "create app spec:new\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" +
+	want := "shift 0\ncreate app spec:new\nready app-canary\nup canary\nshift 10\nanalyze 10\nshift 50\nanalyze 50\n" +
 		"scale app-canary\nready app-canary\nup canary\nshift 100\nupdate app spec:new\nready app\nup stable\nshift 0\ndrain canary\nremove app-canary"
 	if got := w.log(); got != want {
 		t.Errorf("calls:\n%s\nwant:\n%s", got, want)

@@ -18,20 +18,35 @@ type world struct {
 	mu    sync.Mutex
 	calls []string
 
-	verdicts     []verdict.Verdict // returned by Analyze in turn; the last one repeats
-	early        []verdict.Verdict // returned by early looks in turn; the last one repeats; none: inconclusive
-	earlyCalls   int
-	windows      []verdict.Window // every final window judged
-	counts       map[string]verdict.Tally
-	analyzeErr   error
-	createErr    error
-	readyErr     map[string]error // by service
-	updateErr    error
-	shiftErr     map[float64]error
-	shiftFailsN  int // Shift(0) fails this many times before succeeding
-	removeErr    error
-	onAnalyze    func(n int)
+	verdicts    []verdict.Verdict // returned by Analyze in turn; the last one repeats
+	early       []verdict.Verdict // returned by early looks in turn; the last one repeats; none: inconclusive
+	earlyCalls  int
+	windows     []verdict.Window // every final window judged
+	counts      map[string]verdict.Tally
+	analyzeErr  error
+	createErr   error
+	readyErr    map[string]error // by service
+	updateErr   error
+	shiftErr    map[float64]error
+	shiftFailsN int // Shift(0) fails this many times, once the canary had traffic, before succeeding
+	hadTraffic  bool
+	// stableReplicas, when set, makes ScaleCanary below 100% add tasks (and fail with scaleErr).
+	stableReplicas int
+	scaleErr       error
+	removeErr      error
+	onAnalyze      func(n int)
+	onEarly        func(n int) // called with each scripted early look's number, before it answers
+	// verify answers Verify's n-th call (from 0); nil: nothing drifted, nothing stale.
+	verify       func(n int) (drifted map[string]int, stale bool)
+	verifyCalls  int
 	analyzeCalls int
+	// onCreate runs while the canary is being created; a cancelled ctx then fails the creation, as the
+	// Docker client does, although Swarm may have created the service.
+	onCreate func(ctx context.Context)
+	// onCall runs after each effect is recorded, with its text ("update app app:v2").
+	onCall func(call string)
+	// gone are the services removed; a gone canary cannot be scaled or waited for.
+	gone map[string]bool
 
 	images map[string]string // service → image, for Image, Current and Update
 	memJournal
@@ -44,8 +59,12 @@ type memJournal struct {
 	request string
 	version uint64
 	beats   map[string]time.Time
-	owners  map[string]string
 	writes  int
+	// writtenAt is when the record was last written, by the store's clock (the stable service "app"
+	// changed then).
+	writtenAt time.Time
+	// mirror is the copy of the record kept on the canary (see Mirror); mirrorOff turns Mirror off.
+	mirror []byte
 }
 
 func (j *memJournal) ReadState(_ context.Context, service string) ([]byte, string, uint64, error) {
@@ -63,23 +82,53 @@ func (j *memJournal) WriteState(_ context.Context, service string, version uint6
 	j.rec, j.request = record, request
 	j.version++
 	j.writes++
+	j.writtenAt = time.Now()
 	return true, nil
+}
+
+func (j *memJournal) MirrorState(_ context.Context, canary string, record []byte) error {
+	j.jmu.Lock()
+	defer j.jmu.Unlock()
+	j.mirror = record
+	return nil
+}
+
+func (j *memJournal) MirroredState(_ context.Context, stable string) ([]byte, error) {
+	j.jmu.Lock()
+	defer j.jmu.Unlock()
+	return j.mirror, nil
+}
+
+// removeRecord is what `docker service update --label-rm fridaymorning.state` does to the stable service.
+func (j *memJournal) removeRecord() {
+	j.jmu.Lock()
+	defer j.jmu.Unlock()
+	j.rec, j.request = nil, ""
+	j.version++
+	j.writtenAt = time.Now()
 }
 
 func (j *memJournal) Beat(_ context.Context, service, owner string, at time.Time) error {
 	j.jmu.Lock()
 	defer j.jmu.Unlock()
 	if j.beats == nil {
-		j.beats, j.owners = map[string]time.Time{}, map[string]string{}
+		j.beats = map[string]time.Time{}
 	}
-	j.beats[service], j.owners[service] = at, owner
+	// The store stamps the change with its own clock; at, the driver's, is not trusted.
+	j.beats[service] = time.Now()
 	return nil
 }
 
-func (j *memJournal) LastBeat(_ context.Context, service string) (string, time.Time, error) {
+func (j *memJournal) LastBeat(_ context.Context, service string) (time.Duration, bool, error) {
 	j.jmu.Lock()
 	defer j.jmu.Unlock()
-	return j.owners[service], j.beats[service], nil
+	if at, ok := j.beats[service]; ok {
+		return time.Since(at), true, nil
+	}
+	if service == "app" && len(j.rec) > 0 {
+		return time.Since(j.writtenAt), true, nil
+	}
+	return 0, false, nil
 }
 
 func (j *memJournal) stored(t *testing.T) *Record {
@@ -96,6 +145,9 @@ func (j *memJournal) stored(t *testing.T) *Record {
 func (w *world) Image(_ context.Context, service string) (string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.gone[service] {
+		return "", fmt.Errorf("swarm: service %q not found", service)
+	}
 	if img, ok := w.images[service]; ok {
 		return img, nil
 	}
@@ -103,27 +155,67 @@ func (w *world) Image(_ context.Context, service string) (string, error) {
 }
 
 func (w *world) record(format string, args ...any) {
+	call := fmt.Sprintf(format, args...)
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.calls = append(w.calls, fmt.Sprintf(format, args...))
+	w.calls = append(w.calls, call)
+	hook := w.onCall
+	w.mu.Unlock()
+	if hook != nil {
+		hook(call)
+	}
 }
 
-func (w *world) CreateCanary(_ context.Context, stable, image, id string) (string, error) {
+func (w *world) isGone(service string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gone[service]
+}
+
+func (w *world) CreateCanary(ctx context.Context, stable, image, id string) (string, error) {
 	w.record("create %s %s", stable, image)
 	if w.createErr != nil {
 		return "", w.createErr
 	}
+	if w.onCreate != nil {
+		w.onCreate(ctx)
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+	}
+	w.mu.Lock()
+	delete(w.gone, stable+"-canary")
+	w.mu.Unlock()
 	return stable + "-canary", nil
 }
 
 func (w *world) RemoveService(_ context.Context, name string) error {
 	w.record("remove %s", name)
-	return w.removeErr
+	if w.removeErr != nil {
+		return w.removeErr
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gone == nil {
+		w.gone = map[string]bool{}
+	}
+	w.gone[name] = true
+	return nil
 }
 
-func (w *world) ScaleCanary(_ context.Context, canary, stable string) error {
-	w.record("scale %s", canary)
-	return nil
+func (w *world) ScaleCanary(_ context.Context, canary, stable string, share float64) (bool, error) {
+	if share < 100 && w.stableReplicas == 0 {
+		// Below 100, the canary is scaled only where a test says stable has replicas to match.
+		return false, nil
+	}
+	if share >= 100 {
+		w.record("scale %s", canary)
+	} else {
+		w.record("scale %s to %g%% of %d", canary, share, w.stableReplicas)
+	}
+	if w.isGone(canary) {
+		return false, fmt.Errorf("swarm: service %q not found", canary)
+	}
+	return true, w.scaleErr
 }
 
 // Current is the image: the world's targets are images.
@@ -147,13 +239,19 @@ func (w *world) Update(_ context.Context, service, image string) error {
 
 func (w *world) WaitReady(_ context.Context, service string, progress func(string)) error {
 	w.record("ready %s", service)
+	if w.isGone(service) {
+		return fmt.Errorf("swarm: service %q not found", service)
+	}
 	progress("1/1 running")
 	return w.readyErr[service]
 }
 
 func (w *world) Shift(_ context.Context, pct float64) (map[string]int, float64, error) {
 	w.record("shift %g", pct)
-	if pct == 0 && w.shiftFailsN > 0 {
+	w.mu.Lock()
+	w.hadTraffic = w.hadTraffic || pct > 0
+	w.mu.Unlock()
+	if pct == 0 && w.shiftFailsN > 0 && w.hadTraffic {
 		w.shiftFailsN--
 		return nil, 0, errors.New("api down")
 	}
@@ -161,6 +259,21 @@ func (w *world) Shift(_ context.Context, pct float64) (map[string]int, float64, 
 		return nil, 0, err
 	}
 	return map[string]int{"stable1": int(100 - pct), "canary1": int(pct)}, pct, nil
+}
+
+func (w *world) Verify(_ context.Context, pct float64, set map[string]int) (map[string]int, bool, error) {
+	w.mu.Lock()
+	n := w.verifyCalls
+	w.verifyCalls++
+	w.mu.Unlock()
+	if w.verify == nil {
+		return nil, false, nil
+	}
+	drifted, stale := w.verify(n)
+	if len(drifted) > 0 || stale {
+		w.record("verify %g: drifted %v, stale %v", pct, drifted, stale)
+	}
+	return drifted, stale, nil
 }
 
 func (w *world) WaitUp(_ context.Context, group string) error {
@@ -202,6 +315,9 @@ func (w *world) Analyze(_ context.Context, win verdict.Window) (verdict.Verdict,
 			return verdict.Verdict{Result: verdict.ResultInconclusive, Early: true}, nil
 		}
 		w.record("early %g", share)
+		if w.onEarly != nil {
+			w.onEarly(n)
+		}
 		return w.early[min(n, len(w.early)-1)], nil
 	}
 	w.record("analyze %g", share)
@@ -249,6 +365,7 @@ func testConfig() Config {
 		BeatInterval:     time.Millisecond,
 		EarlyInterval:    -1,
 		StartedBy:        "tester",
+		RetryInterval:    time.Millisecond,
 	}
 }
 
@@ -261,4 +378,15 @@ func run(t *testing.T, ctx context.Context, cfg Config, w *world, pre ...Preflig
 	}
 	out, err := e.Run(ctx)
 	return out, err, events
+}
+
+// countEvents counts the events of kind whose message contains part.
+func countEvents(events []Event, kind Kind, part string) int {
+	n := 0
+	for _, ev := range events {
+		if ev.Kind == kind && strings.Contains(ev.Message, part) {
+			n++
+		}
+	}
+	return n
 }

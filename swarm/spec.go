@@ -42,16 +42,16 @@ func (c *Client) SpecTarget() string {
 	return specRef(c.cfg.Spec.Spec)
 }
 
-// Current returns what service runs: its image, or, for a release of a whole spec (Config.Spec, or a
-// canary of service that carries one), the reference of its spec, which Update accepts to put it back
-// as it is.
+// Current returns what service runs: its image as released (ReleasedImage), or, for a release of a
+// whole spec (Config.Spec, or a canary of service that carries one), the reference of its spec, which
+// Update accepts to put it back as it is.
 func (c *Client) Current(ctx context.Context, service string) (string, error) {
 	svc, err := c.inspect(ctx, service)
 	if err != nil {
 		return "", err
 	}
 	if c.cfg.Spec == nil && !c.specCanary(ctx, service) {
-		return specImage(svc.Spec), nil
+		return ReleasedImage(svc.Spec), nil // the image Update was given, though it runs it pinned
 	}
 	spec, err := c.byName(ctx, svc.Spec)
 	if err != nil {
@@ -78,6 +78,10 @@ func (c *Client) Update(ctx context.Context, service, target string) error {
 		return c.UpdateImage(ctx, service, target)
 	}
 	spec, err := c.resolve(ctx, service, target)
+	if err != nil {
+		return err
+	}
+	auth, err := registryAuth(ctx, specImage(spec))
 	if err != nil {
 		return err
 	}
@@ -112,7 +116,7 @@ func (c *Client) Update(ctx context.Context, service, target string) error {
 			}
 		}
 		next.TaskTemplate.ForceUpdate = svc.Spec.TaskTemplate.ForceUpdate
-		_, err = c.api.ServiceUpdate(ctx, svc.ID, svc.Version, next, swarm.ServiceUpdateOptions{QueryRegistry: true})
+		_, err = c.api.ServiceUpdate(ctx, svc.ID, svc.Version, next, swarm.ServiceUpdateOptions{QueryRegistry: true, EncodedRegistryAuth: auth})
 		if err == nil {
 			return nil
 		}

@@ -3,7 +3,6 @@ package swarm
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -17,7 +16,11 @@ const (
 	// LabelRequest, on the stable service, holds a command for the process driving the release.
 	LabelRequest = "fridaymorning.request"
 	// LabelHeartbeat, on the canary service, holds "OWNER TIME": the driving process's last sign of life.
+	// TIME is the driver's clock, for humans; how old the beat is comes from Swarm's own stamp.
 	LabelHeartbeat = "fridaymorning.heartbeat"
+	// LabelStateCopy, on the canary service, holds a copy of the release record (see release.Mirror),
+	// which a `docker stack deploy` of the stable service's stack does not remove.
+	LabelStateCopy = "fridaymorning.state-copy"
 )
 
 // ReadState returns the release record and the pending request kept on service, and the service's
@@ -76,46 +79,87 @@ func setLabel(l map[string]string, k, v string) {
 
 // Beat stamps owner's heartbeat on service (a canary). A service that is gone is not an error.
 func (c *Client) Beat(ctx context.Context, service, owner string, at time.Time) error {
+	return c.updateLabels(ctx, service, "heartbeat", func(l map[string]string) {
+		l[LabelHeartbeat] = owner + " " + at.UTC().Format(time.RFC3339Nano)
+	})
+}
+
+// LastBeat returns how long ago service last changed (a heartbeat, a record write), by Swarm: its UpdatedAt is stamped by the manager, and the age is taken against the manager's own
+// clock (the Engine API's system time), never this process's, so that skewed clocks do not make a live
+// driver look dead. A service that does not exist is not an error: found is false.
+func (c *Client) LastBeat(ctx context.Context, service string) (age time.Duration, found bool, err error) {
+	svc, _, err := c.api.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
+	if errdefs.IsNotFound(err) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("swarm: reading the heartbeat on %q: %w", service, err)
+	}
+	now, err := c.managerTime(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	return max(now.Sub(svc.Meta.UpdatedAt), 0), true, nil
+}
+
+// managerTime is the current time on the Swarm manager this client talks to.
+func (c *Client) managerTime(ctx context.Context) (time.Time, error) {
+	info, err := c.api.Info(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("swarm: reading the manager's clock: %w", err)
+	}
+	now, err := time.Parse(time.RFC3339Nano, info.SystemTime)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("swarm: the manager's clock %q: %w", info.SystemTime, err)
+	}
+	return now, nil
+}
+
+// MirrorState keeps a copy of the release record on canary (see release.Mirror). A canary that is gone
+// is not an error. Only labels change: no task is restarted.
+func (c *Client) MirrorState(ctx context.Context, canary string, record []byte) error {
+	return c.updateLabels(ctx, canary, "the copy of the release record", func(l map[string]string) { setLabel(l, LabelStateCopy, string(record)) })
+}
+
+// MirroredState returns the copy of the release record kept on stable's canary; nil if there is no
+// canary of stable or it keeps no copy.
+func (c *Client) MirroredState(ctx context.Context, stable string) ([]byte, error) {
+	svc, _, err := c.api.ServiceInspectWithRaw(ctx, CanaryName(stable), swarm.ServiceInspectOptions{})
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("swarm: reading the canary of %q: %w", stable, err)
+	}
+	if svc.Spec.Labels[LabelStable] != stable || svc.Spec.Labels[LabelStateCopy] == "" {
+		return nil, nil
+	}
+	return []byte(svc.Spec.Labels[LabelStateCopy]), nil
+}
+
+// updateLabels changes service's labels with change, retrying Swarm's "update out of sequence"; a
+// service that is gone is not an error.
+func (c *Client) updateLabels(ctx context.Context, service, what string, change func(map[string]string)) error {
 	for attempt := 0; attempt < 5; attempt++ {
 		svc, _, err := c.api.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
 		if errdefs.IsNotFound(err) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("swarm: heartbeat on %q: %w", service, err)
+			return fmt.Errorf("swarm: %s on %q: %w", what, service, err)
 		}
 		spec := svc.Spec
 		spec.Labels = cloneLabels(spec.Labels)
-		spec.Labels[LabelHeartbeat] = owner + " " + at.UTC().Format(time.RFC3339Nano)
+		change(spec.Labels)
 		_, err = c.api.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{})
 		if err == nil || errdefs.IsNotFound(err) {
 			return nil
 		}
 		if !isOutOfSequence(err) {
-			return fmt.Errorf("swarm: heartbeat on %q: %w", service, err)
+			return fmt.Errorf("swarm: %s on %q: %w", what, service, err)
 		}
 	}
-	return fmt.Errorf("swarm: heartbeat on %q: the service kept changing", service)
-}
-
-// LastBeat returns the last heartbeat stamped on service; zero values if there is none or no service.
-func (c *Client) LastBeat(ctx context.Context, service string) (string, time.Time, error) {
-	svc, _, err := c.api.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
-	if errdefs.IsNotFound(err) {
-		return "", time.Time{}, nil
-	}
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("swarm: reading the heartbeat on %q: %w", service, err)
-	}
-	owner, at, ok := strings.Cut(svc.Spec.Labels[LabelHeartbeat], " ")
-	if !ok {
-		return "", time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if err != nil {
-		return "", time.Time{}, nil
-	}
-	return owner, t, nil
+	return fmt.Errorf("swarm: %s on %q: the service kept changing", what, service)
 }
 
 // Releases lists the services that carry a release record, by name.

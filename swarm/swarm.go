@@ -137,7 +137,8 @@ func sameImage(a, b string) bool {
 
 // CheckRelease checks, without changing anything, that stable can be released to image: the service
 // exists and is no canary, it does not run image already, no canary of it exists, the canary's ports
-// are mapped, and image can be found on the engine or in its registry.
+// are mapped, and image can be found on the engine or, with the registry credentials of the user running
+// fridaymorning, in its registry.
 func (c *Client) CheckRelease(ctx context.Context, stable, image string) error {
 	svc, err := c.inspect(ctx, stable)
 	if err != nil {
@@ -161,23 +162,16 @@ func (c *Client) CheckRelease(ctx context.Context, stable, image string) error {
 	} else if !errdefs.IsNotFound(err) {
 		return fmt.Errorf("swarm: looking for an existing canary %q: %w", CanaryName(stable), err)
 	}
-	return c.checkImage(ctx, image)
-}
-
-// checkImage finds image on the engine or, failing that, in its registry.
-func (c *Client) checkImage(ctx context.Context, image string) error {
-	if strings.TrimSpace(image) == "" || strings.ContainsAny(image, " \t\n") {
-		return fmt.Errorf("swarm: image %q is not a valid reference: pass --image REPOSITORY:TAG", image)
+	auth, err := registryAuth(ctx, image)
+	if err != nil {
+		return err
 	}
-	_, err := c.api.ImageInspect(ctx, image)
-	if err == nil {
-		return nil
+	ref, err := c.pin(ctx, image, auth)
+	if err != nil {
+		return err
 	}
-	if !errdefs.IsNotFound(err) {
-		return fmt.Errorf("swarm: inspecting image %s: %w", image, err)
-	}
-	if _, derr := c.api.DistributionInspect(ctx, image, ""); derr != nil {
-		return fmt.Errorf("swarm: image %s is neither on this Docker Engine nor in its registry (%v): build or push it, or check --image", image, derr)
+	if ref == specImage(svc.Spec) {
+		return fmt.Errorf("swarm: service %q already runs %s (%s): nothing to release", stable, image, ref)
 	}
 	return nil
 }

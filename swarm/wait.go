@@ -10,36 +10,48 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 )
-
-func containerListOptions(args filters.Args) container.ListOptions {
-	return container.ListOptions{Filters: args}
-}
 
 // ErrTasksFailed is wrapped by WaitReady's error when tasks of the awaited image fail, are rejected or
 // cannot be scheduled.
 var ErrTasksFailed = errors.New("tasks failed")
 
-// UpdateImage starts a rolling update of service to image. The update keeps the service's own pace
-// (parallelism, delay, monitor) but always has Swarm roll back on failure, and starts new tasks before
-// stopping old ones where no host-mode published port makes two tasks clash: see PromotionSpec. It
-// retries Swarm's "update out of sequence" conflicts after reading the spec again, and does not wait for
-// the update; use WaitReady.
+// UpdateImage starts a rolling update of service to image, pinned as fridaymorning pinned it (see
+// pinFor): a promotion runs the canary's reference, so that the stable service gets the bits that were
+// judged, and a rollback the one it ran before. The registry credentials of the user running
+// fridaymorning go with the update. The update keeps the service's own pace (parallelism, delay,
+// monitor) but always has Swarm roll back on failure, and starts new tasks before stopping old ones
+// where no host-mode published port makes two tasks clash: see PromotionSpec. It retries Swarm's "update
+// out of sequence" conflicts after reading the spec again, and does not wait for the update; use
+// WaitReady.
 func (c *Client) UpdateImage(ctx context.Context, service, image string) error {
+	auth, err := registryAuth(ctx, image)
+	if err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		svc, err := c.inspect(ctx, service)
 		if err != nil {
 			return err
 		}
-		_, err = c.api.ServiceUpdate(ctx, svc.ID, svc.Version, PromotionSpec(svc.Spec, image), swarm.ServiceUpdateOptions{})
+		ref := c.pinFor(ctx, svc, image)
+		spec := PromotionSpec(svc.Spec, ref)
+		spec.Labels = cloneLabels(spec.Labels)
+		delete(spec.Labels, LabelPinned)
+		if svc.Spec.Labels[LabelRole] != RoleCanary {
+			delete(spec.Labels, LabelImage)
+		}
+		if ref != image {
+			spec.Labels[LabelImage], spec.Labels[LabelPinned] = image, ref
+		}
+		_, err = c.api.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{EncodedRegistryAuth: auth})
 		if err == nil {
 			return nil
 		}
 		if !isOutOfSequence(err) || attempt >= 10 {
-			return fmt.Errorf("swarm: updating %q to %s: %w", service, image, err)
+			return fmt.Errorf("swarm: updating %q to %s: %w", service, ref, err)
 		}
 	}
 }
@@ -47,7 +59,9 @@ func (c *Client) UpdateImage(ctx context.Context, service, image string) error {
 // PromotionSpec is spec running image, with an update policy fit for a promotion: failure action
 // rollback (Swarm's default, pause, would leave a half-updated service), and start-first order unless the
 // service publishes a host-mode port, where a new task cannot start beside the old one on the same node.
+// The service's own policy is kept in a label, from which RestoreUpdatePolicy puts it back.
 func PromotionSpec(spec swarm.ServiceSpec, image string) swarm.ServiceSpec {
+	spec.Labels = savedUpdateConfig(spec)
 	spec.TaskTemplate.ContainerSpec = ptrCopy(spec.TaskTemplate.ContainerSpec)
 	spec.TaskTemplate.ContainerSpec.Image = image
 	uc := swarm.UpdateConfig{Parallelism: 1}
@@ -83,41 +97,44 @@ func publishesHostPort(spec swarm.ServiceSpec) bool {
 	return false
 }
 
-// ScaleCanary gives canary as many tasks as stable has, so that it can carry all of stable's traffic
-// during a promotion; with a host-mode published port at most one per ready node. It does not wait.
-func (c *Client) ScaleCanary(ctx context.Context, canary, stable string) error {
+// ScaleCanary gives canary as many tasks as stable has (for a global service, one per node its placement
+// allows), so that it can carry all of stable's traffic during a promotion; with a host-mode published
+// port at most one per node it can run on. It does not wait. Below a share of 100, it gives canary the
+// share of stable's tasks (see forShare); it never removes tasks, and reports whether it added some.
+func (c *Client) ScaleCanary(ctx context.Context, canary, stable string, share float64) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		st, err := c.inspect(ctx, stable)
 		if err != nil {
-			return err
+			return false, err
 		}
 		cn, err := c.inspect(ctx, canary)
 		if err != nil {
-			return err
+			return false, err
 		}
 		want := uint64(1)
 		if r := st.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
 			want = *r.Replicas
-		} else if n, err := c.readyNodes(ctx); err == nil {
-			want = uint64(n)
+		} else if n, err := c.eligibleNodes(ctx, st.Spec); err == nil {
+			want = uint64(n) // a global service: one task per node its constraints allow
 		}
+		want = c.forShare(want, share)
 		if publishesHostPort(cn.Spec) {
-			if n, err := c.readyNodes(ctx); err == nil {
+			if n, err := c.eligibleNodes(ctx, cn.Spec); err == nil {
 				want = min(want, uint64(n))
 			}
 		}
 		r := cn.Spec.Mode.Replicated
 		if r == nil || r.Replicas == nil || *r.Replicas >= want {
-			return nil
+			return false, nil
 		}
 		spec := cn.Spec
 		spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &want}}
 		_, err = c.api.ServiceUpdate(ctx, cn.ID, cn.Version, spec, swarm.ServiceUpdateOptions{})
 		if err == nil {
-			return nil
+			return true, nil
 		}
 		if !isOutOfSequence(err) || attempt >= 10 {
-			return fmt.Errorf("swarm: scaling canary %q to %d tasks: %w", canary, want, err)
+			return false, fmt.Errorf("swarm: scaling canary %q to %d tasks: %w", canary, want, err)
 		}
 	}
 }
@@ -303,7 +320,7 @@ func (c *Client) WaitReady(ctx context.Context, service string, progress func(st
 		}
 		nodes := 1
 		if svc.Spec.Mode.Global != nil {
-			if n, err := c.readyNodes(ctx); err == nil {
+			if n, err := c.eligibleNodes(ctx, svc.Spec); err == nil {
 				nodes = n
 			}
 		}
@@ -327,20 +344,6 @@ func (c *Client) WaitReady(ctx context.Context, service string, progress func(st
 	}
 }
 
-func (c *Client) readyNodes(ctx context.Context) (int, error) {
-	nodes, err := c.api.NodeList(ctx, swarm.NodeListOptions{})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, node := range nodes {
-		if node.Status.State == swarm.NodeStateReady && node.Spec.Availability == swarm.NodeAvailabilityActive {
-			n++
-		}
-	}
-	return n, nil
-}
-
 // Tasks says in a few words how a service's tasks stand ("2/2 tasks running, 1 starting"), for a
 // display; "" when the service does not exist.
 func (c *Client) Tasks(ctx context.Context, service string) (string, error) {
@@ -357,7 +360,7 @@ func (c *Client) Tasks(ctx context.Context, service string) (string, error) {
 	}
 	nodes := 1
 	if svc.Spec.Mode.Global != nil {
-		if n, err := c.readyNodes(ctx); err == nil {
+		if n, err := c.eligibleNodes(ctx, svc.Spec); err == nil {
 			nodes = n
 		}
 	}

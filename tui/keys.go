@@ -112,12 +112,18 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	switch m.dialog {
-	case dialogPromote, dialogAbort:
+	case dialogPromote, dialogAbort, dialogNudge:
 		switch {
 		case is(msg, k.Yes):
 			cmd, what := release.CommandPromote, "promotion requested"
-			if m.dialog == dialogAbort {
+			switch m.dialog {
+			case dialogAbort:
 				cmd, what = release.CommandAbort, "abort requested: traffic goes back to stable"
+				if m.st.Phase == release.PhaseStandby {
+					what = "abort requested: the standby is removed"
+				}
+			case dialogNudge:
+				cmd, what = release.CommandNudgeUpPastPlan, "nudging the canary up, past the plan"
 			}
 			m.dialog = dialogNone
 			return m, m.request(cmd, what)
@@ -184,7 +190,10 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			return m, m.request(release.CommandSkip, "skipping the rest of the bake")
 		}
 	case is(msg, k.NudgeUp):
-		if baking {
+		switch {
+		case baking && m.pastPlan():
+			m.dialog = dialogNudge
+		case baking:
 			return m, m.request(release.CommandNudgeUp, "nudging the canary up")
 		}
 	case is(msg, k.NudgeDown):
@@ -201,4 +210,10 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.explain = false
 	}
 	return m, nil
+}
+
+// pastPlan reports whether a nudge up would take the canary beyond the last planned step's share.
+func (m Model) pastPlan() bool {
+	plan := m.st.Plan
+	return len(plan) > 0 && m.st.Requested+release.NudgeStep > plan[len(plan)-1]
 }

@@ -63,6 +63,8 @@ const (
 	dialogPromote
 	dialogAbort
 	dialogQuit
+	// dialogNudge asks before a nudge takes the canary past the last planned step's share.
+	dialogNudge
 )
 
 // probeState is a dependency's last answer. gen is the generation of the check that gave it: an

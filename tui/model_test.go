@@ -117,6 +117,13 @@ func inProgress() []release.Event {
 	return evs
 }
 
+// atLastStep is inProgress at the last planned step, 50%.
+func atLastStep() []release.Event {
+	return append(inProgress(),
+		ev(127*time.Second, release.Event{Kind: release.KindTraffic, Phase: release.PhaseBaking, Step: 3, CanaryPercent: 50, AchievedPercent: 50, Weights: map[string]int{"canary1": 100, "stable1": 100}, Message: "canary gets 50% of requests (requested 50%)"}),
+		ev(127*time.Second, release.Event{Kind: release.KindBake, Phase: release.PhaseBaking, Step: 3, Until: t0.Add(187 * time.Second), Message: "baking for 1m0s"}))
+}
+
 // failing adds a failing early look of step 2 and the abort it starts.
 func failing() []release.Event {
 	evs := inProgress()
@@ -290,6 +297,12 @@ func TestKeys(t *testing.T) {
 		{name: "space continues a paused bake", events: paused(), keys: []string{"space"}, want: []release.Command{release.CommandContinue}},
 		{name: "n skips to the verdict", keys: []string{"n"}, want: []release.Command{release.CommandSkip}},
 		{name: "+ and - nudge", keys: []string{"+", "=", "-"}, want: []release.Command{release.CommandNudgeUp, release.CommandNudgeUp, release.CommandNudgeDown}},
+		{name: "+ past the last planned step asks, y nudges", events: atLastStep(), keys: []string{"+", "y"}, want: []release.Command{release.CommandNudgeUpPastPlan}},
+		{name: "+ past the last planned step asks, n does not nudge", events: atLastStep(), keys: []string{"+", "n", "-"}, want: []release.Command{release.CommandNudgeDown}, check: func(t *testing.T, m Model) {
+			if m.dialog != dialogNone {
+				t.Error("dialog still open")
+			}
+		}},
 		{name: "? opens help, any key closes it", keys: []string{"?"}, check: func(t *testing.T, m Model) {
 			if !m.help {
 				t.Fatal("no help")
@@ -442,6 +455,35 @@ func TestNeverBlocks(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("Update blocked")
+	}
+}
+
+func TestAbortConfirmationSaysWhatAbortDoesInThePhase(t *testing.T) {
+	standby := append(inProgress(), ev(90*time.Second, release.Event{Kind: release.KindPhase, Phase: release.PhaseStandby,
+		Message: "shop runs registry.example.com/shop:v2; registry.example.com/shop:v1 stands by on shop-canary"}))
+	promoting := append(inProgress(), ev(90*time.Second, release.Event{Kind: release.KindPhase, Phase: release.PhasePromoting, Message: "every step passed"}))
+	for _, tt := range []struct {
+		name   string
+		events []release.Event
+		want   []string
+	}{
+		{"baking", inProgress(), []string{"Abort the release?", "goes back to stable"}},
+		{"standby", standby, []string{"End the standby now?", "keeps running shop:v2", "standby of shop:v1 is removed", "no longer possible"}},
+		{"promoting", promoting, []string{"the abort is not carried out", "The promotion finishes"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := press(model(tt.events, 120, 40, &recorder{}), "a")
+			if m.dialog != dialogAbort {
+				t.Fatal("a did not ask for confirmation")
+			}
+			out := m.dialogBox(120)
+			flat := strings.Join(strings.Fields(strings.ReplaceAll(out, "║", " ")), " ")
+			for _, w := range tt.want {
+				if !strings.Contains(flat, w) {
+					t.Errorf("the confirmation lacks %q:\n%s", w, out)
+				}
+			}
+		})
 	}
 }
 

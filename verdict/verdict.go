@@ -61,6 +61,7 @@ const (
 	CheckCanaryRequests    = "canary_requests"
 	CheckStableRequests    = "stable_requests"
 	CheckTelemetry         = "telemetry"
+	CheckTrafficShare      = "traffic_share"
 	CheckErrorRate         = "error_rate"
 	CheckErrorRateIncrease = "error_rate_increase"
 	CheckLatencyShift      = "latency_shift"
@@ -77,11 +78,15 @@ func VsStableCheck(q Metric) string { return string(q) + "_vs_stable" }
 type Tally struct {
 	// Requests answered and, of those, answered with a 5xx status.
 	Requests, Errors5xx int64
+	// Failed counts the attempts on the group's servers that got no answer: connection and response
+	// errors, and attempts the load balancer retried or sent to another server. Users may never see
+	// them (a retry elsewhere answered), and no per-request log names the server that failed.
+	Failed int64 `json:",omitempty"`
 }
 
 // Minus is t − u, counter by counter.
 func (t Tally) Minus(u Tally) Tally {
-	return Tally{Requests: t.Requests - u.Requests, Errors5xx: t.Errors5xx - u.Errors5xx}
+	return Tally{Requests: t.Requests - u.Requests, Errors5xx: t.Errors5xx - u.Errors5xx, Failed: t.Failed - u.Failed}
 }
 
 // Window is what is judged: the time span, the canary's share of requests in it and, if known, the load

@@ -146,3 +146,29 @@ func TestTelemetryLossIsInconclusive(t *testing.T) {
 		t.Error("the canary is still there")
 	}
 }
+
+// TestRetriesDoNotHideCanaryFailures: a canary that closes 20% of its connections without answering
+// (v2-resets), behind the shipped HAProxy configuration's retries and redispatch. Every reset is
+// retried on stable, so users see no error, and the log line and the response counters name stable
+// only; the canary server's own counters of failed and retried attempts fail it.
+func TestRetriesDoNotHideCanaryFailures(t *testing.T) {
+	s := newStack(t)
+	stop := s.startLoad(100)
+	time.Sleep(time.Second)
+	code, out := s.release("--image", s.image+":v2-resets")
+	load := stop()
+	if code != exitAbortedAnalysis {
+		t.Fatalf("exit %d, want %d (aborted by analysis)", code, exitAbortedAnalysis)
+	}
+	for _, want := range []string{"check=error_rate", "attempts HAProxy retried or got no answer for", "outcome=aborted-analysis"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if load.ByVersion["v2-resets"] == 0 {
+		t.Errorf("the canary answered no request (%+v): the abort was not judged on real traffic", load)
+	}
+	if load.Failed != 0 {
+		t.Errorf("%d of %d requests failed (%v): the test needs HAProxy's retries to hide the resets from users", load.Failed, load.Sent, load.Errors)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
 // TestGitLabCIJob runs the binary as a GitLab CI job would (no terminal, CI=true, GITLAB_CI=true) for a
@@ -128,11 +130,27 @@ func TestManualGateAcrossJobs(t *testing.T) {
 	if !s.canaryExists() || s.weights()["canary1"] == 0 {
 		t.Fatalf("at the gate the canary should keep its share: exists %v, weights %v", s.canaryExists(), s.weights())
 	}
-	code, _ = s.run("promote", s.service, "--config", s.configPath)
+	id := readDotenv(t, envFile)["FRIDAYMORNING_RELEASE"]
+	// The verdict's age shows, and a promote job of another pipeline (another release ID) is refused.
+	if _, out := s.run("status", s.service, "--config", s.configPath); !strings.Contains(out, "ago): pass") || !strings.Contains(out, "waiting at the promotion gate") {
+		t.Errorf("status at the gate does not show the verdict's age and the gate")
+	}
+	code, out = s.run("promote", s.service, "--config", s.configPath, "--release", "r-another-pipeline")
+	if code != exitError || !strings.Contains(out, "not r-another-pipeline") {
+		t.Fatalf("a promote of another release: exit %d, want %d and a refusal", code, exitError)
+	}
+	if v := s.status(); v.Record == nil || v.Record.Outcome != "paused" || v.Record.ID != id {
+		t.Fatalf("the refused promote changed the release: %+v", v.Record)
+	}
+	// Promoting the gated release judges a fresh window first.
+	code, out = s.run("promote", s.service, "--config", s.configPath, "--release", id)
 	if code != 0 {
 		t.Fatalf("manual promote job: exit %d", code)
 	}
-	if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" || s.canaryExists() {
+	if !strings.Contains(out, "judging a fresh window") || strings.Count(out, "event=analysis") != 1 {
+		t.Errorf("the promote job did not judge a fresh window before promoting")
+	}
+	if img := swarm.ReleasedImage(s.inspect().Spec); img != s.image+":v2" || s.canaryExists() {
 		t.Fatalf("after the promote job stable runs %s, canary exists %v", img, s.canaryExists())
 	}
 
@@ -144,7 +162,7 @@ func TestManualGateAcrossJobs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("manual abort job: exit %d", code)
 	}
-	if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" || s.canaryExists() {
+	if img := swarm.ReleasedImage(s.inspect().Spec); img != s.image+":v2" || s.canaryExists() {
 		t.Fatalf("after the abort job stable runs %s (want v2), canary exists %v", img, s.canaryExists())
 	}
 	if w := s.weights(); w["canary1"] != 0 || w["stable1"] == 0 {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
 // tmuxRun runs the fridaymorning binary in a terminal of its own (tmux, 120×40), as an operator would,
@@ -152,7 +154,7 @@ func TestCockpitPromoteWithConfirmation(t *testing.T) {
 	if code := r.exitCode(10 * time.Second); code != exitPromoted {
 		t.Fatalf("exit %d, want %d (promoted)", code, exitPromoted)
 	}
-	if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" {
+	if img := swarm.ReleasedImage(s.inspect().Spec); img != s.image+":v2" {
 		t.Errorf("stable runs %s, want v2", img)
 	}
 	if s.canaryExists() {

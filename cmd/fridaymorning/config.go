@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -59,7 +60,10 @@ type fileConfig struct {
 	} `yaml:"docker"`
 
 	Canary struct {
-		Replicas     uint64   `yaml:"replicas"`
+		Replicas uint64 `yaml:"replicas"`
+		// Scale is match (the default: before a step's weight goes up, the canary gets that share of
+		// stable's tasks, at least replicas) or fixed (replicas tasks until promotion).
+		Scale        string   `yaml:"scale"`
 		Ports        []string `yaml:"ports"`
 		ReadyTimeout duration `yaml:"ready_timeout"`
 	} `yaml:"canary"`
@@ -71,6 +75,9 @@ type fileConfig struct {
 		Standby duration `yaml:"standby"`
 		// PauseBefore stops at the promotion gate once every step passed (--pause-before-promote).
 		PauseBefore bool `yaml:"pause_before"`
+		// WatchAtGate keeps the release's process watching the canary with early looks at the gate,
+		// until promoted or aborted, instead of exiting (--watch-at-gate).
+		WatchAtGate bool `yaml:"watch_at_gate"`
 	} `yaml:"promote"`
 
 	// State tunes how a release's driving process shows it is alive.
@@ -80,6 +87,10 @@ type fileConfig struct {
 		// StaleAfter is how long without a heartbeat makes the process count as dead, so that
 		// resume, abort and promote take the release over (default 30s).
 		StaleAfter duration `yaml:"stale_after"`
+		// OnStale is what `fridaymorning supervise` does with a release whose process is stale while
+		// its canary is starting or baking: abort (the default) or resume. A promotion, a standby and a
+		// rollback are always finished, an abort carried through, and a paused release watched.
+		OnStale string `yaml:"on_stale"`
 	} `yaml:"state"`
 
 	HAProxy struct {
@@ -138,6 +149,7 @@ type fileConfig struct {
 		MinBake           duration      `yaml:"min_bake"`
 		MinRequestsToFail int64         `yaml:"min_requests_to_fail"`
 		MaxTelemetryGap   *float64      `yaml:"max_telemetry_gap"`
+		MaxShareGap       *float64      `yaml:"max_share_gap"`
 		Delay             duration      `yaml:"delay"`
 		MaxExtensions     *int          `yaml:"max_extensions"`
 		OnInconclusive    string        `yaml:"on_inconclusive"`
@@ -253,6 +265,11 @@ func (fc *fileConfig) checkRequired() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("config: missing %s: set them in fridaymorning.yaml (see stacks/demo/fridaymorning.yaml)", strings.Join(missing, ", "))
 	}
+	switch fc.Canary.Scale {
+	case "", "match", "fixed":
+	default:
+		return fmt.Errorf("config: canary.scale %q: want match (the canary's tasks follow its share) or fixed (canary.replicas until promotion)", fc.Canary.Scale)
+	}
 	return nil
 }
 
@@ -262,6 +279,17 @@ func (fc *fileConfig) haproxyEndpoint() string {
 		return fc.HAProxy.RuntimeSocket
 	}
 	return fc.HAProxy.URL
+}
+
+// backendKey names the load balancer backend a release locks: the HAProxy it reaches (the Data Plane
+// API's scheme, host and port, whichever API version; or the admin socket's path) and the backend. The
+// same backend name on two HAProxies (two beds, two clusters) is two backends.
+func (fc *fileConfig) backendKey() string {
+	where := fc.haproxyEndpoint()
+	if u, err := url.Parse(where); err == nil && u.Host != "" {
+		where = u.Scheme + "://" + u.Host
+	}
+	return where + " " + fc.HAProxy.Backend
 }
 
 // loadConfig reads path strictly: unknown keys and malformed values are errors naming the line.

@@ -141,3 +141,20 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestBackendKeyNamesTheHAProxyAndTheBackend(t *testing.T) {
+	key := func(mode, url, socket, backend string) string {
+		fc := &fileConfig{}
+		fc.HAProxy.Mode, fc.HAProxy.URL, fc.HAProxy.RuntimeSocket, fc.HAProxy.Backend = mode, url, socket, backend
+		return fc.backendKey()
+	}
+	if a, b := key("", "http://10.0.0.1:5555/v2", "", "be_demo"), key("", "http://10.0.0.1:5555/v3", "", "be_demo"); a != b {
+		t.Errorf("one HAProxy through two API versions: %q and %q", a, b)
+	}
+	if a, b := key("", "http://127.0.0.1:18402/v2", "", "be_demo"), key("", "http://127.0.0.1:18622/v2", "", "be_demo"); a == b {
+		t.Errorf("two HAProxies with a backend of the same name share the key %q", a)
+	}
+	if a, b := key("runtime", "", "/run/a.sock", "be_demo"), key("runtime", "", "/run/b.sock", "be_demo"); a == b {
+		t.Errorf("two admin sockets share the key %q", a)
+	}
+}

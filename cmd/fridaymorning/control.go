@@ -19,6 +19,11 @@ type controlOptions struct {
 	runOptions
 	force   bool
 	timeout time.Duration
+	// releaseID and image are --release and --image: the release the command is meant for; another one
+	// is refused.
+	releaseID, image string
+	// skipAnalysis is promote's --skip-analysis: a paused release is promoted on its last verdict.
+	skipAnalysis bool
 	// mode is what the command does; exitCode maps the release's outcome to the exit code, as which
 	// outcome counts as success depends on what was asked.
 	mode     release.ResumeMode
@@ -46,8 +51,14 @@ func newControlCmd(opts *controlOptions, root *rootOptions, short, long string, 
 			return runControl(cmd.Context(), *opts, args, stdout, stderr)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.force, "force", false, "take the release over even if its process seems alive")
-	cmd.Flags().DurationVar(&opts.timeout, "timeout", 15*time.Minute, "how long to follow a release another process carries out")
+	f := cmd.Flags()
+	f.BoolVar(&opts.force, "force", false, "take the release over even if its process seems alive")
+	f.DurationVar(&opts.timeout, "timeout", 15*time.Minute, "how long to follow a release another process carries out")
+	f.StringVar(&opts.releaseID, "release", "", "act only on this release ID (a CI job passes the one it gated, e.g. $FRIDAYMORNING_RELEASE): another release is refused")
+	f.StringVar(&opts.image, "image", "", "act only on a release of this image: another one is refused")
+	if opts.mode == release.ResumePromote {
+		f.BoolVar(&opts.skipAnalysis, "skip-analysis", false, "promote a paused release on its last verdict instead of judging a fresh window first")
+	}
 	opts.addFlags(cmd, root)
 	return cmd
 }
@@ -65,7 +76,8 @@ func exitZeroOn(want ...release.Outcome) func(release.Outcome) int {
 }
 
 // runControl does opts.mode to the release of the service args names: it asks the live process
-// driving it, or else takes it over.
+// driving it and follows the release, or else (the process died, halted or let go, also while it is
+// being asked) takes it over.
 func runControl(ctx context.Context, opts controlOptions, args []string, stdout, stderr io.Writer) error {
 	fc, err := opts.config.loadService(args, string(opts.mode))
 	if err != nil {
@@ -80,12 +92,20 @@ func runControl(ctx context.Context, opts controlOptions, args []string, stdout,
 		if !rec.Active() {
 			return &exitErr{exitError, fmt.Errorf("service %s has no release in progress%s", fc.Service, lastRelease(rec))}
 		}
+		if err := release.Expect(rec, opts.releaseID, opts.image); err != nil {
+			return &exitErr{exitError, err}
+		}
 		if _, alive, err := release.Liveness(ctx, sw, rec, fc.staleAfter(), time.Now()); err == nil && alive {
-			return ask(ctx, sw, fc.Service, rec, release.Command(opts.mode), opts.timeout, stdout, opts.exitCode)
+			if done, err := ask(ctx, sw, fc, rec, opts, stdout); done {
+				return err
+			}
+			// The driver went quiet while it was asked: take the release over; the request is still
+			// pending, and the take-over carries it out.
 		}
 	}
+	resume := release.ResumeOptions{Force: opts.force, SkipAnalysis: opts.skipAnalysis, ReleaseID: opts.releaseID, Image: opts.image}
 	return drive(ctx, opts.runOptions, fc, "", stdout, stderr, func(ctx context.Context, e *release.Engine) (release.Outcome, error) {
-		return e.Resume(ctx, opts.mode, opts.force)
+		return e.Resume(ctx, opts.mode, resume)
 	}, opts.exitCode)
 }
 
@@ -96,40 +116,31 @@ func lastRelease(rec *release.Record) string {
 	return fmt.Sprintf(" (the last one, %s, ended %s)", rec.ID, rec.Outcome)
 }
 
-// ask requests cmd from the live process driving the release and follows the record until the release
-// ends, printing each change of phase or step.
-func ask(ctx context.Context, sw *swarm.Client, service string, rec *release.Record, cmd release.Command, timeout time.Duration,
-	stdout io.Writer, code func(release.Outcome) int) error {
-	if _, err := release.Request(ctx, sw, service, cmd); err != nil {
-		return &exitErr{exitError, err}
-	}
+// ask requests opts.mode of the live process driving rec and follows the record, printing each change,
+// until the release ends (done, with the command's exit code) or its driver stops showing signs of life
+// (not done: the caller takes it over).
+func ask(ctx context.Context, sw *swarm.Client, fc *fileConfig, rec *release.Record, opts controlOptions, stdout io.Writer) (done bool, err error) {
 	log := headless.NewLogger(stdout)
+	cmd := release.Command(opts.mode)
 	logRequested(log, rec, cmd)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
-	last := ""
-	for {
-		cur, err := release.Load(ctx, sw, service)
-		if err == nil && cur != nil {
-			if pos := fmt.Sprintf("%s/%d", cur.Phase, cur.Step); pos != last {
-				last = pos
-				attrs := []any{headless.KeyEvent, "followed", headless.KeyRelease, cur.ID, headless.KeyPhase, string(cur.Phase)}
-				if cur.Outcome != "" {
-					attrs = append(attrs, headless.KeyOutcome, string(cur.Outcome))
-				}
-				log.Info(cur.Message, attrs...)
-			}
-			if cur.ID != rec.ID || !cur.Active() {
-				if c := code(cur.Outcome); c != 0 {
-					return &exitErr{c, fmt.Errorf("release %s ended %s: %s", cur.ID, cur.Outcome, cur.Message)}
-				}
-				return nil
-			}
+	cur, stale, err := release.Ask(ctx, sw, sw, fc.Service, cmd, fc.staleAfter(), 500*time.Millisecond, func(cur *release.Record) {
+		attrs := []any{headless.KeyEvent, "followed", headless.KeyRelease, cur.ID, headless.KeyPhase, string(cur.Phase)}
+		if cur.Outcome != "" {
+			attrs = append(attrs, headless.KeyOutcome, string(cur.Outcome))
 		}
-		select {
-		case <-ctx.Done():
-			return &exitErr{exitError, fmt.Errorf("release %s did not end within %s after asking it to %s: see fridaymorning status %s", rec.ID, timeout, cmd, service)}
-		case <-time.After(500 * time.Millisecond):
-		}
+		log.Info(cur.Message, attrs...)
+	})
+	switch {
+	case err != nil:
+		return true, &exitErr{exitError, fmt.Errorf("%w (asked to %s within --timeout %s)", err, cmd, opts.timeout)}
+	case stale:
+		log.Info(fmt.Sprintf("the process driving %s shows no sign of life any more: taking the release over to %s", cur.ID, cmd), headless.KeyEvent, "stale", headless.KeyRelease, cur.ID)
+		return false, nil
 	}
+	if c := opts.exitCode(cur.Outcome); c != 0 {
+		return true, &exitErr{c, fmt.Errorf("release %s ended %s: %s", cur.ID, cur.Outcome, cur.Message)}
+	}
+	return true, nil
 }

@@ -347,7 +347,7 @@ func runScenario(ctx context.Context, fc *fileConfig, sw *swarm.Client, sc scena
 	if sc.expect == release.OutcomePromoted {
 		want = repo + ":" + sc.tag
 	}
-	img, err := sw.Image(ctx, service)
+	img, err := sw.Released(ctx, service)
 	rec, recErr := release.Load(ctx, sw, service)
 	canaryLeft, _ := sw.Tasks(ctx, swarm.CanaryName(service))
 	switch {

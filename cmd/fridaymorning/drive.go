@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/fridaymorning/fridaymorning/headless"
+	"github.com/fridaymorning/fridaymorning/internal/crashpoint"
 	"github.com/fridaymorning/fridaymorning/release"
 )
 
@@ -23,11 +24,13 @@ func drive(ctx context.Context, opts runOptions, fc *fileConfig, image string, s
 	}
 	sk := &sink{out: out}
 	var finished string
+	crash := crashpoint.Hook()
 	w, err := wire(fc, image, func(ev release.Event) {
 		if ev.Kind == release.KindFinished {
 			finished = ev.Message
 		}
 		sk.event(ev)
+		crash(ev)
 	})
 	if err != nil {
 		c := exitError

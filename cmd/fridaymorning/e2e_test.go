@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/filters"
 	dockerswarm "github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 
@@ -75,6 +76,7 @@ type stack struct {
 	password   string // the Data Plane API's, which must never show in output
 	hp         *haproxy.Client
 	docker     *client.Client
+	hap        *haproxytest.Instance // the stack's HAProxy
 }
 
 // stackOption changes how newStack builds a stack.
@@ -135,6 +137,11 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		defer cancel()
 		_ = sw.RemoveService(ctx, swarm.CanaryName(s.service))
 		_ = sw.RemoveService(ctx, s.service)
+		// A release the test left active keeps its backend's lock (a Swarm config).
+		locks, _ := s.docker.ConfigList(ctx, dockerswarm.ConfigListOptions{Filters: filters.NewArgs(filters.Arg("label", swarm.LabelLockService+"="+s.service))})
+		for _, l := range locks {
+			_ = s.docker.ConfigRemove(ctx, l.ID)
+		}
 	})
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -165,6 +172,7 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		o(&cfgText, &yamlMods)
 	}
 	inst := haproxytest.Start(t, dir, cfgText)
+	s.hap = inst
 
 	// The Data Plane API test server over that HAProxy, with a password only a file holds.
 	password := fmt.Sprintf("pw-%d", time.Now().UnixNano())
@@ -244,22 +252,29 @@ type loadSummary struct {
 // startLoad sends steady traffic through HAProxy until the returned function stops it and reports.
 func (s *stack) startLoad(rps int) func() loadSummary {
 	s.t.Helper()
+	return startLoadgen(s.t, s.frontend, rps)
+}
+
+// startLoadgen sends rps requests a second to url with loadgen until the returned function stops it and
+// returns loadgen's summary.
+func startLoadgen(t testing.TB, url string, rps int) func() loadSummary {
+	t.Helper()
 	var stdout bytes.Buffer
-	cmd := exec.Command(bin.loadgen, "-url", s.frontend, "-rps", fmt.Sprint(rps), "-duration", "10m", "-every", "1h")
+	cmd := exec.Command(bin.loadgen, "-url", url, "-rps", fmt.Sprint(rps), "-duration", "15m", "-every", "1h")
 	cmd.Stdout = &stdout
 	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	s.t.Cleanup(func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	return func() loadSummary {
-		s.t.Helper()
+		t.Helper()
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		if err := cmd.Wait(); err != nil {
-			s.t.Fatalf("loadgen: %v", err)
+			t.Fatalf("loadgen: %v", err)
 		}
 		var sum loadSummary
 		if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
-			s.t.Fatalf("loadgen summary %q: %v", stdout.String(), err)
+			t.Fatalf("loadgen summary %q: %v", stdout.String(), err)
 		}
 		return sum
 	}
@@ -342,7 +357,7 @@ func TestReleasePromotesHealthyVersionWithoutFailedRequests(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" {
+	if img := swarm.ReleasedImage(s.inspect().Spec); img != s.image+":v2" {
 		t.Errorf("stable runs %s, want %s:v2", img, s.image)
 	}
 	if s.canaryExists() {

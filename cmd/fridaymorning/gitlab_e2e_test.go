@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fridaymorning/fridaymorning/swarm"
 	"gopkg.in/yaml.v3"
 )
 
@@ -68,6 +69,11 @@ func TestGitLabPipelineRuns(t *testing.T) {
 	if promote.Environment.URL == "" {
 		t.Error("the promote job's environment has no url")
 	}
+	for _, name := range []string{"promote", "abort"} {
+		if !strings.Contains(strings.Join(jobs[name].Script, "\n"), `--release "$FRIDAYMORNING_RELEASE"`) {
+			t.Errorf("job %s does not name the release the canary job gated (--release \"$FRIDAYMORNING_RELEASE\")", name)
+		}
+	}
 
 	s := newStack(t)
 	dir := t.TempDir()
@@ -96,7 +102,7 @@ func TestGitLabPipelineRuns(t *testing.T) {
 		t.Fatalf("the promote job's script exited %d", code)
 	}
 	load := stop()
-	if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" {
+	if img := swarm.ReleasedImage(s.inspect().Spec); img != s.image+":v2" {
 		t.Errorf("after the pipeline, stable runs %s, want v2", img)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "promote-report.xml")); err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
 // TestReleaseFromTheToolImage builds fridaymorning's own image with `make image` and runs a whole release
@@ -66,7 +68,7 @@ func TestReleaseFromTheToolImage(t *testing.T) {
 	if strings.Contains(out.String(), s.password) {
 		t.Error("the Data Plane API password shows in the container's output")
 	}
-	if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" {
+	if img := swarm.ReleasedImage(s.inspect().Spec); img != s.image+":v2" {
 		t.Errorf("stable runs %s, want v2", img)
 	}
 	if load.Failed != 0 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/docker/docker/api/types/filters"
 	dockerswarm "github.com/docker/docker/api/types/swarm"
+	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
 // These tests run the real binary through a release's lifecycle on the test bed: kill -9 in every phase
@@ -52,11 +53,20 @@ type proc struct {
 
 func (s *stack) start(args ...string) *proc {
 	s.t.Helper()
-	p := &proc{t: s.t, out: &syncBuffer{}, done: make(chan struct{})}
+	return startProc(s.t, nil, args...)
+}
+
+// startProc starts the fridaymorning binary with args, env added to its environment.
+func startProc(t testing.TB, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin.fridaymorning, args...)
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	go func() {
 		err := p.cmd.Wait()
@@ -66,7 +76,7 @@ func (s *stack) start(args ...string) *proc {
 		}
 		close(p.done)
 	}()
-	s.t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
 	return p
 }
 
@@ -165,7 +175,7 @@ func (s *stack) checkCleanEnd(image string, outcome string) {
 		s.t.Error("an orphan canary service is left")
 	}
 	svc := s.inspect()
-	if got := svc.Spec.TaskTemplate.ContainerSpec.Image; got != image {
+	if got := swarm.ReleasedImage(svc.Spec); got != image {
 		s.t.Errorf("stable runs %s, want %s", got, image)
 	}
 	if r := *svc.Spec.Mode.Replicated.Replicas; r != 1 {
@@ -363,7 +373,7 @@ func TestWarmStandbyAndRollback(t *testing.T) {
 		stop := s.startLoad(100)
 		rel := s.start("release", "--config", s.configPath, "--image", s.image+":v2")
 		rel.waitLine(3*time.Minute, "event=phase", "phase=standby")
-		if img := s.inspect().Spec.TaskTemplate.ContainerSpec.Image; img != s.image+":v2" {
+		if img := swarm.ReleasedImage(s.inspect().Spec); img != s.image+":v2" {
 			t.Fatalf("stable runs %s during the standby, want v2", img)
 		}
 		if v := s.status(); v.Record == nil || v.Record.Phase != "standby" || v.Record.StandbyUntil == nil {

@@ -24,6 +24,7 @@ const (
 	exitAbortedOperator     = 4 // interrupted and aborted safely
 	exitAbortedInconclusive = 5 // too little data to judge: aborted (no data never counts as healthy), or paused for a human
 	exitRolledBack          = 6 // promoted, then rolled back to the warm standby while this process kept it
+	exitAbortedError        = 7 // an error stopped the release and it was aborted: stable untouched, canary removed
 )
 
 // exitCodeFor maps a release outcome to the process's exit code.
@@ -39,6 +40,8 @@ func exitCodeFor(o release.Outcome) int {
 		return exitAbortedInconclusive
 	case release.OutcomeRolledBack:
 		return exitRolledBack
+	case release.OutcomeAbortedError:
+		return exitAbortedError
 	}
 	return exitError
 }
@@ -84,6 +87,8 @@ step, judges it against stable from InfluxDB, and promotes it or aborts back to 
 		newPauseCmd(stdout),
 		newContinueCmd(stdout),
 		newVersionCmd(stdout),
+		newUnlockCmd(&opts, stdout, stderr),
+		newSuperviseCmd(stdout),
 	)
 	root.Version = buildinfo.Get().Version
 	root.SetVersionTemplate(buildinfo.Get().String() + "\n")

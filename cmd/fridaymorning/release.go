@@ -22,6 +22,7 @@ type releaseOptions struct {
 	steps     []float64 // stepsFlag parsed
 	bake      time.Duration
 	gate      bool
+	watchGate bool
 }
 
 func newReleaseCmd(root *rootOptions, stdout, stderr io.Writer) *cobra.Command {
@@ -51,6 +52,8 @@ one line per event. Exit codes:
   5  paused: at the promotion gate (--pause-before-promote), or inconclusive and paused for a human
      (analysis.on_inconclusive: pause), or aborted as inconclusive: too little data to judge
   6  promoted, then rolled back to the warm standby (promote.standby) while this process kept it
+  7  aborted for an error: an API failed or the release record was removed (e.g. by a docker stack
+     deploy of the service's stack); traffic is back on the untouched stable and the canary is removed
 
 Secrets come from the environment or files, never from flags or the config file itself:
   FRIDAYMORNING_DATAPLANE_PASSWORD (or haproxy.password_file)
@@ -75,6 +78,7 @@ Secrets come from the environment or files, never from flags or the config file 
 	f.StringVar(&opts.stepsFlag, "steps", "", "canary shares in percent, e.g. 10,25,50 (overrides steps:)")
 	f.DurationVar(&opts.bake, "bake", 0, "how long each step runs before it is judged (overrides bake:)")
 	f.BoolVar(&opts.gate, "pause-before-promote", false, "stop once every step passed, canary at its last share, for a later `fridaymorning promote` or `abort` (exit 5)")
+	f.BoolVar(&opts.watchGate, "watch-at-gate", false, "with --pause-before-promote: keep watching the canary with early looks at the gate until `fridaymorning promote` or `abort` asks this process (overrides promote.watch_at_gate)")
 	return cmd
 }
 
@@ -124,6 +128,9 @@ func runRelease(ctx context.Context, opts releaseOptions, stdout, stderr io.Writ
 	}
 	if opts.gate {
 		fc.Promote.PauseBefore = true
+	}
+	if opts.watchGate {
+		fc.Promote.WatchAtGate = true
 	}
 	return drive(ctx, opts.runOptions, fc, opts.image, stdout, stderr, func(ctx context.Context, e *release.Engine) (release.Outcome, error) {
 		return e.Run(ctx)

@@ -30,8 +30,15 @@ func TestProductionStack(t *testing.T) {
 		}
 		return string(out)
 	}
-	if out := run("docker", nil, "stack", "config", "-c", "stack.yml"); !strings.Contains(out, "endpoint_mode: dnsrr") {
+	out := run("docker", nil, "stack", "config", "-c", "stack.yml")
+	if !strings.Contains(out, "endpoint_mode: dnsrr") {
 		t.Errorf("docker stack config lost the app's endpoint mode:\n%s", out)
+	}
+	// The supervisor: one replica of `fridaymorning supervise` with the stack's fridaymorning.yaml.
+	for _, want := range []string{"supervisor:", "- supervise", "target: /etc/fridaymorning/fridaymorning.yaml", "/var/run/docker.sock"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the stack's supervisor lacks %q:\n%s", want, out)
+		}
 	}
 	run("haproxy", []string{"FM_INFLUX_LOG=127.0.0.1:8089"}, "-c", "-f", "haproxy.cfg")
 	run(bedEnv(t, "FM_INFLUXD"), nil, "config", "-config", "influxdb.conf")

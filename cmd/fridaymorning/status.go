@@ -48,6 +48,8 @@ type statusView struct {
 	LastHeartbeat *time.Time      `json:"last_heartbeat,omitempty"`
 	// Alive: the process driving an active release showed a sign of life recently.
 	Alive bool `json:"alive"`
+	// Recovered: the stable service had no record; this one was found on its canary.
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // runStatus shows the release of the services args name, or of the config's service, or of every
@@ -83,7 +85,7 @@ func runStatus(ctx context.Context, opts statusOptions, args []string, stdout io
 		if err != nil {
 			return &exitErr{exitError, err}
 		}
-		v := statusView{Service: svc, Record: rec}
+		v := statusView{Service: svc, Record: rec, Recovered: rec != nil && rec.Recovered}
 		if rec.Active() {
 			last, alive, err := release.Liveness(ctx, sw, rec, fc.staleAfter(), time.Now())
 			if err == nil {
@@ -124,12 +126,21 @@ func printStatus(w io.Writer, v statusView, now time.Time) {
 		return
 	}
 	row("release", "%s", r.ID)
+	if r.Recovered {
+		row("record", "gone from %s (its labels were replaced, e.g. by `docker stack deploy`): found on the canary %s; the next command on it writes it back", v.Service, r.Canary)
+	}
 	phase := string(r.Phase)
 	if r.Phase == release.PhaseBaking && r.Step > 0 {
 		phase += fmt.Sprintf(" (step %d of %d: %s)", r.Step, len(r.Steps), release.FormatSteps(r.Steps))
 	}
 	if r.Active() && r.Outcome == release.OutcomeFailed {
 		phase += " — stopped, needs an operator"
+	}
+	if r.Active() && r.Gate {
+		phase += " — every step passed, waiting at the promotion gate"
+	}
+	if r.Progress != "" && (r.Phase == release.PhasePromoting || r.Phase == release.PhaseRollingBack) {
+		phase += " (done: " + string(r.Progress) + ")"
 	}
 	row("phase", "%s", phase)
 	if r.Outcome != "" {
@@ -145,13 +156,20 @@ func printStatus(w io.Writer, v statusView, now time.Time) {
 	}
 	row("traffic", "canary %s%% (%s)", release.FormatPercent(r.CanaryPercent), release.FormatWeights(r.Weights))
 	if lv := r.LastVerdict; lv != nil {
-		row("last verdict", "step %d: %s: %s", lv.Step, lv.Result, lv.Reason)
+		age := ""
+		if r.VerdictAt != nil {
+			age = fmt.Sprintf(" (%s ago)", now.Sub(*r.VerdictAt).Round(time.Second))
+		}
+		row("last verdict", "step %d%s: %s: %s", lv.Step, age, lv.Result, lv.Reason)
 	}
 	if r.Message != "" {
 		row("message", "%s", r.Message)
 	}
 	row("started", "%s by %s (%s ago)", r.StartedAt.UTC().Format(time.RFC3339), r.StartedBy, now.Sub(r.StartedAt).Round(time.Second))
-	if r.Active() {
+	switch {
+	case r.Active() && r.Owner == "":
+		row("driven by", "no process: `fridaymorning promote|abort|resume %s` takes it up at once", v.Service)
+	case r.Active():
 		state := "alive"
 		if !v.Alive {
 			state = "no sign of life: continue it with `fridaymorning resume " + v.Service + "` or abort it with `fridaymorning abort " + v.Service + "`"

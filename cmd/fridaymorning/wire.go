@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,13 @@ var (
 	_ release.Journal  = (*swarm.Client)(nil)
 	_ release.Pulse    = (*swarm.Client)(nil)
 	_ release.Counter  = counter{}
+	_ release.Verifier = (*haproxy.Client)(nil)
+	// The swarm client also keeps a copy of the record on the canary, puts a service's update policy
+	// back after a promotion, knows a service's stack and locks backends.
+	_ release.Mirror         = (*swarm.Client)(nil)
+	_ release.PolicyRestorer = (*swarm.Client)(nil)
+	_ release.Stacks         = (*swarm.Client)(nil)
+	_ release.BackendLock    = (*swarm.Client)(nil)
 )
 
 // wired is a release engine with the adapters it needs closed afterwards.
@@ -129,6 +137,8 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	preflight := []release.Preflight{
 		check,
 		{Name: "haproxy", Run: hp.Check},
+		{Name: "haproxy weights", Run: func(ctx context.Context) error { return weightsAgree(ctx, hp) }},
+		{Name: "servers", Run: func(ctx context.Context) error { return ownServers(ctx, sw, hp, fc.Service) }},
 		{Name: "influxdb", Run: store.Ping},
 	}
 	if prom != nil {
@@ -139,6 +149,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	engine, err := release.New(release.Config{
 		ReleaseID:          release.NewID(time.Now()),
 		Service:            fc.Service,
+		Backend:            fc.backendKey(),
 		Image:              image,
 		Target:             sw.SpecTarget(),
 		Steps:              fc.steps(),
@@ -150,6 +161,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		EarlyPass:          fc.Analysis.EarlyPass,
 		MinBake:            fc.Analysis.MinBake.D(),
 		ReadyTimeout:       fc.Canary.ReadyTimeout.D(),
+		FixedCanaryScale:   fc.Canary.Scale == "fixed",
 		PromoteTimeout:     fc.Promote.Timeout.D(),
 		DrainTimeout:       fc.HAProxy.DrainTimeout.D(),
 		StartedBy:          startedBy(),
@@ -157,6 +169,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		StaleAfter:         fc.staleAfter(),
 		Standby:            fc.Promote.Standby.D(),
 		PauseBeforePromote: fc.Promote.PauseBefore,
+		WatchAtGate:        fc.Promote.WatchAtGate,
 	}, release.Deps{
 		Canaries:  sw,
 		Rollout:   sw,
@@ -164,9 +177,11 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Journal:   sw,
 		Pulse:     sw,
 		Counter:   counter{hp},
+		Verifier:  hp,
 		Analyzer:  analyzer,
 		Gates:     gateList,
 		Preflight: preflight,
+		Lock:      sw,
 	}, annotated(w, store, fc, emit))
 	if err != nil {
 		w.Close()
@@ -222,6 +237,7 @@ func thresholds(fc *fileConfig) (analysis.Thresholds, error) {
 	setIf(&th.MaxErrorRateIncrease, a.MaxErrorRateIncrease)
 	setIf(&th.MaxLatencyRatio, a.MaxLatencyRatio)
 	setIf(&th.MaxTelemetryGap, a.MaxTelemetryGap)
+	setIf(&th.MaxShareGap, a.MaxShareGap)
 	th.MaxP50, th.MaxP90, th.MaxP95, th.MaxP99 = a.MaxP50.D(), a.MaxP90.D(), a.MaxP95.D(), a.MaxP99.D()
 	if a.LatencySlack != 0 {
 		th.LatencySlack = a.LatencySlack.D()
@@ -243,6 +259,18 @@ func setIf[T any](dst *T, v *T) {
 	}
 }
 
+// weightsAgree is the preflight that names servers whose runtime weight differs from their configured
+// one (a `set weight` by hand on the admin socket): a notice, since the release sets the runtime
+// weights it needs.
+func weightsAgree(ctx context.Context, hp *haproxy.Client) error {
+	off, err := hp.WeightsDisagree(ctx)
+	if err != nil || len(off) == 0 {
+		return err
+	}
+	return release.Notice(fmt.Sprintf("HAProxy runs weights its configuration does not have (set by hand on the admin socket?): %s; the release sets the runtime weights each step needs, and they replace these",
+		strings.Join(off, "; ")))
+}
+
 // counter adapts the HAProxy client's counters to release.Counter.
 type counter struct{ hp *haproxy.Client }
 
@@ -253,7 +281,7 @@ func (c counter) Counts(ctx context.Context) (map[string]verdict.Tally, error) {
 	}
 	out := make(map[string]verdict.Tally, len(got))
 	for g, t := range got {
-		out[g] = verdict.Tally{Requests: t.Requests, Errors5xx: t.Errors5xx}
+		out[g] = verdict.Tally{Requests: t.Requests, Errors5xx: t.Errors5xx, Failed: t.Failed}
 	}
 	return out, nil
 }
@@ -302,4 +330,18 @@ func annotated(w *wired, store analysis.Store, fc *fileConfig, emit func(release
 		default:
 		}
 	}
+}
+
+// ownServers checks that the backend's stable and canary servers are service's own (see
+// swarm.CheckServers), so that a release never judges or moves another service's traffic.
+func ownServers(ctx context.Context, sw *swarm.Client, hp *haproxy.Client, service string) error {
+	stable, err := hp.Addresses(ctx, haproxy.GroupStable)
+	if err != nil {
+		return err
+	}
+	canary, err := hp.Addresses(ctx, haproxy.GroupCanary)
+	if err != nil {
+		return err
+	}
+	return sw.CheckServers(ctx, service, stable, canary)
 }

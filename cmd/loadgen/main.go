@@ -6,7 +6,8 @@
 //	loadgen -url http://127.0.0.1:18400/ -rps 100 -duration 2m
 //
 // It prints a progress line every few seconds on stderr and, when it stops (duration over, or SIGINT /
-// SIGTERM), one JSON summary line on stdout. It only targets loopback addresses: it is a test-bed tool.
+// SIGTERM), one JSON summary line on stdout. It only targets loopback addresses and a multi-node test
+// bed's bridge: it is a test-bed tool.
 package main
 
 import (
@@ -23,7 +24,7 @@ import (
 )
 
 func main() {
-	target := flag.String("url", "http://127.0.0.1:18400/", "URL to send GET requests to (loopback only)")
+	target := flag.String("url", "http://127.0.0.1:18400/", "URL to send GET requests to (loopback or a multi-node bed's bridge only)")
 	rps := flag.Float64("rps", 100, "requests per second")
 	duration := flag.Duration("duration", time.Minute, "how long to run (at most 1h); SIGINT/SIGTERM stop it earlier")
 	workers := flag.Int("workers", 32, "requests in flight at most")
@@ -31,7 +32,7 @@ func main() {
 	every := flag.Duration("every", 5*time.Second, "progress line interval")
 	flag.Parse()
 
-	if err := load.Loopback(*target); err != nil {
+	if err := load.TestBed(*target); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,8 +103,12 @@ func FormatCounts(m map[string]int64) string {
 	return strings.Join(parts, ",")
 }
 
-// Loopback checks that the URL's host is a loopback address or localhost: load is a test-bed tool.
-func Loopback(raw string) error {
+// TestBed checks that the URL's host belongs to a test bed: a loopback address, localhost, or an address
+// on the private bridge of a multi-node bed (stacks/testbed/multinode.sh names it fmNNbr; only the bed's
+// own network namespaces are on it). load is a test-bed tool.
+func TestBed(raw string) error { return testBed(raw, bedBridges) }
+
+func testBed(raw string, bridges func() []*net.IPNet) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("-url %q: want http://127.0.0.1:PORT/", raw)
@@ -112,11 +117,40 @@ func Loopback(raw string) error {
 	if host == "localhost" {
 		return nil
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	ip := net.ParseIP(host)
+	if ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("-url %q: loadgen only sends traffic to loopback addresses", raw)
+	for _, n := range bridges() {
+		if ip != nil && n.Contains(ip) {
+			return nil
+		}
+	}
+	return fmt.Errorf("-url %q: loadgen only sends traffic to loopback addresses and to a multi-node test bed's bridge", raw)
 }
+
+// bedBridges lists the subnets of this machine's multi-node bed bridges.
+func bedBridges() []*net.IPNet {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []*net.IPNet
+	for _, ifc := range ifaces {
+		if !bedBridge.MatchString(ifc.Name) {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+var bedBridge = regexp.MustCompile(`^fm[0-9]+br$`)
 
 // Run sends rps requests a second to target until ctx ends, with at most workers in flight; a tick that
 // finds every worker busy is skipped (counted), so a slow server does not make load pile up. It writes a

@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -46,13 +47,16 @@ func TestRunCountsTransportErrors(t *testing.T) {
 	}
 }
 
-func TestLoopbackOnly(t *testing.T) {
+func TestTestBedOnly(t *testing.T) {
+	_, bridge, _ := net.ParseCIDR("192.168.98.1/24")
+	bridges := func() []*net.IPNet { return []*net.IPNet{bridge} }
 	for url, ok := range map[string]bool{
 		"http://127.0.0.1:8080/": true, "http://localhost/": true, "http://[::1]:80/": true,
+		"http://192.168.98.2/": true, "http://192.168.99.2/": false,
 		"http://10.0.0.1/": false, "http://example.com/": false, "nonsense": false,
 	} {
-		if err := Loopback(url); (err == nil) != ok {
-			t.Errorf("Loopback(%q) = %v", url, err)
+		if err := testBed(url, bridges); (err == nil) != ok {
+			t.Errorf("testBed(%q) = %v", url, err)
 		}
 	}
 }

@@ -45,22 +45,9 @@ export FM_TOOLS_DIR=${FM_TOOLS_DIR:-$ROOT/.testbed/tools}
 export FM_BIN_DIR=$FM_BED_DIR/bin
 INFLUXD_VERSION=v1.8.10
 
-log() { printf 'testbed[%s]: %s\n' "$FM_BED" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-alive() { # pidfile
-	[ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
-}
-
-wait_for() { # description seconds command...
-	local what=$1 secs=$2 i
-	shift 2
-	for ((i = 0; i < secs * 10; i++)); do
-		if "$@" >/dev/null 2>&1; then return 0; fi
-		sleep 0.1
-	done
-	die "$what did not come up within ${secs}s"
-}
+BED_SCRIPT=testbed
+# shellcheck source=stacks/testbed/lib.sh
+. "$ROOT/stacks/testbed/lib.sh"
 
 render() { # template destination: fill in ${FM_*} only, leaving HAProxy's own % and $ syntax alone
 	local vars
@@ -78,12 +65,7 @@ ensure_packages() {
 	command -v curl >/dev/null || missing+=(curl)
 	command -v tmux >/dev/null || missing+=(tmux)
 	command -v prometheus >/dev/null || missing+=(prometheus)
-	[ ${#missing[@]} -eq 0 ] && return 0
-	[ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}; run as root so the bed can install them with apt-get"
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	install_missing "${missing[@]}"
 	# Debian's package may try to start docker through an init system the machine lacks; we start it below.
 }
 
@@ -106,18 +88,6 @@ build_go() {
 	mkdir -p "$FM_BIN_DIR"
 	log "building fridaymorning, demoapp, dataplanetest, loadgen"
 	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$FM_BIN_DIR/" ./cmd/...)
-}
-
-ensure_influxd() {
-	FM_INFLUXD=$FM_TOOLS_DIR/influxd
-	# A go-installed influxd reports its version as "unknown": a stamp file records what was built.
-	if [ -x "$FM_INFLUXD" ] && [ "$(cat "$FM_INFLUXD.version" 2>/dev/null)" = "$INFLUXD_VERSION" ]; then
-		return 0
-	fi
-	log "building InfluxDB $INFLUXD_VERSION from the Go module proxy (a minute or two)"
-	mkdir -p "$FM_TOOLS_DIR"
-	(cd "$FM_TOOLS_DIR" && GOBIN=$FM_TOOLS_DIR go install "github.com/influxdata/influxdb/cmd/influxd@$INFLUXD_VERSION")
-	echo "$INFLUXD_VERSION" >"$FM_INFLUXD.version"
 }
 
 build_images() {
@@ -236,6 +206,20 @@ write_env() {
 	sed -i "s#\(url: http://127.0.0.1:$FM_DATAPLANE_PORT\)/v2\$#\1/$FM_DATAPLANE_VERSION#" "$FM_BED_DIR/fridaymorning.yaml"
 }
 
+# start_supervisor runs `fridaymorning supervise` over the demo service's releases, as the production
+# stack's supervisor service does: a release whose process is gone is taken over.
+start_supervisor() {
+	local dir=$FM_BED_DIR/supervisor
+	mkdir -p "$dir"
+	if ! alive "$dir/supervisor.pid"; then
+		log "starting the supervisor (fridaymorning supervise) over $FM_SERVICE"
+		setsid nohup "$FM_BIN_DIR/fridaymorning" supervise --config "$FM_BED_DIR/fridaymorning.yaml" \
+			>"$dir/supervisor.log" 2>&1 </dev/null &
+		echo $! >"$dir/supervisor.pid"
+	fi
+	wait_for "supervisor (log: $dir/supervisor.log)" 20 grep -q "event=supervising" "$dir/supervisor.log"
+}
+
 cmd_up() {
 	ensure_packages
 	command -v go >/dev/null || die "Go is not on PATH; install Go 1.26 first (see README)"
@@ -251,20 +235,12 @@ cmd_up() {
 	start_dataplane
 	start_prometheus
 	write_env
+	start_supervisor
 	log "up: HAProxy http://127.0.0.1:$FM_HAPROXY_PORT/ · stats http://127.0.0.1:$FM_HAPROXY_STATS_PORT/ · env $FM_BED_DIR/env"
 }
 
-stop_pid() { # name pidfile
-	if alive "$2"; then
-		log "stopping $1"
-		kill "$(cat "$2")" 2>/dev/null || true
-		for _ in $(seq 50); do alive "$2" || break; sleep 0.1; done
-		alive "$2" && kill -9 "$(cat "$2")" 2>/dev/null || true
-	fi
-	rm -f "$2"
-}
-
 cmd_down() {
+	stop_pid supervisor "$FM_BED_DIR/supervisor/supervisor.pid"
 	stop_pid "Data Plane API test server" "$FM_BED_DIR/dataplane/dataplanetest.pid"
 	stop_pid Prometheus "$FM_BED_DIR/prometheus/prometheus.pid"
 	stop_pid HAProxy "$FM_HAPROXY_DIR/haproxy.pid"
@@ -326,7 +302,7 @@ cmd_demo() {
 
 cmd_status() {
 	local f
-	for f in "$FM_BED_DIR/influxdb/influxd.pid" "$FM_HAPROXY_DIR/haproxy.pid" "$FM_BED_DIR/dataplane/dataplanetest.pid" "$FM_BED_DIR/prometheus/prometheus.pid"; do
+	for f in "$FM_BED_DIR/influxdb/influxd.pid" "$FM_HAPROXY_DIR/haproxy.pid" "$FM_BED_DIR/dataplane/dataplanetest.pid" "$FM_BED_DIR/prometheus/prometheus.pid" "$FM_BED_DIR/supervisor/supervisor.pid"; do
 		if alive "$f"; then echo "running  $(basename "$f" .pid) (pid $(cat "$f"))"; else echo "stopped  $(basename "$f" .pid)"; fi
 	done
 	docker service ls --filter "name=$FM_SERVICE" 2>/dev/null || echo "docker: not reachable"
