@@ -117,8 +117,15 @@ build_images() {
 start_influxd() {
 	local dir=$FM_BED_DIR/influxdb
 	mkdir -p "$dir"
+	# A bed started before its configuration changed (the UDP listener's precision, say) is restarted
+	# with the new one: points written at one precision and read at another are lost.
+	render "$ROOT/stacks/influxdb/influxdb.conf" "$dir/influxdb.conf.next"
+	if alive "$dir/influxd.pid" && ! cmp -s "$dir/influxdb.conf.next" "$dir/influxdb.conf"; then
+		log "InfluxDB's configuration changed: restarting it"
+		stop_pid InfluxDB "$dir/influxd.pid" 30
+	fi
+	mv "$dir/influxdb.conf.next" "$dir/influxdb.conf"
 	if ! alive "$dir/influxd.pid"; then
-		render "$ROOT/stacks/influxdb/influxdb.conf" "$dir/influxdb.conf"
 		log "starting InfluxDB on 127.0.0.1:$FM_INFLUX_PORT (UDP $FM_INFLUX_UDP_PORT)"
 		setsid nohup "$FM_INFLUXD" -config "$dir/influxdb.conf" >"$dir/influxd.log" 2>&1 </dev/null &
 		echo $! >"$dir/influxd.pid"
@@ -158,9 +165,20 @@ wait_demo_service() {
 start_haproxy() {
 	local dir=$FM_HAPROXY_DIR
 	mkdir -p "$dir"
-	if alive "$dir/haproxy.pid"; then return 0; fi
-	# Rendered afresh only when HAProxy is not running: weights written by the Data Plane API are live state.
-	render "$ROOT/stacks/haproxy/haproxy.cfg" "$dir/haproxy.cfg"
+	# Rendered afresh only when HAProxy is not running or its template changed since (the log-format,
+	# say): weights written by the Data Plane API are live state, kept while the template is the same.
+	render "$ROOT/stacks/haproxy/haproxy.cfg" "$dir/haproxy.cfg.next"
+	if alive "$dir/haproxy.pid"; then
+		if cmp -s "$dir/haproxy.cfg.next" "$dir/haproxy.cfg.rendered"; then
+			rm -f "$dir/haproxy.cfg.next"
+			return 0
+		fi
+		log "HAProxy's configuration template changed: restarting it"
+		stop_pid HAProxy "$dir/haproxy.pid" 10
+		rm -f "$dir/admin.sock"
+	fi
+	cp "$dir/haproxy.cfg.next" "$dir/haproxy.cfg.rendered"
+	mv "$dir/haproxy.cfg.next" "$dir/haproxy.cfg"
 	haproxy -c -q -f "$dir/haproxy.cfg" || die "HAProxy rejects $dir/haproxy.cfg"
 	log "starting HAProxy on 127.0.0.1:$FM_HAPROXY_PORT (stats on $FM_HAPROXY_STATS_PORT)"
 	haproxy -W -D -f "$dir/haproxy.cfg" -S "$dir/master.sock,mode,600"
