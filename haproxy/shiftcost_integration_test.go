@@ -1,0 +1,170 @@
+//go:build integration
+
+package haproxy_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fridaymorning/fridaymorning/haproxy"
+)
+
+// socketRecorder stands between a client and HAProxy's admin socket and records, per connection, the
+// command lines sent on it (each line's commands split at ';'): one line is one round trip, and a
+// leading "prompt" line is the switch to interactive mode, which keeps the connection open.
+type socketRecorder struct {
+	path string
+	mu   sync.Mutex
+	seen [][][]string // per connection, per line, its commands
+}
+
+func recordSocket(t testing.TB, target string) *socketRecorder {
+	t.Helper()
+	r := &socketRecorder{path: filepath.Join(haproxyDir(t), "rec.sock")}
+	ln, err := net.Listen("unix", r.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go r.serve(c, target)
+		}
+	}()
+	return r
+}
+
+func (r *socketRecorder) serve(c net.Conn, target string) {
+	defer c.Close()
+	h, err := net.Dial("unix", target)
+	if err != nil {
+		return
+	}
+	defer h.Close()
+	r.mu.Lock()
+	conn := len(r.seen)
+	r.seen = append(r.seen, nil)
+	r.mu.Unlock()
+	go func() {
+		rd := bufio.NewReader(c)
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				h.(*net.UnixConn).CloseWrite()
+				return
+			}
+			var cmds []string
+			for _, cmd := range strings.Split(strings.TrimSpace(line), ";") {
+				cmds = append(cmds, strings.TrimSpace(cmd))
+			}
+			r.mu.Lock()
+			if conn < len(r.seen) {
+				r.seen[conn] = append(r.seen[conn], cmds)
+			}
+			r.mu.Unlock()
+			if _, err := io.WriteString(h, line); err != nil {
+				return
+			}
+		}
+	}()
+	_, _ = io.Copy(c, h) // until HAProxy closes the connection
+}
+
+// take returns the connections recorded since the last take, each as its command lines without the
+// switch to interactive mode.
+func (r *socketRecorder) take() [][][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([][][]string, 0, len(r.seen))
+	for _, lines := range r.seen {
+		var kept [][]string
+		for _, l := range lines {
+			if len(l) != 1 || l[0] != "prompt" {
+				kept = append(kept, l)
+			}
+		}
+		out = append(out, kept)
+	}
+	r.seen = r.seen[:0:0]
+	return out
+}
+
+// TestRuntimeShiftRoundTrips: through the runtime socket a shift costs one connection and two round
+// trips on it, the least it can: one reading the servers, then one writing the weights that change (and
+// only those) and reading back the weight of every server of the split, without HAProxy's whole
+// statistics table. A shift that changes nothing is the read alone.
+func TestRuntimeShiftRoundTrips(t *testing.T) {
+	tp := newTopology(t, 2, 1, false)
+	rec := recordSocket(t, tp.hap.AdminSocket)
+	c := tp.by(t, haproxy.ModeRuntime, func(cfg *haproxy.Config) { cfg.RuntimeSocket = rec.path })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// At 25%, 2 stable servers against 1 canary: 255, 255 and 170 (three writes); 25% again (none);
+	// then 10%: 252, 252 and 56 (three writes).
+	for _, pct := range []float64{25, 25, 10} {
+		before, err := c.Weights(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.take() // a line is recorded before HAProxy gets it: all of the read's are in
+		w, _, err := c.Shift(ctx, pct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns := rec.take()
+		if len(conns) != 1 {
+			t.Fatalf("shift to %g%%: connections %q, want one", pct, conns)
+		}
+		trips := conns[0]
+		changed := map[string]bool{}
+		for n, v := range w {
+			if before[n] != v {
+				changed[n] = true
+			}
+		}
+		if len(changed) == 0 {
+			if len(trips) != 1 {
+				t.Errorf("shift to %g%% that changes nothing: round trips %q, want one read", pct, trips)
+			}
+			continue
+		}
+		if len(trips) != 2 {
+			t.Fatalf("shift to %g%%: round trips %q, want two (read; write and read back)", pct, trips)
+		}
+		var set []string
+		got := map[string]bool{}
+		for _, cmd := range trips[1] {
+			switch {
+			case strings.HasPrefix(cmd, "set server be_app/"):
+				set = append(set, cmd)
+				name := strings.Fields(strings.TrimPrefix(cmd, "set server be_app/"))[0]
+				if !changed[name] {
+					t.Errorf("shift to %g%% wrote %s, whose weight does not change (%v → %v)", pct, name, before, w)
+				}
+			case strings.HasPrefix(cmd, "get weight be_app/"):
+				got[strings.TrimPrefix(cmd, "get weight be_app/")] = true
+			default:
+				t.Errorf("shift to %g%%: the write round trip has %q: want only the writes and `get weight`s (%q)", pct, cmd, trips[1])
+			}
+		}
+		if len(set) != len(changed) {
+			t.Errorf("shift to %g%% wrote %q, want the %d servers whose weight changes", pct, set, len(changed))
+		}
+		for n := range w {
+			if !got[n] {
+				t.Errorf("shift to %g%% did not read back %s's weight (%q)", pct, n, trips[1])
+			}
+		}
+	}
+}
