@@ -7,6 +7,10 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fridaymorning/fridaymorning/haproxy"
+	"github.com/fridaymorning/fridaymorning/haproxy/dataplanetest"
 )
 
 // socketRecorder stands between a client and HAProxy's admin socket and records, per connection, the
@@ -166,5 +171,86 @@ func TestRuntimeShiftRoundTrips(t *testing.T) {
 				t.Errorf("shift to %g%% did not read back %s's weight (%q)", pct, n, trips[1])
 			}
 		}
+	}
+}
+
+// TestDataplaneShiftRequests: through the Data Plane API (v2 and v3) a shift reads the statistics, PUTs
+// the servers whose weight changes (and only those), with the configuration version the previous
+// answer gave, and reads the statistics once more to see HAProxy run them: no other request, once the
+// first write has read the servers' configuration. A shift that changes nothing is the read alone.
+func TestDataplaneShiftRequests(t *testing.T) {
+	for _, way := range []string{"dataplane-v2", "dataplane-v3"} {
+		t.Run(way, func(t *testing.T) {
+			tp := newTopology(t, 2, 1, false)
+			root := tp.api.URL + "/v2"
+			if way == "dataplane-v3" {
+				_, api := tp.serve(t, dataplanetest.Config{Major: 3})
+				root = api.URL + "/v3"
+			}
+			target, _ := url.Parse(root)
+			var mu sync.Mutex
+			var seen []string
+			proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+			rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				seen = append(seen, r.Method+" "+r.URL.Path)
+				mu.Unlock()
+				proxy.ServeHTTP(w, r)
+			}))
+			t.Cleanup(rec.Close)
+			take := func() []string {
+				mu.Lock()
+				defer mu.Unlock()
+				out := seen
+				seen = nil
+				return out
+			}
+			c := tp.clientAt(t, haproxy.ModeDataplane, rec.URL+target.Path)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, _, err := c.Shift(ctx, 50); err != nil { // the first write reads the configuration
+				t.Fatal(err)
+			}
+			for _, pct := range []float64{25, 25, 10} {
+				before, err := c.Weights(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				take()
+				w, _, err := c.Shift(ctx, pct)
+				if err != nil {
+					t.Fatal(err)
+				}
+				reqs := take()
+				var puts, reads, other []string
+				changed := 0
+				for n, v := range w {
+					if before[n] != v {
+						changed++
+					}
+				}
+				for _, r := range reqs {
+					switch {
+					case strings.HasPrefix(r, "PUT ") && strings.Contains(r, "/configuration/") && strings.Contains(r, "/servers/"):
+						name := r[strings.LastIndex(r, "/")+1:]
+						if before[name] == w[name] {
+							t.Errorf("shift to %g%% wrote %s, whose weight does not change (%v → %v)", pct, name, before, w)
+						}
+						puts = append(puts, r)
+					case r == "GET "+target.Path+"/services/haproxy/stats/native":
+						reads = append(reads, r)
+					default:
+						other = append(other, r)
+					}
+				}
+				wantReads := 2
+				if changed == 0 {
+					wantReads = 1
+				}
+				if len(puts) != changed || len(reads) != wantReads || len(other) > 0 {
+					t.Errorf("shift to %g%% (%d servers change): requests %q, want %d PUTs and %d statistics reads, nothing else", pct, changed, reqs, changed, wantReads)
+				}
+			}
+		})
 	}
 }
