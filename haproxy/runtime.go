@@ -12,24 +12,22 @@ import (
 	"time"
 )
 
-// runtimeSocket reaches HAProxy through its admin socket: `set server B/S weight W` and `show stat B 4
-// -1`, for HAProxy without the Data Plane API. The socket is a unix socket path
+// runtimeSocket reaches HAProxy through its admin socket: `set server B/S weight W`, `get weight B/S` and
+// `show stat B 4 -1`, for HAProxy without the Data Plane API. The socket is a unix socket path
 // ("/var/run/haproxy/admin.sock", or "unix:///…") or a TCP address ("tcp://HOST:9999", for `stats socket
 // ipv4@:9999 level admin`), so that fridaymorning need not run on HAProxy's node.
 //
-// Every call is one connection and one round trip: the commands of a call go out together, separated
-// by semicolons, and HAProxy answers each in turn, each answer ended by an empty line. A shift's writes
-// and the `get weight`s that read them back are one such call, so a shift costs two round trips (read,
-// then write and read back). A fresh connection per call also means a reload never leaves us talking
-// to an old worker.
+// Every call is one round trip: the commands of a call go out together, separated by semicolons, and
+// HAProxy answers each in turn, each answer ended by an empty line. A shift's writes and the `get
+// weight`s that read them back are one such call, so a shift costs two round trips (read, then write
+// and read back). They share one connection (see session), since most of what a round trip costs is
+// the connection, not the commands; every other call has a connection of its own. A fresh connection
+// per operation also means a reload never leaves us talking to an old worker for long.
 //
 // Caveat: runtime weights live in the running process only. A reload starts workers with the weights
 // of the configuration file (unless HAProxy saves and loads its server state with server-state-file /
 // load-server-state-from-file), so a reload during a release puts the configured weights back. The
 // release's next step sets them again; the Data Plane API backend does not have this gap.
-//
-// A shift's read and its writes share one connection (see session): most of what a round trip costs is
-// the connection, not the commands.
 type runtimeSocket struct {
 	cfg              Config
 	network, address string // for net.Dial, from cfg.RuntimeSocket
