@@ -183,7 +183,9 @@ func (r *runtimeSocket) runInSession(ctx context.Context, cmds []string) ([]stri
 // each ended by the prompt. On an error the connection is closed.
 func (r *runtimeSocket) exchange(ctx context.Context, cmds []string) ([]string, error) {
 	s := r.sess
-	line := strings.Join(cmds, "; ") + "\n"
+	// One command a line: each line's answer ends with the prompt, whatever a version does with the
+	// commands of one line. HAProxy reads the lines in turn, so they still go out in one write.
+	line := strings.Join(cmds, "\n") + "\n"
 	skip := 0
 	if s.conn == nil {
 		conn, err := r.dial(ctx)

@@ -3,7 +3,6 @@
 package haproxy_test
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -22,12 +21,12 @@ import (
 )
 
 // socketRecorder stands between a client and HAProxy's admin socket and records, per connection, the
-// command lines sent on it (each line's commands split at ';'): one line is one round trip, and a
-// leading "prompt" line is the switch to interactive mode, which keeps the connection open.
+// commands of each write of the client (its lines, split at ';'): one write is one round trip, and a
+// "prompt" line is the switch to interactive mode, which keeps the connection open.
 type socketRecorder struct {
 	path string
 	mu   sync.Mutex
-	seen [][][]string // per connection, per line, its commands
+	seen [][][]string // per connection, per round trip, its commands
 }
 
 func recordSocket(t testing.TB, target string) *socketRecorder {
@@ -62,28 +61,43 @@ func (r *socketRecorder) serve(c net.Conn, target string) {
 	r.seen = append(r.seen, nil)
 	r.mu.Unlock()
 	go func() {
-		rd := bufio.NewReader(c)
+		buf := make([]byte, 64<<10)
 		for {
-			line, err := rd.ReadString('\n')
+			n, err := c.Read(buf)
+			if n > 0 {
+				// One write of the client is one round trip: its lines, and their commands split at ';'.
+				var cmds []string
+				for _, line := range strings.Split(strings.TrimSpace(string(buf[:n])), "\n") {
+					if line == "prompt" {
+						r.record(conn, []string{line})
+						continue
+					}
+					for _, cmd := range strings.Split(line, ";") {
+						cmds = append(cmds, strings.TrimSpace(cmd))
+					}
+				}
+				if len(cmds) > 0 {
+					r.record(conn, cmds)
+				}
+				if _, err := h.Write(buf[:n]); err != nil {
+					return
+				}
+			}
 			if err != nil {
 				h.(*net.UnixConn).CloseWrite()
-				return
-			}
-			var cmds []string
-			for _, cmd := range strings.Split(strings.TrimSpace(line), ";") {
-				cmds = append(cmds, strings.TrimSpace(cmd))
-			}
-			r.mu.Lock()
-			if conn < len(r.seen) {
-				r.seen[conn] = append(r.seen[conn], cmds)
-			}
-			r.mu.Unlock()
-			if _, err := io.WriteString(h, line); err != nil {
 				return
 			}
 		}
 	}()
 	_, _ = io.Copy(c, h) // until HAProxy closes the connection
+}
+
+func (r *socketRecorder) record(conn int, cmds []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if conn < len(r.seen) {
+		r.seen[conn] = append(r.seen[conn], cmds)
+	}
 }
 
 // take returns the connections recorded since the last take, each as its command lines without the
