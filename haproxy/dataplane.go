@@ -359,13 +359,14 @@ func (d *dataplane) loadServers(ctx context.Context, root *url.URL, major int) e
 	return nil
 }
 
-// setWeights writes the weights one server at a time, in order.
+// setWeights writes the weights one server at a time, in order; the caller reads them back (the API's
+// answers are the configuration, not what HAProxy runs), so check is not used.
 //
 // The API applies a PUT at runtime only where it changes the configuration: a server whose runtime
 // weight was set by hand on the admin socket, and whose configuration already has the weight wanted,
 // would keep running the hand-set one. Such a server is first written its runtime weight (nothing
 // changes at runtime), then the one wanted, which the API then applies.
-func (d *dataplane) setWeights(ctx context.Context, changes []weightChange) ([]string, map[string]ServerState, error) {
+func (d *dataplane) setWeights(ctx context.Context, changes []weightChange, _ []string) ([]string, map[string]ServerState, error) {
 	var done []string
 	for _, ch := range changes {
 		if ch.from >= 0 && ch.from != ch.weight && d.configured(ctx, ch.name) == ch.weight {

@@ -138,12 +138,18 @@ type backend interface {
 	// servers returns the backend's servers as HAProxy runs them now.
 	servers(ctx context.Context) (map[string]ServerState, error)
 	// setWeights writes the weights in order and returns the servers written (also when it fails
-	// midway) and, if it read them in the same exchange, the backend's servers as HAProxy runs them
-	// after the writes (nil otherwise).
-	setWeights(ctx context.Context, changes []weightChange) (done []string, live map[string]ServerState, err error)
+	// midway) and, if it read them back in the same exchange, the weights HAProxy runs after the writes
+	// of the servers in check, as states with only Name and Weight (nil otherwise: the caller reads).
+	setWeights(ctx context.Context, changes []weightChange, check []string) (done []string, live map[string]ServerState, err error)
 	// setMaint puts one server in maintenance, or takes it out.
 	setMaint(ctx context.Context, name string, maint bool) error
 	String() string
+}
+
+// sessioner is a backend whose calls can share one connection: session returns such a backend, for
+// the calls of one operation, and the func that ends it.
+type sessioner interface {
+	session() (backend, func())
 }
 
 // weightChange is one server's new weight, and the weight it runs now.
@@ -343,7 +349,14 @@ func (c *Client) ConfigWeights(ctx context.Context) (map[string]int, error) {
 // are kept (each lowered the canary's share) and the caller tries again. The weights returned are read back from HAProxy's runtime, and the share
 // is what they give.
 func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]int, float64, error) {
-	states, err := c.be.servers(ctx)
+	// The read and the writes share a connection where the backend keeps one (the runtime socket).
+	be := c.be
+	if s, ok := be.(sessioner); ok {
+		var end func()
+		be, end = s.session()
+		defer end()
+	}
+	states, err := be.servers(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -391,7 +404,12 @@ func (c *Client) Shift(ctx context.Context, canaryPercent float64) (map[string]i
 		return c.rollback(ctx, old, done, cause)
 	}
 	if len(changes) > 0 {
-		done, live, err = c.be.setWeights(ctx, changes)
+		check := make([]string, 0, len(target))
+		for n := range target {
+			check = append(check, n)
+		}
+		sort.Strings(check)
+		done, live, err = be.setWeights(ctx, changes, check)
 		if err != nil {
 			return nil, 0, undo(err)
 		}
@@ -680,7 +698,7 @@ func (c *Client) rollback(ctx context.Context, old map[string]int, done []string
 	for i := len(done) - 1; i >= 0; i-- {
 		back = append(back, weightChange{done[i], old[done[i]], -1})
 	}
-	written, _, err := c.be.setWeights(context.WithoutCancel(ctx), back)
+	written, _, err := c.be.setWeights(context.WithoutCancel(ctx), back, nil)
 	if err != nil {
 		var failed []string
 		for _, ch := range back {

@@ -7,20 +7,22 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// runtimeSocket reaches HAProxy through its admin socket: `set server B/S weight W` and `show stat B 4
-// -1`, for HAProxy without the Data Plane API. The socket is a unix socket path
+// runtimeSocket reaches HAProxy through its admin socket: `set server B/S weight W`, `get weight B/S` and
+// `show stat B 4 -1`, for HAProxy without the Data Plane API. The socket is a unix socket path
 // ("/var/run/haproxy/admin.sock", or "unix:///…") or a TCP address ("tcp://HOST:9999", for `stats socket
 // ipv4@:9999 level admin`), so that fridaymorning need not run on HAProxy's node.
 //
-// Every call is one connection and one round trip: the commands of a call go out together, separated
-// by semicolons, and HAProxy answers each in turn, each answer ended by an empty line. A shift's writes
-// and the statistics that read them back are one such call, so a shift costs two round trips (read,
-// then write and read back). A fresh connection per call also means a reload never leaves us talking
-// to an old worker.
+// Every call is one round trip: the commands of a call go out together, separated by semicolons, and
+// HAProxy answers each in turn, each answer ended by an empty line. A shift's writes and the `get
+// weight`s that read them back are one such call, so a shift costs two round trips (read, then write
+// and read back). They share one connection (see session), since most of what a round trip costs is
+// the connection, not the commands; every other call has a connection of its own. A fresh connection
+// per operation also means a reload never leaves us talking to an old worker for long.
 //
 // Caveat: runtime weights live in the running process only. A reload starts workers with the weights
 // of the configuration file (unless HAProxy saves and loads its server state with server-state-file /
@@ -29,6 +31,35 @@ import (
 type runtimeSocket struct {
 	cfg              Config
 	network, address string // for net.Dial, from cfg.RuntimeSocket
+	// sess, in a session's copy, is the connection its calls share.
+	sess *cliSession
+}
+
+// cliSession is one connection to the admin socket in interactive mode (`prompt`: HAProxy keeps the
+// connection open and ends each answer with a prompt), shared by the calls of one operation.
+type cliSession struct {
+	conn     net.Conn
+	rd       *bufio.Reader
+	lastUsed time.Time
+}
+
+// sessionIdle is how long a session's connection may stay unused before a call opens a new one: well
+// under HAProxy's idle timeout for the CLI (stats timeout, 10s by default).
+const sessionIdle = time.Second
+
+func (s *cliSession) close() {
+	if s.conn != nil {
+		_ = s.conn.Close()
+		s.conn, s.rd = nil, nil
+	}
+}
+
+// session returns a runtime socket whose calls share one interactive connection, opened at the first
+// call, and the func that closes it. It serves one operation (a shift: a read, then the writes and their
+// read-back), never longer, so that a reload does not leave a kept connection talking to an old worker.
+func (r *runtimeSocket) session() (backend, func()) {
+	s := &runtimeSocket{cfg: r.cfg, network: r.network, address: r.address, sess: &cliSession{}}
+	return s, s.sess.close
 }
 
 func newRuntimeSocket(cfg Config) (*runtimeSocket, error) {
@@ -72,21 +103,19 @@ func (r *runtimeSocket) unreachable(err error) error {
 	return fmt.Errorf("haproxy: runtime socket %s: %w: %w: check haproxy.runtime_socket and that HAProxy runs", r.cfg.RuntimeSocket, ErrUnreachable, err)
 }
 
-// run sends cmds in one connection and returns each command's answer, without its closing empty line.
+// run sends cmds in one round trip and returns each command's answer, without its closing empty line:
+// on a connection of its own, or on the session's.
 func (r *runtimeSocket) run(ctx context.Context, cmds ...string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, r.network, r.address)
+	if r.sess != nil {
+		return r.runInSession(ctx, cmds)
+	}
+	conn, err := r.dial(ctx)
 	if err != nil {
-		return nil, r.unreachable(err)
+		return nil, err
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	} else {
-		_ = conn.SetDeadline(time.Now().Add(r.cfg.Timeout))
-	}
 	if _, err := io.WriteString(conn, strings.Join(cmds, "; ")+"\n"); err != nil {
 		return nil, r.unreachable(err)
 	}
@@ -94,7 +123,7 @@ func (r *runtimeSocket) run(ctx context.Context, cmds ...string) ([]string, erro
 	answers := make([]string, 0, len(cmds))
 	var cur strings.Builder
 	sc := bufio.NewScanner(conn)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	sc.Buffer(make([]byte, 0, 4<<10), 4<<20) // grows for a large statistics table
 	for len(answers) < len(cmds) && sc.Scan() {
 		line := sc.Text()
 		if line == "" {
@@ -112,6 +141,103 @@ func (r *runtimeSocket) run(ctx context.Context, cmds ...string) ([]string, erro
 		return nil, r.unreachable(fmt.Errorf("HAProxy answered %d of %d commands (%q)", len(answers), len(cmds), truncate(cur.String())))
 	}
 	return answers, nil
+}
+
+// dial connects to the admin socket, with ctx's deadline (or the timeout) on the connection.
+func (r *runtimeSocket) dial(ctx context.Context) (net.Conn, error) {
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, r.network, r.address)
+	if err != nil {
+		return nil, r.unreachable(err)
+	}
+	r.deadline(ctx, conn)
+	return conn, nil
+}
+
+func (r *runtimeSocket) deadline(ctx context.Context, conn net.Conn) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	} else {
+		_ = conn.SetDeadline(time.Now().Add(r.cfg.Timeout))
+	}
+}
+
+// runInSession is run on the session's connection, opening it in interactive mode if it has none (or
+// has one unused for longer than sessionIdle). A kept connection that fails is replaced and the commands
+// sent once more: HAProxy may have closed it, and every command fridaymorning sends sets or reads a
+// state, so that sending it twice does what sending it once does.
+func (r *runtimeSocket) runInSession(ctx context.Context, cmds []string) ([]string, error) {
+	s := r.sess
+	if s.conn != nil && time.Since(s.lastUsed) > sessionIdle {
+		s.close()
+	}
+	kept := s.conn != nil
+	answers, err := r.exchange(ctx, cmds)
+	if err != nil && kept {
+		answers, err = r.exchange(ctx, cmds)
+	}
+	return answers, err
+}
+
+// exchange sends cmds on the session's connection (opening it if needed) and reads their answers,
+// each ended by the prompt. On an error the connection is closed.
+func (r *runtimeSocket) exchange(ctx context.Context, cmds []string) ([]string, error) {
+	s := r.sess
+	// One command a line: each line's answer ends with the prompt, whatever a version does with the
+	// commands of one line. HAProxy reads the lines in turn, so they still go out in one write.
+	line := strings.Join(cmds, "\n") + "\n"
+	skip := 0
+	if s.conn == nil {
+		conn, err := r.dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.conn, s.rd = conn, bufio.NewReaderSize(conn, 4<<10)
+		line, skip = "prompt\n"+line, 1 // `prompt` answers an empty line and the prompt
+	} else {
+		r.deadline(ctx, s.conn)
+	}
+	if _, err := io.WriteString(s.conn, line); err != nil {
+		s.close()
+		return nil, r.unreachable(err)
+	}
+	answers := make([]string, 0, len(cmds))
+	for len(answers) < len(cmds)+skip {
+		a, err := readPrompted(s.rd)
+		if err != nil {
+			s.close()
+			return nil, r.unreachable(fmt.Errorf("HAProxy answered %d of %d commands: %w", max(len(answers)-skip, 0), len(cmds), err))
+		}
+		answers = append(answers, a)
+	}
+	s.lastUsed = time.Now()
+	return answers[skip:], nil
+}
+
+// readPrompted reads one answer of HAProxy's CLI in interactive mode: its lines, an empty line and the
+// prompt "> ". It returns the lines, as run does.
+func readPrompted(rd *bufio.Reader) (string, error) {
+	var b strings.Builder
+	for {
+		chunk, err := rd.ReadString('>')
+		b.WriteString(chunk)
+		if err != nil {
+			return "", err
+		}
+		if b.Len() > 4<<20 {
+			return "", errors.New("an answer longer than 4 MiB")
+		}
+		if a := b.String(); a == "\n>" || strings.HasSuffix(a, "\n\n>") {
+			c, err := rd.ReadByte()
+			if err != nil {
+				return "", err
+			}
+			if c == ' ' {
+				return strings.TrimSuffix(a, "\n>"), nil
+			}
+			b.WriteByte(c)
+		}
+	}
 }
 
 func (r *runtimeSocket) statCmd() string { return "show stat " + r.cfg.Backend + " 4 -1" }
@@ -138,18 +264,27 @@ func (r *runtimeSocket) servers(ctx context.Context) (map[string]ServerState, er
 	return r.states(a[0])
 }
 
-// setWeights writes every weight and reads the backend back in one round trip. HAProxy applies the
+// setWeights writes the weights and reads back those of check in one round trip: `set server … weight`
+// for each change, then `get weight` for each server of check, which answers the weight as set (slow
+// start does not lower it) and costs HAProxy far less than its statistics table. HAProxy applies the
 // commands in order; one it refuses stops nothing after it, so the writes that went through are
 // reported by name (for the rollback) and the first refusal is the error.
-func (r *runtimeSocket) setWeights(ctx context.Context, changes []weightChange) ([]string, map[string]ServerState, error) {
-	cmds := make([]string, 0, len(changes)+1)
+func (r *runtimeSocket) setWeights(ctx context.Context, changes []weightChange, check []string) ([]string, map[string]ServerState, error) {
+	cmds := make([]string, 0, len(changes)+len(check))
 	for _, ch := range changes {
 		if !cliSafe(ch.name) {
 			return nil, nil, fmt.Errorf("haproxy: server %q of backend %q has a character the admin socket cannot take", ch.name, r.cfg.Backend)
 		}
 		cmds = append(cmds, fmt.Sprintf("set server %s/%s weight %d", r.cfg.Backend, ch.name, ch.weight))
 	}
-	cmds = append(cmds, r.statCmd())
+	for _, n := range check {
+		if !cliSafe(n) {
+			check = nil // not read back here: the caller reads the backend
+			cmds = cmds[:len(changes)]
+			break
+		}
+		cmds = append(cmds, "get weight "+r.cfg.Backend+"/"+n)
+	}
 	answers, err := r.run(ctx, cmds...)
 	if err != nil {
 		// Unknown which writes went through: all may have.
@@ -173,11 +308,28 @@ func (r *runtimeSocket) setWeights(ctx context.Context, changes []weightChange) 
 	if first != nil {
 		return done, nil, first
 	}
-	live, err := r.states(answers[len(changes)])
-	if err != nil {
-		return done, nil, nil // the writes went through; the caller reads back again
+	if len(check) == 0 {
+		return done, nil, nil
+	}
+	live := make(map[string]ServerState, len(check))
+	for i, n := range check {
+		w, ok := parseGetWeight(answers[len(changes)+i])
+		if !ok {
+			return done, nil, nil // the writes went through; the caller reads back again
+		}
+		live[n] = ServerState{Name: n, Weight: w}
 	}
 	return done, live, nil
+}
+
+// parseGetWeight reads the answer to `get weight B/S`: "W (initial I)", W the weight as set.
+func parseGetWeight(answer string) (int, bool) {
+	f := strings.Fields(answer)
+	if len(f) != 3 || f[1] != "(initial" {
+		return 0, false
+	}
+	w, err := strconv.Atoi(f[0])
+	return w, err == nil && w >= 0 && w <= MaxWeight
 }
 
 func (r *runtimeSocket) setMaint(ctx context.Context, name string, maint bool) error {
