@@ -5,6 +5,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,6 +218,36 @@ func TestBadInputCatalogue(t *testing.T) {
 		t.Helper()
 		b.setLabel(t, swarm.LabelState, `{"id":"r1","phase":"baking","steps":[10`)
 	}
+	// stableAtClosedPort points HAProxy's stable1 at a port nothing publishes, until it is down (so
+	// the ownership check, which judges serving servers only, leaves it out), and back afterwards.
+	stableAtClosedPort := func(t *testing.T) {
+		t.Helper()
+		point := func(port string) {
+			if out := b.admin(t, fmt.Sprintf("set server be_%s/stable1 addr 127.0.0.1 port %s", s.app, port)); strings.Contains(out, "No such") {
+				t.Fatal(out)
+			}
+		}
+		point(b.vars["CLOSED"])
+		t.Cleanup(func() {
+			point(b.stablePort)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := s.hp.WaitUp(ctx, "stable"); err != nil {
+				t.Errorf("stable1 back at its port: %v", err)
+			}
+		})
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			a, err := s.hp.Addresses(context.Background(), "stable")
+			if err == nil && !a["stable1"].Serving {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("stable1 still serves at a closed port: %v %v", a, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	cases := []badInput{
 		// Flags: each explicit one is used or refused, never ignored.
 		{name: "empty --steps", args: rel("--steps", ""), code: exitUsage, names: []string{"--steps"}, todo: []string{"e.g. --steps 10,25,50"}},
@@ -227,7 +259,11 @@ func TestBadInputCatalogue(t *testing.T) {
 		{name: "negative --bake", args: rel("--bake", "-1m"), code: exitUsage, names: []string{"--bake"}, todo: []string{"positive duration"}},
 		{name: "--bake not a duration", args: rel("--bake", "soon"), code: exitUsage, names: []string{"--bake", "soon"}, todo: []string{"fridaymorning release --help"}},
 		{name: "empty --image", args: []string{"release", "-c", "$CONFIG", "--image", ""}, code: exitUsage, names: []string{"--image"}, todo: []string{"e.g. --image"}},
-		{name: "no --image", args: []string{"release", "-c", "$CONFIG"}, code: exitUsage, names: []string{"image"}, todo: []string{"fridaymorning release --help"}},
+		{name: "no --image", args: []string{"release", "-c", "$CONFIG"}, code: exitUsage, names: []string{"nothing to release"}, todo: []string{"--image IMAGE", "--stack-file"}},
+		{name: "empty --stack-file", args: []string{"release", "-c", "$CONFIG", "--stack-file", ""}, code: exitUsage, names: []string{"--stack-file"}, todo: []string{"leave --stack-file out"}},
+		{name: "--image and --stack-file", args: rel("--stack-file", "$DIR/stack.yml"), code: exitUsage, names: []string{"--image", "--stack-file"}, todo: []string{"or an image alone"}},
+		{name: "empty --release of promote", args: []string{"promote", "-c", "$CONFIG", "--release", ""}, code: exitUsage, names: []string{"--release"}, todo: []string{"name the release ID"}},
+		{name: "zero supervise --interval", args: []string{"supervise", "-c", "$CONFIG", "--interval", "0s"}, code: exitUsage, names: []string{"--interval"}, todo: []string{"positive duration"}},
 		{name: "upper-case --image", args: []string{"release", "-c", "$CONFIG", "--image", "Fridaymorning/Demo:V2"}, code: exitUsage,
 			names: []string{"Fridaymorning/Demo:V2", "lower case"}, todo: []string{"e.g. registry.example.com/shop:v2"}, absent: []string{"Error response from daemon"}},
 		{name: "--image with two tags", args: []string{"release", "-c", "$CONFIG", "--image", "$REPO:v2:x"}, code: exitUsage,
@@ -307,8 +343,10 @@ func TestBadInputCatalogue(t *testing.T) {
 		{name: "the image stable runs, by another tag", args: []string{"release", "-c", "$CONFIG", "--image", "$ALIAS"}, code: exitError, names: []string{"already runs", "$REPO:v1"}, todo: []string{"nothing to release"}},
 		{name: "service with no replicas", args: rel("--service", "$ZERO"), code: exitError, names: []string{"$ZERO", "0 replicas"}, todo: []string{"docker service scale $ZERO=1"}},
 		{name: "global service", args: rel("--service", "$GLOBAL"), code: exitError, names: []string{"$GLOBAL", "global mode"}, todo: []string{"replicated"}},
-		{name: "service that does not publish HAProxy's port", args: rel("--service", "$NOPUBLISH"), code: exitError,
-			names: []string{"$NOPUBLISH", "stable1", "127.0.0.1:" + "$STABLEPORT"}, todo: []string{"--publish-add"}},
+		{name: "service whose servers are another's", args: rel("--service", "$NOPUBLISH"), code: exitError,
+			names: []string{"$NOPUBLISH", "stable1", "127.0.0.1:" + "$STABLEPORT"}, todo: []string{"haproxy.stable_servers"}},
+		{name: "stable server at a port the service does not publish", args: rel(), setup: stableAtClosedPort, code: exitError,
+			names: []string{"$SERVICE", "stable1", "127.0.0.1:$CLOSED", "$STABLEPORT"}, todo: []string{"--publish-add"}},
 		{name: "canary port HAProxy does not point at", args: rel(), yaml: lineYAML(t, "ports:", `ports: ["$STABLEPORT:$CLOSED"]`), code: exitError,
 			names: []string{"canary1", "127.0.0.1:$CANARYPORT", "$CLOSED"}, todo: []string{"canary.ports"}},
 		{name: "published port not mapped", args: rel(), yaml: dropYAML(t, "ports:"), code: exitError, names: []string{"$STABLEPORT"}, todo: []string{"map it in canary.ports"}},
@@ -409,4 +447,20 @@ func (b *catalogueBed) setLabel(t *testing.T, key, value string) {
 	}
 	update(func(l map[string]string) { l[key] = value })
 	t.Cleanup(func() { update(func(l map[string]string) { delete(l, key) }) })
+}
+
+// admin sends one command to the stack's HAProxy admin socket and returns the answer.
+func (b *catalogueBed) admin(t *testing.T, cmd string) string {
+	t.Helper()
+	c, err := net.Dial("unix", b.s.hap.AdminSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(c)
+	return strings.TrimSpace(string(out))
 }
