@@ -94,6 +94,24 @@ func TestWaitingIsSaid(t *testing.T) {
 			t.Errorf("progress %q, want it to start %q", seen[0], want)
 		}
 	})
+	t.Run("load balancer hangs when the bake re-reads its weights", func(t *testing.T) {
+		w := &world{}
+		unblock := make(chan struct{})
+		w.verify = func(n int) (map[string]int, bool) {
+			if n == 0 {
+				<-unblock
+			}
+			return nil, false
+		}
+		cfg := testConfig()
+		cfg.Bake, cfg.SplitInterval, cfg.WaitNotice, cfg.LoadBalancer = 50*time.Millisecond, time.Millisecond, time.Millisecond, "HAProxy"
+		d := deps(w)
+		d.Verifier = w
+		seen := waitLines(t, cfg, d, func() { close(unblock) })
+		if want := "waiting for HAProxy (reading the weights it runs) since "; !strings.HasPrefix(seen[0], want) {
+			t.Errorf("progress %q, want it to start %q", seen[0], want)
+		}
+	})
 	t.Run("a preflight check hangs", func(t *testing.T) {
 		w := &world{}
 		unblock := make(chan struct{})
