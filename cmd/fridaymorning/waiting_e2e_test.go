@@ -124,13 +124,14 @@ func TestHeadlessOutputNeverGoesSilent(t *testing.T) {
 	defer stop()
 	p := s.start("release", "--config", s.configPath, "--image", s.image+":v2")
 
-	// Once step 1 bakes, InfluxDB hangs and the Data Plane API stops answering: the bake's next look at
-	// the canary waits for InfluxDB, then for HAProxy's counters, and says so each time.
+	// Once step 1 bakes, InfluxDB hangs: the bake's next look at the canary waits for it, and says so.
+	// Then the Data Plane API stops answering too, and InfluxDB answers again: what the release does
+	// next with HAProxy (re-reading its weights, its counters, the next shift) waits for it, and says so.
 	p.waitLine(90*time.Second, "event=bake", "step=1/2")
 	db.hang()
-	dp.hang()
 	line := p.waitLines(60*time.Second, 2, "event=progress", "waiting for InfluxDB at "+db.srv.URL+" (", "step 1) since")
 	t.Logf("while InfluxDB hangs: %s", line)
+	dp.hang()
 	db.open()
 	line = p.waitLines(60*time.Second, 2, "event=progress", "waiting for HAProxy's Data Plane API at "+dp.srv.URL+"/v2 (", ") since")
 	t.Logf("while the Data Plane API does not answer: %s", line)
