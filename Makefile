@@ -21,7 +21,7 @@ GO        ?= go
 # about 8 of them).
 TEST_TIMEOUT ?= 70m
 
-.PHONY: help build cross image test unit testbed testbed-down testbed-status testbed-nodes demo drill bench lint fmt
+.PHONY: help build cross image test unit fuzz-short testbed testbed-down testbed-status testbed-nodes demo drill bench lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -90,7 +90,7 @@ drill: testbed ## Friday-morning release drill on the test bed (DRILL_PROFILE=sh
 # The multi-node tests (TestMultiNode*) run first, on their own bed: their outcomes, the load's counts
 # and a timing line are printed (the whole log is in .testbed/<bed>-nodes/tests.log); then the rest.
 MN_SUMMARY := '^(--- |ok |FAIL)|release: exit|bake: exit|during step 1: exit|timing: '
-test: testbed testbed-nodes ## run every test: unit tests and the tests on both real test beds
+test: testbed testbed-nodes ## run every test: unit tests, the tests on both real test beds, each fuzz target briefly
 	. $(BED_DIR)/env && . $(MN_DIR)/env && $(GO) vet -tags integration ./... && \
 		start=$$(date +%s); status=0; \
 		$(GO) test -tags integration -count=1 -p 1 -timeout $(TEST_TIMEOUT) -v -run '^TestMultiNode' ./cmd/fridaymorning/ \
@@ -99,6 +99,21 @@ test: testbed testbed-nodes ## run every test: unit tests and the tests on both 
 		echo "timing: multi-node tests took $$(( $$(date +%s) - start ))s"; \
 		$(GO) test -tags integration -count=1 -p 1 -timeout $(TEST_TIMEOUT) -skip '^TestMultiNode' ./... || status=$$?; \
 		echo "timing: make test took $$(( $$(date +%s) - start ))s after the beds were up"; exit $$status
+	$(MAKE) --no-print-directory fuzz-short
+
+# The fuzz targets: the parsers of what comes from outside (fridaymorning.yaml, the Data Plane API's
+# answers, the admin socket's, InfluxDB's, the release record in Swarm). Run one longer by hand:
+#   go test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 60s ./cmd/fridaymorning
+FUZZ_TIME    ?= 5s
+FUZZ_TARGETS := FuzzParseConfig:./cmd/fridaymorning FuzzDataplaneAnswer:./haproxy FuzzShowStat:./haproxy \
+	FuzzInfluxQLAnswer:./analysis FuzzFluxAnswer:./analysis FuzzParseRecord:./release
+
+fuzz-short: ## run each fuzz target for FUZZ_TIME (5s); a failing input lands in the package's testdata/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZ_TIME)"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_TIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+	done
 
 unit: ## run the unit tests only (no test bed needed)
 	$(GO) test ./...

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -66,7 +67,13 @@ func (f *Flux) run(ctx context.Context, q string, each func(rec *fluxquery.FluxR
 	}
 	defer res.Close()
 	for res.Next() {
-		if !each(res.Record()) {
+		rec := res.Record()
+		if rec == nil {
+			// The client reports a row it could not place (a line starting with "#" that is no
+			// annotation it knows) as a row without a record.
+			return f.queryError(ctx, errors.New("unreadable answer: a row that is neither data nor an annotation"))
+		}
+		if !each(rec) {
 			return nil
 		}
 	}
@@ -112,6 +119,9 @@ func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable 
 		}
 		return true
 	})
+	if err == nil {
+		err = countsError(f.cfg, &canary, &stable)
+	}
 	if err != nil {
 		return verdict.Metrics{}, verdict.Metrics{}, queries, err
 	}
@@ -120,6 +130,22 @@ func (f *Flux) Metrics(ctx context.Context, from, to time.Time) (canary, stable 
 		return verdict.Metrics{}, verdict.Metrics{}, queries, err
 	}
 	return canary, stable, queries, finish(f.cfg, from, to, &canary, &stable)
+}
+
+// countsError says what is wrong with counts no InfluxDB could have counted: negative ones, or more
+// errors than requests. Judging them could not end well (a negative count would even size a slice).
+func countsError(cfg Config, canary, stable *verdict.Metrics) error {
+	for _, g := range []struct {
+		name string
+		m    *verdict.Metrics
+	}{{"canary", canary}, {"stable", stable}} {
+		m := g.m
+		if m.Requests < 0 || m.Errors < 0 || m.Errors5xx < 0 || m.Timed < 0 || m.Errors > m.Requests || m.Errors5xx > m.Requests {
+			return fmt.Errorf("analysis: InfluxDB at %s: %w: it answered counts that cannot be (%s: %d requests, %d errors, %d 5xx, %d timed): check that influxdb.url is InfluxDB and influxdb.measurement holds HAProxy's request log",
+				cfg.URL, ErrUnreachable, g.name, m.Requests, m.Errors, m.Errors5xx, m.Timed)
+		}
+	}
+	return nil
 }
 
 // finish computes the error rates and says whether the window holds something to judge: the canary

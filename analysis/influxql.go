@@ -81,6 +81,9 @@ func (q *InfluxQL) Metrics(ctx context.Context, from, to time.Time) (canary, sta
 	for i, g := range groups {
 		g.m.Requests, g.m.Errors, g.m.Errors5xx, g.m.Timed = res[4*i].int(), res[4*i+1].int(), res[4*i+2].int(), res[4*i+3].int()
 	}
+	if err := countsError(q.cfg, &canary, &stable); err != nil {
+		return verdict.Metrics{}, verdict.Metrics{}, queries, err
+	}
 
 	var second []string
 	var asked []*verdict.Metrics

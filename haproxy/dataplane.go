@@ -232,6 +232,8 @@ func (d *dataplane) explain(err error, what string) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ErrUnauthorized) && d.cfg.Password == "":
+		return fmt.Errorf("haproxy: no password set for the Data Plane API at %s, which wants one (%w): set FRIDAYMORNING_DATAPLANE_PASSWORD, or haproxy.password_file to a file that holds it (and haproxy.user)", d.base, ErrUnauthorized)
 	case errors.Is(err, ErrUnauthorized):
 		return fmt.Errorf("haproxy: Data Plane API at %s rejected user %q (%w): check haproxy.user and the password (FRIDAYMORNING_DATAPLANE_PASSWORD or haproxy.password_file)", d.base, d.cfg.User, err)
 	case errors.Is(err, ErrNotFound):

@@ -66,7 +66,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		return
 	}
 	until, pct = clock.until, clock.pct
-	countsAtEnd := e.counts(ctx)
+	countsAtEnd := e.counts(ctx, st)
 	if !sleepCtx(ctx, e.cfg.AnalysisDelay) {
 		e.interrupted(parent, st, "during the bake")
 		return
@@ -77,7 +77,7 @@ func (e *Engine) bake(ctx, parent context.Context, st *state) {
 		w.Canary, w.Stable = &c, &s
 		observed = &Observed{Canary: c.Requests, Stable: s.Requests}
 	}
-	v, err := e.deps.Analyzer.Analyze(ctx, w)
+	v, err := await(e, st, e.metricsStore(fmt.Sprintf("analysis of step %d", st.step+1)), func() (verdict.Verdict, error) { return e.deps.Analyzer.Analyze(ctx, w) })
 	if err != nil && ctx.Err() != nil {
 		e.interrupted(parent, st, "during the analysis")
 		return
@@ -165,11 +165,11 @@ func (e *Engine) served(st *state, now map[string]verdict.Tally) (canary, stable
 
 // counts reads the load balancer's counters, or nil when there is no Counter or it fails (the second
 // signal is information; without it the metrics store is judged alone).
-func (e *Engine) counts(ctx context.Context) map[string]verdict.Tally {
+func (e *Engine) counts(ctx context.Context, st *state) map[string]verdict.Tally {
 	if e.deps.Counter == nil {
 		return nil
 	}
-	c, err := e.deps.Counter.Counts(ctx)
+	c, err := await(e, st, e.loadBalancer("reading its counters"), func() (map[string]verdict.Tally, error) { return e.deps.Counter.Counts(ctx) })
 	if err != nil {
 		return nil
 	}
@@ -349,13 +349,13 @@ func (e *Engine) earlyLook(ctx context.Context, st *state, pct float64, now time
 	if w == nil {
 		return lookNothing
 	}
-	v, err := e.deps.Analyzer.Analyze(ctx, *w)
+	v, err := await(e, st, e.metricsStore(fmt.Sprintf("early look at step %d", st.step+1)), func() (verdict.Verdict, error) { return e.deps.Analyzer.Analyze(ctx, *w) })
 	if ctx.Err() != nil {
 		return lookNothing
 	}
 	e.keepSequence(st, v)
 	var observed *Observed
-	if c, s, ok := e.served(st, e.counts(ctx)); ok {
+	if c, s, ok := e.served(st, e.counts(ctx, st)); ok {
 		observed = &Observed{Canary: c.Requests, Stable: s.Requests}
 	}
 	to := w.To

@@ -375,7 +375,7 @@ func TestOneReleasePerBackend(t *testing.T) {
 	t.Run("a release of the same service is refused as the service lock refuses it", func(t *testing.T) {
 		w := &world{}
 		storeOther(t, Record{})
-		storeRecord(t, w, Record{ID: "r-first", Service: "app", Phase: PhaseBaking, Owner: "x", UpdatedAt: time.Now()})
+		storeRecord(t, w, Record{ID: "r-first", Service: "app", Phase: PhaseBaking, Steps: []float64{10, 50}, Step: 1, Owner: "x", UpdatedAt: time.Now()})
 		lock := &memLock{holders: map[string][2]string{"be_shop": {"app", "r-first"}}}
 		out, err := runWithLock(t, w, lock)
 		var locked *LockedError

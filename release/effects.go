@@ -47,7 +47,7 @@ func (e *Engine) converge(ctx context.Context, st *state, service string, how up
 	if err != nil {
 		return err
 	}
-	return e.deps.Router.WaitUp(ctx, group)
+	return awaitErr(e, st, e.loadBalancer("health checks of the "+group+" servers"), func() error { return e.deps.Router.WaitUp(ctx, group) })
 }
 
 // shiftMode says what a shift does besides moving traffic.
@@ -74,12 +74,20 @@ func plain(msg string) trafficMessage { return func(float64) string { return msg
 // a KindTraffic event. A failed shift leaves st as it was and sends nothing: the error is the Router's,
 // unwrapped, and the caller decides what it means.
 func (e *Engine) shift(ctx context.Context, st *state, pct float64, mode shiftMode, message trafficMessage) error {
-	weights, achieved, err := e.deps.Router.Shift(ctx, pct)
+	type split struct {
+		weights  map[string]int
+		achieved float64
+	}
+	got, err := await(e, st, e.loadBalancer("setting the canary's share to "+FormatPercent(pct)+"%"), func() (split, error) {
+		w, a, err := e.deps.Router.Shift(ctx, pct)
+		return split{w, a}, err
+	})
 	if err != nil {
 		return err
 	}
+	weights, achieved := got.weights, got.achieved
 	if mode == shiftStep {
-		st.windowStart, st.countsAtStart, st.countersReset = time.Now(), e.counts(ctx), false
+		st.windowStart, st.countsAtStart, st.countersReset = time.Now(), e.counts(ctx, st), false
 	}
 	st.canaryPercent, st.weights = achieved, weights
 	e.send(st, Event{Kind: KindTraffic, CanaryPercent: pct, AchievedPercent: achieved, Weights: weights, Message: message(achieved)})
@@ -95,7 +103,7 @@ func (e *Engine) removeCanary(ctx context.Context, st *state) error {
 		return nil
 	}
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.DrainTimeout)
-	err := e.deps.Router.Drain(dctx, GroupCanary)
+	err := awaitErr(e, st, e.loadBalancer("draining the canary's sessions"), func() error { return e.deps.Router.Drain(dctx, GroupCanary) })
 	cancel()
 	if err != nil {
 		e.send(st, Event{Kind: KindWarning, Message: fmt.Sprintf("draining the canary: %v; removing it anyway", err)})

@@ -87,6 +87,12 @@ type Config struct {
 	// promotion gate (PauseBeforePromote), until `fridaymorning promote` or `abort` asks it, instead of
 	// leaving the canary unwatched.
 	WatchAtGate bool
+	// MetricsStore and LoadBalancer name the far ends of the Analyzer and the Router in progress
+	// events ("InfluxDB at http://…"); the defaults are "the metrics store" and "the load balancer".
+	MetricsStore, LoadBalancer string
+	// WaitNotice is how often a call to an adapter that has not returned is said in a progress event,
+	// so that the output never goes silent (default 5s).
+	WaitNotice time.Duration
 }
 
 // Deps are the adapters a release works through.

@@ -16,7 +16,7 @@ import (
 // only watches (letGo), hands it back paused.
 func (e *Engine) hold(ctx, parent context.Context, st *state) {
 	pct := e.cfg.Steps[st.step]
-	st.windowStart, st.countsAtStart, st.countersReset = time.Now(), e.counts(ctx), false
+	st.windowStart, st.countsAtStart, st.countersReset = time.Now(), e.counts(ctx, st), false
 	st.bakeUntil, st.paused = time.Time{}, false
 	where := "paused"
 	if st.gate {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -141,7 +142,10 @@ type Record struct {
 // Active reports whether the release has not ended, so that it holds the service's release lock.
 func (r *Record) Active() bool { return r != nil && r.Phase != "" && !r.Phase.Done() }
 
-// ParseRecord reads a record as stored by the journal; nil, nil when there is none.
+// ParseRecord reads a record as stored by the journal; nil, nil when there is none. A record that does
+// not parse, or that no fridaymorning could have written (an unknown phase; a release in progress
+// without an ID or with a step beyond its steps; steps still to bake that are unusable), is an error:
+// acting on it could not end well.
 func ParseRecord(raw []byte) (*Record, error) {
 	if len(raw) == 0 {
 		return nil, nil
@@ -150,7 +154,55 @@ func ParseRecord(raw []byte) (*Record, error) {
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("release: the stored release record is unreadable: %w", err)
 	}
+	if err := r.check(); err != nil {
+		return nil, fmt.Errorf("release: the stored release record is inconsistent: %w", err)
+	}
 	return &r, nil
+}
+
+// phases are the phases a record may be in.
+var phases = map[Phase]bool{PhasePreflight: true, PhaseStarting: true, PhaseBaking: true, PhasePromoting: true, PhaseAborting: true,
+	PhaseStandby: true, PhaseRollingBack: true, PhasePromoted: true, PhaseAborted: true, PhaseRolledBack: true, PhaseFailed: true}
+
+// check says what makes r a record no fridaymorning writes.
+func (r *Record) check() error {
+	switch {
+	case !phases[r.Phase]:
+		return fmt.Errorf("phase %q is none that fridaymorning knows", r.Phase)
+	case !r.Active():
+		return nil
+	case r.ID == "":
+		return errors.New("a release in progress without an ID")
+	case r.Step < 0 || r.Step > len(r.Steps):
+		return fmt.Errorf("step %d of %d", r.Step, len(r.Steps))
+	case math.IsNaN(r.CanaryPercent) || r.CanaryPercent < 0 || r.CanaryPercent > 100:
+		return fmt.Errorf("the canary's share is %g%%", r.CanaryPercent)
+	}
+	if r.Phase == PhasePreflight || r.Phase == PhaseStarting || r.Phase == PhaseBaking {
+		// Steps still to bake: taking the release over bakes them.
+		return ValidateSteps(r.Steps)
+	}
+	return nil
+}
+
+// recordKeeper is what a Journal may also do: say where it keeps service's record and how an operator
+// clears one that cannot be read.
+type recordKeeper interface {
+	RecordHint(service string) string
+}
+
+// parseStored is ParseRecord for service's record as read from j, with an error that says where the
+// record is kept and how to clear it.
+func parseStored(j Journal, service string, raw []byte) (*Record, error) {
+	rec, err := ParseRecord(raw)
+	if err == nil {
+		return rec, nil
+	}
+	hint := "once no release of " + service + " runs, clear it"
+	if k, ok := j.(recordKeeper); ok {
+		hint = k.RecordHint(service)
+	}
+	return nil, fmt.Errorf("%w: it is service %s's: %s", err, service, hint)
 }
 
 // Summary is one line about the release for messages: "r… (phase baking, step 2/3, started by … at …)".
@@ -175,7 +227,7 @@ func casRecord(ctx context.Context, j Journal, service string, change func(cur *
 		if err != nil {
 			return nil, err
 		}
-		cur, err := ParseRecord(raw)
+		cur, err := parseStored(j, service, raw)
 		if err != nil {
 			return nil, err
 		}
@@ -247,7 +299,7 @@ func Load(ctx context.Context, j Journal, service string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := ParseRecord(raw)
+	rec, err := parseStored(j, service, raw)
 	if err != nil || rec != nil {
 		return rec, err
 	}

@@ -27,7 +27,16 @@ func (e *Engine) checkSplit(ctx context.Context, st *state, clock *bakeClock) {
 	if e.deps.Verifier == nil || st.weights == nil || clock.drifted {
 		return
 	}
-	drifted, stale, err := e.deps.Verifier.Verify(ctx, clock.pct, st.weights)
+	type verified struct {
+		drifted map[string]int
+		stale   bool
+	}
+	pct, set := clock.pct, st.weights
+	got, err := await(e, st, e.loadBalancer("reading the weights it runs"), func() (verified, error) {
+		d, s, err := e.deps.Verifier.Verify(ctx, pct, set)
+		return verified{d, s}, err
+	})
+	drifted, stale := got.drifted, got.stale
 	switch {
 	case err != nil:
 	case len(drifted) > 0:

@@ -16,10 +16,10 @@ func (e *Engine) preflight(ctx, parent context.Context, st *state) {
 		return
 	}
 	for _, p := range e.deps.Preflight {
-		err := p.Run(ctx)
+		err := awaitErr(e, st, p.Name+" (preflight check)", func() error { return p.Run(ctx) })
 		var changes []Change
 		if err == nil && p.Review != nil {
-			changes, err = p.Review(ctx)
+			changes, err = await(e, st, p.Name+" (preflight review)", func() ([]Change, error) { return p.Review(ctx) })
 		}
 		if n := Notice(""); errors.As(err, &n) {
 			e.send(st, Event{Kind: KindWarning, Message: "preflight " + p.Name + ": " + n.Error()})
@@ -130,7 +130,15 @@ func (e *Engine) start(ctx, parent context.Context, st *state) {
 // its task passes the health check. It reports whether the start may go on; a failure ends the run:
 // nothing was created yet.
 func (e *Engine) zeroCanary(ctx, parent context.Context, st *state) bool {
-	weights, achieved, err := e.deps.Router.Shift(ctx, 0)
+	type split struct {
+		weights  map[string]int
+		achieved float64
+	}
+	got, err := await(e, st, e.loadBalancer("setting the canary servers to weight 0"), func() (split, error) {
+		w, a, err := e.deps.Router.Shift(ctx, 0)
+		return split{w, a}, err
+	})
+	weights, achieved := got.weights, got.achieved
 	switch {
 	case err != nil && ctx.Err() != nil && st.canary != "":
 		e.interrupted(parent, st, "while the canary servers were set to weight 0")

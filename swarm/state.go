@@ -162,6 +162,13 @@ func (c *Client) updateLabels(ctx context.Context, service, what string, change 
 	return fmt.Errorf("swarm: %s on %q: the service kept changing", what, service)
 }
 
+// RecordHint says where the release record of service is kept and how an operator clears one that
+// cannot be read.
+func (c *Client) RecordHint(service string) string {
+	return fmt.Sprintf("the label %s on service %s holds it: if no release of %s runs (docker service ls shows no %s), clear it with `docker service update --label-rm %s %s`",
+		LabelState, service, service, CanaryName(service), LabelState, service)
+}
+
 // Releases lists the services that carry a release record, by name.
 func (c *Client) Releases(ctx context.Context) (map[string][]byte, error) {
 	svcs, err := c.api.ServiceList(ctx, swarm.ServiceListOptions{})

@@ -124,21 +124,11 @@ func specImage(spec swarm.ServiceSpec) string {
 	return spec.TaskTemplate.ContainerSpec.Image
 }
 
-// sameImage reports whether two image references name the same image, ignoring a pinned digest.
-func sameImage(a, b string) bool {
-	strip := func(s string) string {
-		if i := strings.Index(s, "@"); i >= 0 {
-			return s[:i]
-		}
-		return s
-	}
-	return strip(a) == strip(b)
-}
-
 // CheckRelease checks, without changing anything, that stable can be released to image: the service
-// exists and is no canary, it does not run image already, no canary of it exists, the canary's ports
-// are mapped, and image can be found on the engine or, with the registry credentials of the user running
-// fridaymorning, in its registry.
+// exists, is no canary and has replicated tasks to compare the canary with, it does not run image
+// already (however it is spelled), no canary of it exists, the canary's ports are mapped, and image can
+// be found on the engine or, with the registry credentials of the user running fridaymorning, in its
+// registry.
 func (c *Client) CheckRelease(ctx context.Context, stable, image string) error {
 	svc, err := c.inspect(ctx, stable)
 	if err != nil {
@@ -150,8 +140,17 @@ func (c *Client) CheckRelease(ctx context.Context, stable, image string) error {
 	if specImage(svc.Spec) == "" {
 		return fmt.Errorf("swarm: service %q has no container image (plugin services cannot be released)", stable)
 	}
-	if sameImage(specImage(svc.Spec), image) {
-		return fmt.Errorf("swarm: service %q already runs %s: nothing to release", stable, image)
+	if err := checkServable(svc); err != nil {
+		return err
+	}
+	if err := ParseImage(image); err != nil {
+		return fmt.Errorf("swarm: image %w", err)
+	}
+	if running := ReleasedImage(svc.Spec); c.sameImage(ctx, running, image) || c.sameImage(ctx, specImage(svc.Spec), image) {
+		if running == image {
+			return fmt.Errorf("swarm: service %q already runs %s: nothing to release", stable, image)
+		}
+		return fmt.Errorf("swarm: service %q already runs %s, which is the image %s names: nothing to release", stable, running, image)
 	}
 	if _, err := CanarySpec(svc, image, "check", c.cfg); err != nil {
 		return err

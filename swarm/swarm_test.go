@@ -224,12 +224,6 @@ func TestAssess(t *testing.T) {
 	}
 }
 
-func TestSameImage(t *testing.T) {
-	if !sameImage("a:v1@sha256:abc", "a:v1") || sameImage("a:v1", "a:v2") {
-		t.Fatal("sameImage ignores digests only")
-	}
-}
-
 func TestPromotionSpec(t *testing.T) {
 	stable := stableService().Spec
 	stable.UpdateConfig = &swarm.UpdateConfig{Parallelism: 2, Delay: 3 * time.Second, FailureAction: swarm.UpdateFailureActionPause}

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -175,6 +175,9 @@ type fileConfig struct {
 		ConfirmPromotion []gateEntry `yaml:"confirm_promotion"`
 		PostRollout      []gateEntry `yaml:"post_rollout"`
 	} `yaml:"gates"`
+
+	// lookedFor is where the default config file was looked for and not found; "" when one was read.
+	lookedFor string
 }
 
 // customEntry is one custom metric of analysis.custom.
@@ -242,8 +245,12 @@ func (fc *fileConfig) loadRecord(ctx context.Context) (sw *swarm.Client, rec *re
 	return sw, rec, nil
 }
 
-// checkRequired says, all at once, which settings a release needs are missing.
+// checkRequired says, all at once, which settings a release needs are missing, or that there was no
+// config file at all.
 func (fc *fileConfig) checkRequired() error {
+	if fc.lookedFor != "" {
+		return fmt.Errorf("no config file: there is no %s, which is read when --config is not given: pass --config FILE, or create %s (stacks/demo/fridaymorning.yaml is a complete example)", fc.lookedFor, defaultConfigPath)
+	}
 	var missing []string
 	for _, m := range []struct{ key, val string }{
 		{"service (or --service)", fc.Service},
@@ -292,21 +299,32 @@ func (fc *fileConfig) backendKey() string {
 	return where + " " + fc.HAProxy.Backend
 }
 
-// loadConfig reads path strictly: unknown keys and malformed values are errors naming the line.
-// A missing file is an error only if required.
+// loadConfig reads path strictly: unknown keys and malformed values are errors naming the line and the
+// key. A missing file is an error only if required; otherwise the config says where it looked.
 func loadConfig(path string, required bool) (*fileConfig, error) {
-	cfg := &fileConfig{}
-	raw, err := os.ReadFile(path)
+	raw, err := readSmall(path, maxConfigSize, "fridaymorning.yaml")
 	if errors.Is(err, os.ErrNotExist) && !required {
+		cfg := &fileConfig{lookedFor: path}
+		if abs, err := filepath.Abs(path); err == nil {
+			cfg.lookedFor = abs
+		}
 		return cfg, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w: check --config", path, err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config %s is malformed: %s: fix it (see stacks/demo/fridaymorning.yaml for a complete example)", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	return parseConfig(path, raw)
+}
+
+// parseConfig reads raw, the content of the config file at path.
+func parseConfig(path string, raw []byte) (*fileConfig, error) {
+	cfg := &fileConfig{}
+	if err := decodeConfig(raw, cfg); err != nil {
+		sep := ": "
+		if strings.HasPrefix(err.Error(), "is ") || strings.HasPrefix(err.Error(), "cannot ") {
+			sep = " "
+		}
+		return nil, fmt.Errorf("config %s%s%w", path, sep, err)
 	}
 	return cfg, nil
 }
@@ -349,9 +367,35 @@ func secret(env, file, what string) (string, error) {
 	if file == "" {
 		return "", nil
 	}
-	raw, err := os.ReadFile(file)
+	raw, err := readSmall(file, maxSecretSize, "a secret")
 	if err != nil {
 		return "", fmt.Errorf("%s: reading %s: %w: set %s or fix the file name", what, file, err, env)
 	}
-	return strings.TrimSpace(string(raw)), nil
+	v := strings.TrimSpace(string(raw))
+	if v == "" {
+		return "", fmt.Errorf("%s: %s is empty: put the secret in it, or set %s", what, file, env)
+	}
+	return v, nil
+}
+
+// maxSecretSize is the largest secret file read: a password or a token is a line.
+const maxSecretSize = 64 << 10
+
+// readSmall reads the file at path, which should hold what; one larger than limit is refused after
+// reading no more than that, so that a file named by mistake (a log, /dev/zero) is said rather than
+// read for ever.
+func readSmall(path string, limit int64, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(raw)) > limit {
+		return nil, fmt.Errorf("it is larger than %d bytes, too large for %s", limit, what)
+	}
+	return raw, nil
 }

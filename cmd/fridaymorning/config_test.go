@@ -55,8 +55,8 @@ func TestLoadConfigErrors(t *testing.T) {
 	tests := []struct {
 		name, content, want string
 	}{
-		{"unknown key names the line", "service: a\nsteps: [10]\nhaproxy:\n  pasword: x\n", "line 4: field pasword not found"},
-		{"inline secret is refused as unknown", "haproxy:\n  password: hunter2\n", "field password not found"},
+		{"unknown key names the line", "service: a\nsteps: [10]\nhaproxy:\n  pasword: x\n", "line 4: unknown key haproxy.pasword"},
+		{"inline secret is refused", "haproxy:\n  password: hunter2\n", "line 2: haproxy.password: secrets never go in fridaymorning.yaml"},
 		{"bad duration", "bake: soon\n", `"soon" is not a duration`},
 		{"not yaml", "service: [\n", "malformed"},
 	}
@@ -156,5 +156,18 @@ func TestBackendKeyNamesTheHAProxyAndTheBackend(t *testing.T) {
 	}
 	if a, b := key("runtime", "", "/run/a.sock", "be_demo"), key("runtime", "", "/run/b.sock", "be_demo"); a == b {
 		t.Errorf("two admin sockets share the key %q", a)
+	}
+}
+
+// TestSecretFileThatIsNoSecret: a secret file that is far too large (a log, /dev/zero) is refused after
+// a bounded read, naming the file, rather than read whole (for ever, in /dev/zero's case).
+func TestSecretFileThatIsNoSecret(t *testing.T) {
+	t.Setenv(envDataplanePassword, "")
+	big := writeFile(t, "pw", strings.Repeat("x", 1<<20))
+	for _, file := range []string{big, "/dev/zero"} {
+		_, err := secret(envDataplanePassword, file, "haproxy password")
+		if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "too large") {
+			t.Errorf("%s: err = %v, want it refused as too large, naming the file", file, err)
+		}
 	}
 }

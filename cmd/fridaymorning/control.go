@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,8 +46,18 @@ func newControlCmd(opts *controlOptions, root *rootOptions, short, long string, 
 		Long:  long,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := opts.validate(); err != nil {
+			if err := opts.validate(cmd.Flags()); err != nil {
 				return err
+			}
+			if err := checkPositive(cmd.Flags(), "timeout", opts.timeout, "15m"); err != nil {
+				return err
+			}
+			// An empty --release or --image ("$FRIDAYMORNING_RELEASE" unset in a CI job) would act on
+			// whatever release runs: refused, not read as "any".
+			for _, f := range []struct{ name, value, what string }{{"release", opts.releaseID, "the release ID"}, {"image", opts.image, "the image"}} {
+				if cmd.Flags().Changed(f.name) && strings.TrimSpace(f.value) == "" {
+					return &exitErr{exitUsage, fmt.Errorf("--%s %q: name %s to act on, or leave --%s out to act on the release in progress, whichever it is", f.name, f.value, f.what, f.name)}
+				}
 			}
 			return runControl(cmd.Context(), *opts, args, stdout, stderr)
 		},
@@ -90,7 +101,7 @@ func runControl(ctx context.Context, opts controlOptions, args []string, stdout,
 		}
 		defer sw.Close()
 		if !rec.Active() {
-			return &exitErr{exitError, fmt.Errorf("service %s has no release in progress%s", fc.Service, lastRelease(rec))}
+			return &exitErr{exitError, fmt.Errorf("service %s has no release in progress%s: nothing to %s (fridaymorning status %s shows its record)", fc.Service, lastRelease(rec), opts.mode, fc.Service)}
 		}
 		if err := release.Expect(rec, opts.releaseID, opts.image); err != nil {
 			return &exitErr{exitError, err}

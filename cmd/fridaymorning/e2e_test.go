@@ -299,23 +299,29 @@ func (s *stack) run(args ...string) (int, string) {
 	s.t.Helper()
 	cmd := exec.Command(bin.fridaymorning, args...)
 	cmd.Env = append(append(os.Environ(), envDataplanePassword+"="), s.env...) // the password comes from the file
+	code, out := runBinary(s.t, cmd)
+	if !s.quiet {
+		s.t.Logf("fridaymorning %s → exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	if strings.Contains(out, s.password) {
+		s.t.Errorf("the Data Plane API password appears in fridaymorning's output")
+	}
+	return code, out
+}
+
+// runBinary runs cmd and returns its exit code and its output, stdout and stderr together.
+func runBinary(tb testing.TB, cmd *exec.Cmd) (int, string) {
+	tb.Helper()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
-	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		code = ee.ExitCode()
+		return ee.ExitCode(), out.String()
 	} else if err != nil {
-		s.t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if !s.quiet {
-		s.t.Logf("fridaymorning %s → exit %d\n%s", strings.Join(args, " "), code, out.String())
-	}
-	if strings.Contains(out.String(), s.password) {
-		s.t.Errorf("the Data Plane API password appears in fridaymorning's output")
-	}
-	return code, out.String()
+	return 0, out.String()
 }
 
 func (s *stack) inspect() dockerswarm.Service {

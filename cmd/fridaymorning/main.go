@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -99,7 +100,7 @@ step, judges it against stable from InfluxDB, and promotes it or aborts back to 
 func Main(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return exitPromoted
 	}
@@ -110,7 +111,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "fridaymorning:", err)
+	// Cobra's own errors: an unknown flag or command, a flag's value that does not parse, a missing
+	// required flag, too many arguments.
+	fmt.Fprintf(stderr, "fridaymorning: %s: see `%s --help`\n", strings.TrimSpace(err.Error()), cmd.CommandPath())
 	return exitUsage
 }
 

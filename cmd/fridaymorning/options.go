@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
@@ -32,6 +34,9 @@ func (o *configOptions) load() (*fileConfig, error) {
 	var fc *fileConfig
 	var err error
 	if o.flag != nil && o.flag.Changed {
+		if strings.TrimSpace(o.path) == "" {
+			return nil, &exitErr{exitUsage, fmt.Errorf("--config %q: name the config file, or leave --config out to read ./%s", o.path, defaultConfigPath)}
+		}
 		fc, err = loadConfig(o.path, true)
 	} else {
 		fc, err = loadConfig(defaultConfigPath, false)
@@ -78,7 +83,24 @@ func (o *runOptions) addFlags(cmd *cobra.Command, root *rootOptions) {
 	f.StringVar(&o.dotenv, "dotenv", "", "write the outcome here as a dotenv file for later CI jobs")
 }
 
-func (o *runOptions) validate() error { return checkOutput(o.output) }
+// validate checks the flags that are set: --output, and that --report and --dotenv, if given, name a
+// file.
+func (o *runOptions) validate(flags *pflag.FlagSet) error {
+	for _, f := range []struct{ name, value string }{{"report", o.report}, {"dotenv", o.dotenv}} {
+		if flags.Changed(f.name) && strings.TrimSpace(f.value) == "" {
+			return &exitErr{exitUsage, fmt.Errorf("--%s %q: name the file to write, or leave --%s out", f.name, f.value, f.name)}
+		}
+	}
+	return checkOutput(o.output)
+}
+
+// checkPositive refuses a duration flag that is set to zero or less.
+func checkPositive(flags *pflag.FlagSet, name string, d time.Duration, example string) error {
+	if flags.Changed(name) && d <= 0 {
+		return &exitErr{exitUsage, fmt.Errorf("--%s %s: want a positive duration such as %s", name, d, example)}
+	}
+	return nil
+}
 
 // printer returns the headless output the flags ask for, with GitLab's collapsible sections around
 // each step when running in GitLab CI.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/fridaymorning/fridaymorning/release"
+	"github.com/fridaymorning/fridaymorning/swarm"
 )
 
 // releaseOptions are the release command's flags; set ones override fridaymorning.yaml.
@@ -21,12 +24,18 @@ type releaseOptions struct {
 	stepsFlag string
 	steps     []float64 // stepsFlag parsed
 	bake      time.Duration
-	gate      bool
-	watchGate bool
+	// gate is --pause-before-promote and watchGate --watch-at-gate; gateSet and watchGateSet say whether
+	// they were given (=false overrides the config's true).
+	gate, gateSet           bool
+	watchGate, watchGateSet bool
 }
 
 func newReleaseCmd(root *rootOptions, stdout, stderr io.Writer) *cobra.Command {
-	var opts releaseOptions
+	return releaseCommand(&releaseOptions{}, root, stdout, stderr)
+}
+
+// releaseCommand is the release command, with its flags in opts.
+func releaseCommand(opts *releaseOptions, root *rootOptions, stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "release --image IMAGE | --stack-file stack.yml [--stack NAME]",
 		Short: "Release IMAGE, or the service's spec from a stack file, through a canary, step by step, then promote or abort",
@@ -63,10 +72,10 @@ Secrets come from the environment or files, never from flags or the config file 
   fridaymorning release --image shop:v2 --steps 5,20,50 --bake 2m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := opts.validate(); err != nil {
+			if err := opts.validate(cmd.Flags()); err != nil {
 				return err
 			}
-			return runRelease(cmd.Context(), opts, stdout, stderr)
+			return runRelease(cmd.Context(), *opts, stdout, stderr)
 		},
 	}
 	opts.addFlags(cmd, root)
@@ -82,16 +91,85 @@ Secrets come from the environment or files, never from flags or the config file 
 	return cmd
 }
 
-// validate checks the flags and parses --steps.
-func (o *releaseOptions) validate() error {
-	if o.stepsFlag != "" {
+// validate checks the flags that are set and parses --steps: a flag given is used or refused, never
+// ignored, so an empty or zero value (which would mean "not set") is a usage error.
+func (o *releaseOptions) validate(flags *pflag.FlagSet) error {
+	usage := func(format string, a ...any) error { return &exitErr{exitUsage, fmt.Errorf(format, a...)} }
+	if flags.Changed("image") && strings.TrimSpace(o.image) == "" {
+		return usage("--image %q: name the image to release, e.g. --image registry.example.com/shop:v2", o.image)
+	}
+	if o.image != "" {
+		if err := swarm.ParseImage(o.image); err != nil {
+			return usage("--image %w", err)
+		}
+	}
+	for _, f := range []struct{ name, value, what, key string }{
+		{"service", o.service, "the stable Swarm service", "service:"},
+		{"stack-file", o.stackFile, "the stack file", "stack_file:"},
+		{"stack", o.stack, "the stack", "stack:"},
+	} {
+		if flags.Changed(f.name) && strings.TrimSpace(f.value) == "" {
+			return usage("--%s %q: name %s, or leave --%s out to use %s of fridaymorning.yaml", f.name, f.value, f.what, f.name, f.key)
+		}
+	}
+	if o.image != "" && o.stackFile != "" {
+		return usage("--image and --stack-file both given: release the stack file's spec, or an image alone")
+	}
+	if flags.Changed("steps") {
+		if strings.TrimSpace(o.stepsFlag) == "" {
+			return usage("--steps %q: give the canary's shares in percent, e.g. --steps 10,25,50, or leave --steps out to use steps: of fridaymorning.yaml", o.stepsFlag)
+		}
 		steps, err := parseSteps(o.stepsFlag)
 		if err != nil {
 			return &exitErr{exitUsage, err}
 		}
+		if err := release.ValidateSteps(steps); err != nil {
+			return usage("--steps %s: %s", o.stepsFlag, strings.TrimPrefix(err.Error(), "release: "))
+		}
 		o.steps = steps
 	}
-	return o.runOptions.validate()
+	if flags.Changed("bake") && o.bake <= 0 {
+		return usage("--bake %s: want a positive duration such as 1m, or leave --bake out to use bake: of fridaymorning.yaml", o.bake)
+	}
+	o.gateSet = flags.Changed("pause-before-promote")
+	o.watchGateSet = flags.Changed("watch-at-gate")
+	return o.runOptions.validate(flags)
+}
+
+// apply overrides fc with the flags that are set, and says, as a usage error, when there is nothing to
+// release or the stack file's service cannot be named.
+func (o *releaseOptions) apply(fc *fileConfig) error {
+	if o.service != "" {
+		fc.Service = o.service
+	}
+	if o.stackFile != "" {
+		fc.StackFile = o.stackFile
+	}
+	if o.stack != "" {
+		fc.Stack = o.stack
+	}
+	switch {
+	case o.image != "":
+		fc.StackFile = "" // --image is the shortcut for an image alone, whatever stack_file: says
+	case fc.StackFile == "":
+		return &exitErr{exitUsage, fmt.Errorf("nothing to release: pass --image IMAGE, or --stack-file stack.yml for the service's whole spec")}
+	}
+	if err := fc.stackService(); err != nil {
+		return &exitErr{exitUsage, err}
+	}
+	if o.steps != nil {
+		fc.Steps = o.steps
+	}
+	if o.bake != 0 {
+		fc.Bake = duration(o.bake)
+	}
+	if o.gateSet {
+		fc.Promote.PauseBefore = o.gate
+	}
+	if o.watchGateSet {
+		fc.Promote.WatchAtGate = o.watchGate
+	}
+	return nil
 }
 
 // runRelease releases opts.image to the service of the config, with the flags' overrides.
@@ -100,37 +178,8 @@ func runRelease(ctx context.Context, opts releaseOptions, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	if opts.service != "" {
-		fc.Service = opts.service
-	}
-	if opts.stackFile != "" {
-		fc.StackFile = opts.stackFile
-	}
-	if opts.stack != "" {
-		fc.Stack = opts.stack
-	}
-	switch {
-	case opts.image != "" && opts.stackFile != "":
-		return &exitErr{exitUsage, fmt.Errorf("--image and --stack-file both given: release the stack file's spec, or an image alone")}
-	case opts.image != "":
-		fc.StackFile = "" // --image is the shortcut for an image alone, whatever stack_file: says
-	case fc.StackFile == "":
-		return &exitErr{exitUsage, fmt.Errorf("nothing to release: pass --image IMAGE, or --stack-file stack.yml for the service's whole spec")}
-	}
-	if err := fc.stackService(); err != nil {
-		return &exitErr{exitUsage, err}
-	}
-	if opts.steps != nil {
-		fc.Steps = opts.steps
-	}
-	if opts.bake != 0 {
-		fc.Bake = duration(opts.bake)
-	}
-	if opts.gate {
-		fc.Promote.PauseBefore = true
-	}
-	if opts.watchGate {
-		fc.Promote.WatchAtGate = true
+	if err := opts.apply(fc); err != nil {
+		return err
 	}
 	return drive(ctx, opts.runOptions, fc, opts.image, stdout, stderr, func(ctx context.Context, e *release.Engine) (release.Outcome, error) {
 		return e.Run(ctx)

@@ -44,6 +44,9 @@ release back, paused.`,
 			if err := checkOutput(opts.output); err != nil {
 				return err
 			}
+			if err := checkPositive(cmd.Flags(), "interval", opts.interval, "2s"); err != nil {
+				return err
+			}
 			return runSupervise(cmd.Context(), *opts, stdout)
 		},
 	}

@@ -29,7 +29,7 @@ canary), removes the canary if stable carries the traffic, and ends the record a
 the service for the next release. It reports what ran and what it did.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := opts.validate(); err != nil {
+			if err := opts.validate(cmd.Flags()); err != nil {
 				return err
 			}
 			fc, err := opts.config.loadService(args, "unlock")

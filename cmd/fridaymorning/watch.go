@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -31,6 +32,9 @@ state: the split, the steps, the last verdict with its evidence, the tasks. Its 
 through the same requests as fridaymorning abort and promote: the process driving it acts on them.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkPositive(cmd.Flags(), "interval", opts.interval, "1s"); err != nil {
+				return err
+			}
 			return runWatch(cmd.Context(), opts, args, stdout)
 		},
 	}
@@ -56,14 +60,19 @@ func runWatch(ctx context.Context, opts watchOptions, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
-	if !wantCockpit(stdout, opts.root.headless) {
-		return &exitErr{exitUsage, fmt.Errorf("watch needs a terminal: use fridaymorning status %s (--output json) in scripts", fc.Service)}
-	}
 	sw, err := fc.swarmClient()
 	if err != nil {
 		return err
 	}
 	defer sw.Close()
+	// A service that is not there is said at once, in full, rather than as an error line in a cockpit
+	// that waits for ever.
+	if _, err := release.Load(ctx, sw, fc.Service); err != nil {
+		return &exitErr{exitError, err}
+	}
+	if !wantCockpit(stdout, opts.root.headless) {
+		return &exitErr{exitUsage, fmt.Errorf("watch needs a terminal: use fridaymorning status %s (--output json) in scripts", fc.Service)}
+	}
 	th := tui.NewTheme(stdout)
 	w := &wired{sw: sw, service: fc.Service}
 	m := tui.New(tui.Options{
@@ -74,20 +83,31 @@ func runWatch(ctx context.Context, opts watchOptions, args []string, stdout io.W
 		Theme:      &th,
 	})
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithContext(ctx))
-	go follow(ctx, sw, fc.Service, opts.interval, p)
+	gone := make(chan error, 1)
+	go follow(ctx, sw, fc.Service, opts.interval, p, gone)
 	_, err = p.Run()
+	select {
+	case err := <-gone:
+		return &exitErr{exitError, err}
+	default:
+	}
 	if err != nil && ctx.Err() == nil {
 		return &exitErr{exitError, err}
 	}
 	return nil
 }
 
-// follow reads the release record every interval and sends what changed to the cockpit as events.
-func follow(ctx context.Context, sw *swarm.Client, service string, interval time.Duration, p *tea.Program) {
+// follow reads the release record every interval and sends what changed to the cockpit as events. If
+// the service goes away, it quits the cockpit and hands the error to gone: there is nothing left to watch.
+func follow(ctx context.Context, sw *swarm.Client, service string, interval time.Duration, p *tea.Program, gone chan<- error) {
 	var last *release.Record
 	for {
 		rec, err := release.Load(ctx, sw, service)
 		switch {
+		case errors.Is(err, swarm.ErrNotFound):
+			gone <- err
+			p.Quit()
+			return
 		case err != nil:
 			p.Send(tui.ErrMsg{Err: fmt.Errorf("reading the release of %s from Swarm: %w", service, err)})
 		case rec == nil:

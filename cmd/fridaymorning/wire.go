@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/user"
 	"strings"
@@ -138,7 +139,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		check,
 		{Name: "haproxy", Run: hp.Check},
 		{Name: "haproxy weights", Run: func(ctx context.Context) error { return weightsAgree(ctx, hp) }},
-		{Name: "servers", Run: func(ctx context.Context) error { return ownServers(ctx, sw, hp, fc.Service) }},
+		{Name: "servers", Run: func(ctx context.Context) error { return checkServers(ctx, sw, hp, fc.Service) }},
 		{Name: "influxdb", Run: store.Ping},
 	}
 	if prom != nil {
@@ -170,6 +171,8 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 		Standby:            fc.Promote.Standby.D(),
 		PauseBeforePromote: fc.Promote.PauseBefore,
 		WatchAtGate:        fc.Promote.WatchAtGate,
+		MetricsStore:       fc.metricsStoreName(prom != nil),
+		LoadBalancer:       fc.loadBalancerName(),
 	}, release.Deps{
 		Canaries:  sw,
 		Rollout:   sw,
@@ -226,6 +229,20 @@ func maxExtensions(p *int) int {
 // thresholds are the analysis settings of fc over the defaults, checked.
 func thresholds(fc *fileConfig) (analysis.Thresholds, error) {
 	a := fc.Analysis
+	for _, p := range []struct {
+		key string
+		v   *float64
+	}{{"max_error_rate", a.MaxErrorRate}, {"max_error_rate_increase", a.MaxErrorRateIncrease}, {"max_telemetry_gap", a.MaxTelemetryGap}} {
+		if p.v != nil && !(*p.v >= 0 && *p.v <= 100) {
+			return analysis.Thresholds{}, fmt.Errorf("config: analysis.%s is %g: want a percentage between 0 and 100", p.key, *p.v)
+		}
+	}
+	if r := a.MaxLatencyRatio; r != nil && !(*r > 0) {
+		return analysis.Thresholds{}, fmt.Errorf("config: analysis.max_latency_ratio is %g: want a ratio above 0, such as 1.25", *r)
+	}
+	if a.MinRequests < 0 || a.MinRequestsToFail < 0 {
+		return analysis.Thresholds{}, fmt.Errorf("config: analysis.min_requests and min_requests_to_fail cannot be negative")
+	}
 	th := analysis.DefaultThresholds()
 	if a.MinRequests != 0 {
 		th.MinRequests = a.MinRequests
@@ -332,16 +349,28 @@ func annotated(w *wired, store analysis.Store, fc *fileConfig, emit func(release
 	}
 }
 
-// ownServers checks that the backend's stable and canary servers are service's own (see
-// swarm.CheckServers), so that a release never judges or moves another service's traffic.
-func ownServers(ctx context.Context, sw *swarm.Client, hp *haproxy.Client, service string) error {
-	stable, err := hp.Addresses(ctx, haproxy.GroupStable)
-	if err != nil {
-		return err
+// metricsStoreName names the metrics store (and Prometheus, if custom checks ask it) for messages.
+func (fc *fileConfig) metricsStoreName(withPrometheus bool) string {
+	name := "InfluxDB at " + redactedURL(fc.InfluxDB.URL)
+	if withPrometheus {
+		name += " and Prometheus at " + redactedURL(fc.Prometheus.URL)
 	}
-	canary, err := hp.Addresses(ctx, haproxy.GroupCanary)
-	if err != nil {
-		return err
+	return name
+}
+
+// loadBalancerName names the way to HAProxy for messages.
+func (fc *fileConfig) loadBalancerName() string {
+	if fc.HAProxy.Mode == haproxy.ModeRuntime {
+		return "HAProxy's admin socket " + fc.HAProxy.RuntimeSocket
 	}
-	return sw.CheckServers(ctx, service, stable, canary)
+	return "HAProxy's Data Plane API at " + redactedURL(fc.HAProxy.URL)
+}
+
+// redactedURL is u without a password it may carry.
+func redactedURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	return p.Redacted()
 }
