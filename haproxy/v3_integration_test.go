@@ -350,7 +350,7 @@ func TestServerTemplateSlotsThroughV3(t *testing.T) {
 		if achieved != 50 || dp.Reloads() == 0 {
 			t.Fatalf("weights %v, achieved %g, %d reloads", weights, achieved, dp.Reloads())
 		}
-		if cfg, _ := os.ReadFile(tp.hap.ConfigPath); !strings.Contains(string(cfg), "server-template canary 1-1 127.0.0.1:"+port(tp.backends["canary1"])+" weight 256") {
+		if cfg, _ := os.ReadFile(tp.hap.ConfigPath); !strings.Contains(string(cfg), "server-template canary 1-1 127.0.0.1:"+port(tp.backends["canary1"])+" weight 100") {
 			t.Errorf("template weight not in the configuration:\n%s", cfg)
 		}
 	})
