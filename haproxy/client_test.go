@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -94,11 +95,13 @@ func TestShiftWriteOrder(t *testing.T) {
 	}{
 		// Going to 0 takes the canary out before stable is touched: an abort is immediate.
 		{"abort: canary first", map[string]int64{"s1": 192, "s2": 192, "c1": 128}, 0, "c1=0,s1=100,s2=100"},
-		// From 0 to 25%: raising the canary first would overshoot (170 against 2×100), so stable goes
-		// first and the share never leaves 0..25%.
-		{"raise from zero: no overshoot", map[string]int64{"s1": 100, "s2": 100, "c1": 0}, 25, "s1=255,s2=255,c1=170"},
+		// From 0 to 25% with stable below base (weights set by hand): raising the canary first would
+		// overshoot (67 against 2×50), so stable goes first and the share never leaves 0..25%.
+		{"raise from zero: no overshoot", map[string]int64{"s1": 50, "s2": 50, "c1": 0}, 25, "s1=100,s2=100,c1=67"},
+		// From stable at base, only the canary changes.
+		{"raise from base: the canary alone", map[string]int64{"s1": 100, "s2": 100, "c1": 0}, 25, "c1=67"},
 		// Lowering 50% → 25%: canary down first keeps the share between the two.
-		{"lower: canary first", map[string]int64{"s1": 128, "s2": 128, "c1": 256}, 25, "c1=170,s1=255,s2=255"},
+		{"lower: canary first", map[string]int64{"s1": 128, "s2": 128, "c1": 256}, 25, "c1=67,s1=100,s2=100"},
 		// From 25% to 100%: lowering the canary to its base first would dip below 25%, so stable goes first.
 		{"to 100: no dip", map[string]int64{"s1": 192, "s2": 192, "c1": 128}, 100, "s1=0,s2=0,c1=100"},
 		// Back from 100 to 0: canary to 0 first would leave no weight at all, so stable comes back first.
@@ -128,8 +131,9 @@ func TestShiftLeavesOutServersThatTakeNoTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One usable stable server: 25% is s1 against c1 alone; s2 gets stable's weight, to rejoin in step.
-	if achieved != 25 || w["s2"] != w["s1"] || 100*float64(w["c1"])/float64(w["c1"]+w["s1"]) != 25 {
+	// One usable stable server: 25% is s1 against c1 alone (33 against 100, 24.8%); s2 gets stable's
+	// weight, to rejoin in step.
+	if math.Abs(achieved-25) > 0.5 || w["s2"] != w["s1"] || 100*float64(w["c1"])/float64(w["c1"]+w["s1"]) != achieved {
 		t.Fatalf("weights %v, achieved %g", w, achieved)
 	}
 	stub.status["c1"] = "MAINT"
@@ -146,7 +150,8 @@ func TestShiftPutsOldWeightsBackWhenAWriteFails(t *testing.T) {
 	from := map[string]int64{"s1": 100, "s2": 100, "c1": 0}
 	stub, c := newStub(t, map[string]int64{"s1": 100, "s2": 100, "c1": 0})
 	stub.failPut["s2"] = true
-	_, _, err := c.Shift(context.Background(), 25)
+	// 75% needs more than the canary's 256 against 2×100: stable is written too (c1, s1, then s2).
+	_, _, err := c.Shift(context.Background(), 75)
 	if err == nil || !strings.Contains(err.Error(), "runtime socket gone") || !strings.Contains(err.Error(), "old weights were put back") {
 		t.Fatalf("err = %v", err)
 	}
@@ -199,5 +204,21 @@ func TestShiftToZeroKeepsWhatItWrote(t *testing.T) {
 	}
 	if stub.weights["c1"] != 0 || stub.weights["s1"] != 100 {
 		t.Errorf("weights %v after writes %v: want c1 left at 0 and s1 at 100", stub.weights, stub.puts)
+	}
+}
+
+// TestShiftsOfAReleaseWriteTheCanaryAlone: from stable at base, the shifts of a release (10 → 25 → 50%,
+// 2 stable servers and 1 canary) write one server each, the canary: each write is a validation of
+// the configuration through the Data Plane API.
+func TestShiftsOfAReleaseWriteTheCanaryAlone(t *testing.T) {
+	stub, c := newStub(t, map[string]int64{"s1": 100, "s2": 100, "c1": 0})
+	for _, pct := range []float64{10, 25, 50} {
+		stub.puts = nil
+		if _, _, err := c.Shift(context.Background(), pct); err != nil {
+			t.Fatal(err)
+		}
+		if len(stub.puts) != 1 || !strings.HasPrefix(stub.puts[0], "c1=") {
+			t.Fatalf("shift to %g%% writes %q, want the canary alone", pct, stub.puts)
+		}
 	}
 }

@@ -415,7 +415,7 @@ func TestDataPlaneAPIContract(t *testing.T) {
 				if code, body := raw("PUT", srvPath+"?version="+hdr.Get("Configuration-Version"), obj); code != 202 {
 					t.Errorf("PUT with a reload: %d %s", code, body)
 				}
-				waitReloads(t, dp, 1)
+				waitReloads(t, dp, tp.hap, 1)
 			}
 			ops := holdToSpec(t, sw, rec.ex)
 			t.Logf("%d exchanges, operations held to the v%d specification:\n  %s", len(rec.ex), major, strings.Join(ops, "\n  "))

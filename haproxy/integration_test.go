@@ -390,18 +390,21 @@ func TestClientRetriesVersionConflicts(t *testing.T) {
 				if _, _, err := other.Shift(context.Background(), 0); err != nil { // stable1/2 to 100 anew: no-op writes
 					t.Error(err)
 				}
-				// Bump the version with a real edit of an unrelated server.
+				// Bump the version with real edits of a server the shift does not write (stable stays at
+				// base at 50%): its weight to 101 and back, so that the split the shift reads back is its own.
 				code, _, body := b.call(t, "GET", "/v2/services/haproxy/configuration/servers/stable2?backend=be_app", "admin", password, nil)
 				var env struct {
 					Version int64         `json:"_version"`
 					Data    models.Server `json:"data"`
 				}
 				_ = json.Unmarshal(body, &env)
-				w := int64(101)
-				env.Data.Weight = &w
-				code, _, body = b.call(t, "PUT", fmt.Sprintf("/v2/services/haproxy/configuration/servers/stable2?backend=be_app&version=%d", env.Version), "admin", password, env.Data)
-				if code != 200 {
-					t.Errorf("concurrent edit: %d %s", code, body)
+				old := *env.Data.Weight
+				for i, weight := range []int64{101, old} {
+					env.Data.Weight = &weight
+					code, _, body = b.call(t, "PUT", fmt.Sprintf("/v2/services/haproxy/configuration/servers/stable2?backend=be_app&version=%d", env.Version+int64(i)), "admin", password, env.Data)
+					if code != 200 {
+						t.Errorf("concurrent edit: %d %s", code, body)
+					}
 				}
 				conflicts.Add(1)
 			})

@@ -70,7 +70,7 @@ backend be_app
 		t.Fatal(err)
 	}
 	weights, achieved, err := c.Shift(ctx, 25)
-	if err != nil || achieved != 25 {
+	if err != nil || achieved < 24.5 || achieved > 25.5 { // 33 against stable's 100: 24.8%
 		t.Fatalf("Shift(25) over TCP: %v %g %v", weights, achieved, err)
 	}
 	// What HAProxy runs, through the unix admin socket.

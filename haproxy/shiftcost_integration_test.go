@@ -129,9 +129,10 @@ func TestRuntimeShiftRoundTrips(t *testing.T) {
 	c := tp.by(t, haproxy.ModeRuntime, func(cfg *haproxy.Config) { cfg.RuntimeSocket = rec.path })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	// At 25%, 2 stable servers against 1 canary: 255, 255 and 170 (three writes); 25% again (none);
-	// then 10%: 252, 252 and 56 (three writes).
-	for _, pct := range []float64{25, 25, 10} {
+	// At 25%, 2 stable servers against 1 canary: stable stays at 100, the canary gets 67 (one write);
+	// 25% again (none); 10%: 22 (one write); 75%, beyond the canary's 256 against 2×100: 43, 42 and
+	// 255 (three writes in the one round trip).
+	for _, pct := range []float64{25, 25, 10, 75} {
 		before, err := c.Weights(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -225,7 +226,9 @@ func TestDataplaneShiftRequests(t *testing.T) {
 			if _, _, err := c.Shift(ctx, 50); err != nil { // the first write reads the configuration
 				t.Fatal(err)
 			}
-			for _, pct := range []float64{25, 25, 10} {
+			// 25 and 10% write the canary alone; 75% stable too (several PUTs, each with the version
+			// the one before gave).
+			for _, pct := range []float64{25, 25, 10, 75} {
 				before, err := c.Weights(ctx)
 				if err != nil {
 					t.Fatal(err)

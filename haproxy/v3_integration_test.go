@@ -21,6 +21,7 @@ import (
 
 	"github.com/fridaymorning/fridaymorning/haproxy"
 	"github.com/fridaymorning/fridaymorning/haproxy/dataplanetest"
+	"github.com/fridaymorning/fridaymorning/haproxy/haproxytest"
 )
 
 // These tests hold the Data Plane API test server's v3 to what dataplaneapi 3.3 does, and the client to
@@ -33,13 +34,38 @@ func (b *bed) v3(t testing.TB, noRuntimeWeights bool) (*dataplanetest.Server, st
 	return dp, api.URL + "/v3"
 }
 
-// waitReloads polls until the server has reloaded HAProxy n times and the new worker answers.
-func waitReloads(t testing.TB, dp *dataplanetest.Server, n int64) {
+// waitReloads polls until the server has reloaded HAProxy n times, the new worker answers HAProxy's
+// admin socket and it has checked every server. The server counts a reload once the master took it,
+// while the old worker may still answer the socket: a read then gets the old worker's states, and the
+// next one the new worker's checks still starting (check INI), which a shift takes for servers that
+// take no traffic.
+func waitReloads(t testing.TB, dp *dataplanetest.Server, hap *haproxytest.Instance, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for dp.Reloads() < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d reloads after 10s, want %d", dp.Reloads(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for {
+		worker, answers, stat := "", "", ""
+		if procs := strings.SplitN(runtime(t, hap.MasterSocket, "show proc"), "# workers\n", 2); len(procs) == 2 {
+			worker = strings.Fields(procs[1] + " ")[0]
+		}
+		for _, l := range strings.Split(runtime(t, hap.AdminSocket, "show info"), "\n") {
+			if v, ok := strings.CutPrefix(l, "Pid: "); ok {
+				answers = strings.TrimSpace(v)
+			}
+		}
+		if worker != "" && worker == answers {
+			stat = runtime(t, hap.AdminSocket, "show stat -1 4 -1")
+			if !strings.Contains(stat, "INI,") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HAProxy reloaded, but its new worker %q does not answer the admin socket (%q does) with every server checked after 10s:\n%s", worker, answers, stat)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -131,7 +157,7 @@ func TestDataPlaneAPIv3Faithfulness(t *testing.T) {
 		if code != 202 || rh.Get("Reload-ID") == "" {
 			t.Fatalf("%d %v %s", code, rh, body)
 		}
-		waitReloads(t, dp, 1)
+		waitReloads(t, dp, b.hap, 1)
 		if cfg, _ := os.ReadFile(b.hap.ConfigPath); !strings.Contains(string(cfg), "no-tlsv10") {
 			t.Errorf("config lacks no-tlsv10:\n%s", cfg)
 		}
@@ -195,7 +221,7 @@ func TestWeightWritesTouchOnlyTheWeight(t *testing.T) {
 	if code, _, body := apiCall(t, root, "PUT", path+"?version="+hdr.Get("Configuration-Version"), "admin", password, s1); code != 202 {
 		t.Fatalf("setup: %d %s", code, body)
 	}
-	waitReloads(t, dp, 1)
+	waitReloads(t, dp, b.hap, 1)
 
 	c := b.client(t, func(c *haproxy.Config) { c.URL = root })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -350,7 +376,7 @@ func TestServerTemplateSlotsThroughV3(t *testing.T) {
 		if achieved != 50 || dp.Reloads() == 0 {
 			t.Fatalf("weights %v, achieved %g, %d reloads", weights, achieved, dp.Reloads())
 		}
-		if cfg, _ := os.ReadFile(tp.hap.ConfigPath); !strings.Contains(string(cfg), "server-template canary 1-1 127.0.0.1:"+port(tp.backends["canary1"])+" weight 256") {
+		if cfg, _ := os.ReadFile(tp.hap.ConfigPath); !strings.Contains(string(cfg), "server-template canary 1-1 127.0.0.1:"+port(tp.backends["canary1"])+" weight 100") {
 			t.Errorf("template weight not in the configuration:\n%s", cfg)
 		}
 	})
