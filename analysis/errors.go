@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
+	"syscall"
+	"time"
 
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 )
@@ -93,3 +96,38 @@ func redact(token, msg string) string {
 
 // oneLine folds a server's multi-line error into one line.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// queryAttempts is how many times a query is sent when its connection breaks (retryTransient).
+const queryAttempts = 3
+
+// retryTransient runs attempt until it succeeds, fails otherwise than by a broken connection, has run
+// queryAttempts times, or ctx ends; it returns attempt's last error. Only breaks that a second try can
+// mend are retried (the answer cut short, the connection reset or refused): no answer within the
+// timeout is not, nor anything InfluxDB answered, so a store that is down or slow still fails the
+// query, and soon.
+func retryTransient(ctx context.Context, attempt func() error) error {
+	var err error
+	for i := range queryAttempts {
+		if err = attempt(); err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		if i+1 < queryAttempts {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(100*(i+1)) * time.Millisecond):
+			}
+		}
+	}
+	return err
+}
+
+// transient reports whether err is a broken connection rather than an answer or a timeout.
+func transient(err error) bool {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}

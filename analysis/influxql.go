@@ -302,19 +302,27 @@ func (q *InfluxQL) run(ctx context.Context, statements ...string) ([]qlResult, e
 	if q.rp != "" {
 		params.Set("rp", q.rp)
 	}
-	req, err := http.NewRequestWithContext(qctx, http.MethodPost, q.cfg.URL+"/query", strings.NewReader(params.Encode()))
-	if err != nil {
-		return nil, queryFailure(q.cfg, ctx, err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	q.authorize(req)
-	resp, err := q.client.Do(req)
-	if err != nil {
-		return nil, queryFailure(q.cfg, ctx, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	var (
+		resp *http.Response
+		body []byte
+	)
+	// A query is a read: a connection broken before the answer is whole is asked again, a few times.
+	err := retryTransient(qctx, func() error {
+		req, err := http.NewRequestWithContext(qctx, http.MethodPost, q.cfg.URL+"/query", strings.NewReader(params.Encode()))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		q.authorize(req)
+		resp, err = q.client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(resp.Body)
+		return err
+	})
 	if err != nil {
 		return nil, queryFailure(q.cfg, ctx, err)
 	}
