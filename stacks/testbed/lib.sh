@@ -11,14 +11,21 @@ alive() { # pidfile
 	[ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
 }
 
-wait_for() { # description seconds command...
-	local what=$1 secs=$2 i
-	shift 2
+# try_for runs a command every 0.1 s until it succeeds (status 0) or the seconds are up (status 1).
+try_for() { # seconds command...
+	local secs=$1 i
+	shift
 	for ((i = 0; i < secs * 10; i++)); do
 		if "$@" >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
 	done
-	die "$what did not come up within ${secs}s"
+	return 1
+}
+
+wait_for() { # description seconds command...
+	local what=$1 secs=$2
+	shift 2
+	try_for "$secs" "$@" || die "$what did not come up within ${secs}s"
 }
 
 install_missing() { # debian-package...

@@ -292,11 +292,33 @@ deploy_stack() {
 	log "deploying stacks/production/stack.yml as stack $FM_MN_STACK"
 	# shellcheck disable=SC2046
 	env $(stack_env) docker -H "$FM_MN_DOCKER_HOST" stack deploy --detach --resolve-image never --prune "${STACK_FILES[@]}" "$FM_MN_STACK" >/dev/null
+	# InfluxDB first: on the bed it is found by DNS round robin, so HAProxy (whose log target is
+	# influxdb:8089) cannot start before InfluxDB's task runs.
 	local svc
-	for svc in app:3 haproxy:1 influxdb:1 supervisor:1; do
-		wait_for "service ${FM_MN_STACK}_${svc%%:*} with ${svc#*:} running tasks" 120 sh -c \
-			"[ \$(docker -H $FM_MN_DOCKER_HOST service ps -q --filter desired-state=running --filter name=${FM_MN_STACK}_${svc%%:*} ${FM_MN_STACK}_${svc%%:*} | xargs -r docker -H $FM_MN_DOCKER_HOST inspect -f '{{.Status.State}}' | grep -c '^running\$') -ge ${svc#*:} ]"
+	for svc in influxdb:1 app:3 haproxy:1 supervisor:1; do
+		try_for 120 service_running "${FM_MN_STACK}_${svc%%:*}" "${svc#*:}" && continue
+		diagnose_service "${FM_MN_STACK}_${svc%%:*}"
+		die "service ${FM_MN_STACK}_${svc%%:*} did not have ${svc#*:} running tasks within 120s (its tasks and logs above)"
 	done
+}
+
+service_running() { # service tasks: at least this many of its tasks run
+	local running
+	running=$(dk 1 service ps -q --filter desired-state=running "$1" | xargs -r docker -H "$FM_MN_DOCKER_HOST" inspect -f '{{.Status.State}}' | grep -c '^running$')
+	[ "$running" -ge "$2" ]
+}
+
+# diagnose_service prints what a CI log needs to explain a service that does not come up: its tasks
+# (state, node, error), its last log lines, and the manager engine's latest errors.
+diagnose_service() { # service
+	log "tasks of $1:"
+	dk 1 service ps --no-trunc --format '{{.Name}} {{.Node}} desired={{.DesiredState}} {{.CurrentState}} {{.Error}}' "$1" 2>&1 | head -20 | sed 's/^/  /' >&2
+	log "last log lines of $1:"
+	dk 1 service logs --raw --tail 20 "$1" 2>&1 | sed 's/^/  /' | tail -40 >&2
+	log "nodes:"
+	dk 1 node ls --format '{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}' 2>&1 | sed 's/^/  /' >&2
+	log "latest errors of the manager's engine ($(node_dir 1)/dockerd.log):"
+	grep -E 'level=(error|fatal)' "$(node_dir 1)/dockerd.log" 2>/dev/null | grep -vE 'not found"|kernel parameter net.ipv4.vs' | tail -15 | cut -c1-400 | sed 's/^/  /' >&2
 }
 
 # The production InfluxDB has authentication on: the first admin user can be created without it.
