@@ -16,6 +16,9 @@ type Address struct {
 	// gone (a canary removed, a node lost) keeps the old address until Docker's DNS drops it seconds
 	// later, and a removed canary's slots are at weight 0.
 	Serving bool
+	// Up says the server passes its health checks (or is not checked), whatever its weight: a canary's
+	// server at weight 0 before its first step is up but not serving.
+	Up bool
 }
 
 // HostPort splits Addr; port 0 and ok false when it has none, or none that is a port.
@@ -51,7 +54,8 @@ func (c *Client) Addresses(ctx context.Context, group string) (map[string]Addres
 		if a.Addr == "-" {
 			a.Addr = ""
 		}
-		a.Serving = a.Addr != "" && st.Usable() && st.Weight != 0
+		a.Up = a.Addr != "" && st.Usable()
+		a.Serving = a.Up && st.Weight != 0
 		out[n] = a
 	}
 	if len(out) == 0 {

@@ -14,14 +14,14 @@ import (
 
 // TestAddressesOnRealHAProxy: where the servers point reads alike through the Data Plane API v2 and v3
 // and through the admin socket; a server that takes no traffic (canary1, at weight 0) keeps its address
-// and is said not to serve; a backend that is not there is an error that names it.
+// and is said to be up but not to serve; a backend that is not there is an error that names it.
 func TestAddressesOnRealHAProxy(t *testing.T) {
 	b := newBed(t)
 	_, v3 := b.v3(t, false)
 	addr := func(name string) string { return "127.0.0.1:" + port(b.backends[name]) }
 	want := fmt.Sprint(map[string]map[string]haproxy.Address{
-		haproxy.GroupStable: {"stable1": {Addr: addr("stable1"), Serving: true}, "stable2": {Addr: addr("stable2"), Serving: true}},
-		haproxy.GroupCanary: {"canary1": {Addr: addr("canary1"), Serving: false}},
+		haproxy.GroupStable: {"stable1": {Addr: addr("stable1"), Serving: true, Up: true}, "stable2": {Addr: addr("stable2"), Serving: true, Up: true}},
+		haproxy.GroupCanary: {"canary1": {Addr: addr("canary1"), Serving: false, Up: true}},
 	})
 	for name, mod := range map[string]func(*haproxy.Config){
 		"v2":      nil,

@@ -47,7 +47,14 @@ func (e *Engine) converge(ctx context.Context, st *state, service string, how up
 	if err != nil {
 		return err
 	}
-	return awaitErr(e, st, e.loadBalancer("health checks of the "+group+" servers"), func() error { return e.deps.Router.WaitUp(ctx, group) })
+	var why func() string
+	if w, ok := e.deps.Router.(UpExplainer); ok {
+		why = func() string { return w.WaitingOn(group) }
+	}
+	_, err = awaitWhy(e, st, e.loadBalancer("health checks of the "+group+" servers"), why, func() (struct{}, error) {
+		return struct{}{}, e.deps.Router.WaitUp(ctx, group)
+	})
+	return err
 }
 
 // shiftMode says what a shift does besides moving traffic.

@@ -64,6 +64,12 @@ type Router interface {
 	Drain(ctx context.Context, group string) error
 }
 
+// UpExplainer is what a Router may also do: say, while its WaitUp waits for group, what it found still
+// wrong at its last look ("" when it knows nothing to add), for the release's progress lines.
+type UpExplainer interface {
+	WaitingOn(group string) string
+}
+
 // Counter reads the load balancer's own request counters, by group (GroupStable, GroupCanary), counted
 // since it started: the difference of two readings is a step's observed split.
 type Counter interface {

@@ -14,6 +14,12 @@ const defaultWaitNotice = 5 * time.Second
 // engine's goroutine, as all others; call runs on a goroutine of its own, touches no engine state, and
 // returns once its context ends.
 func await[T any](e *Engine, st *state, what string, call func() (T, error)) (T, error) {
+	return awaitWhy(e, st, what, nil, call)
+}
+
+// awaitWhy is await whose progress events also say why, as why tells it at the time ("" for nothing
+// to add): what the adapter found still wrong at its last look.
+func awaitWhy[T any](e *Engine, st *state, what string, why func() string, call func() (T, error)) (T, error) {
 	type result struct {
 		v   T
 		err error
@@ -35,8 +41,13 @@ func await[T any](e *Engine, st *state, what string, call func() (T, error)) (T,
 		case r := <-done:
 			return r.v, r.err
 		case now := <-tick.C:
-			e.send(st, Event{Kind: KindProgress, CanaryPercent: st.canaryPercent,
-				Message: fmt.Sprintf("waiting for %s since %s", what, now.Sub(start).Round(time.Second))})
+			msg := fmt.Sprintf("waiting for %s since %s", what, now.Sub(start).Round(time.Second))
+			if why != nil {
+				if w := why(); w != "" {
+					msg += ": " + w
+				}
+			}
+			e.send(st, Event{Kind: KindProgress, CanaryPercent: st.canaryPercent, Message: msg})
 		}
 	}
 }

@@ -25,6 +25,30 @@ func (r *stuckRouter) Shift(ctx context.Context, pct float64) (map[string]int, f
 	return r.world.Shift(ctx, pct)
 }
 
+// explainingRouter's WaitUp of the canary hangs until release is closed, and says why meanwhile.
+type explainingRouter struct {
+	*world
+	release chan struct{}
+}
+
+func (r *explainingRouter) WaitUp(ctx context.Context, group string) error {
+	if group == GroupCanary {
+		select {
+		case <-r.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return r.world.WaitUp(ctx, group)
+}
+
+func (r *explainingRouter) WaitingOn(group string) string {
+	if group == GroupCanary {
+		return "canary1 is up at 10.0.1.14:8080, which is no running task of app-canary"
+	}
+	return ""
+}
+
 // waitLines runs a release whose adapter hangs until two progress events say what it waits for, then
 // lets the adapter answer, and returns the progress messages seen while it hung.
 func waitLines(t *testing.T, cfg Config, d Deps, unblock func()) []string {
@@ -92,6 +116,19 @@ func TestWaitingIsSaid(t *testing.T) {
 		seen := waitLines(t, cfg, d, func() { close(r.release) })
 		if want := "waiting for HAProxy (setting the canary's share to 50%) since "; !strings.HasPrefix(seen[0], want) {
 			t.Errorf("progress %q, want it to start %q", seen[0], want)
+		}
+	})
+	t.Run("canary servers not ready, and the router says why", func(t *testing.T) {
+		r := &explainingRouter{world: &world{}, release: make(chan struct{})}
+		cfg := testConfig()
+		cfg.WaitNotice, cfg.LoadBalancer = time.Millisecond, "HAProxy"
+		d := deps(r.world)
+		d.Router = r
+		seen := waitLines(t, cfg, d, func() { close(r.release) })
+		want := "waiting for HAProxy (health checks of the canary servers) since "
+		why := ": canary1 is up at 10.0.1.14:8080, which is no running task of app-canary"
+		if !strings.HasPrefix(seen[0], want) || !strings.HasSuffix(seen[0], why) {
+			t.Errorf("progress %q, want it to start %q and end %q", seen[0], want, why)
 		}
 	})
 	t.Run("load balancer hangs when the bake re-reads its weights", func(t *testing.T) {

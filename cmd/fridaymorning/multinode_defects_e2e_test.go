@@ -356,3 +356,85 @@ func TestMultiNodeCanaryRemovalWaitsOnEveryNode(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiNodeCanaryIsReadyWhenItsOwnTasksAre: a canary is ready when HAProxy's canary servers that
+// pass their health checks are the canary's running tasks, not when any slot does. Here another task
+// answers under the canary's DNS name (a decoy with the network alias shop_app-canary, on v3), as a
+// canary removed a moment before does until HAProxy's checks and DNS drop it (how a fresh bed's second
+// release once sent its first attempts to a gone task). The decoy is removed once the release says the
+// canary is ready, or 8s after the canary was created: until then no request may reach it, and the
+// release then promotes with no request failed.
+func TestMultiNodeCanaryIsReadyWhenItsOwnTasksAre(t *testing.T) {
+	b := multiNode(t)
+	ctx := b.ctx(3 * time.Minute)
+	decoy := fmt.Sprintf("mn-decoy-%d", time.Now().UnixNano()%1e6)
+	one := uint64(1)
+	_, err := b.docker.ServiceCreate(ctx, dockerswarm.ServiceSpec{
+		Annotations: dockerswarm.Annotations{Name: decoy},
+		TaskTemplate: dockerswarm.TaskSpec{
+			ContainerSpec: &dockerswarm.ContainerSpec{Image: b.repo + ":v3"},
+			Networks:      []dockerswarm.NetworkAttachmentConfig{{Target: "shop_back", Aliases: []string{swarm.CanaryName(b.service)}}},
+		},
+		Mode: dockerswarm.ServiceMode{Replicated: &dockerswarm.ReplicatedService{Replicas: &one}},
+	}, dockerswarm.ServiceCreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := false
+	remove := func() {
+		if !removed {
+			removed = true
+			if err := b.sw.RemoveService(context.Background(), decoy); err != nil {
+				t.Errorf("removing the decoy: %v", err)
+			}
+		}
+	}
+	t.Cleanup(remove)
+	if err := b.sw.WaitReady(ctx, decoy, nil); err != nil {
+		t.Fatal(err)
+	}
+	hp := b.haproxy(mnEnv(t, "FM_MN_RUNTIME_TCP"))
+	for {
+		addrs, err := hp.Addresses(ctx, "canary")
+		up := 0
+		for _, a := range addrs {
+			if a.Up {
+				up++
+			}
+		}
+		if err == nil && up > 0 {
+			t.Logf("the decoy is up in HAProxy's canary slots: %v", addrs)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the decoy never came up in a canary slot: %v %v", addrs, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+
+	cfg := b.config(mnEnv(t, "FM_MN_RUNTIME_TCP"), "steps: [20, 50]", "steps: [20]")
+	stop := b.load(100)
+	p := b.release(cfg, nil, "--image", b.repo+":v2")
+	p.waitLine(2*time.Minute, "event=canary-created")
+	deadline := time.Now().Add(8 * time.Second)
+	for !strings.Contains(p.out.String(), "event=canary-ready") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	readyEarly := strings.Contains(p.out.String(), "event=canary-ready")
+	remove()
+	code, _ := b.finish(p, 5*time.Minute)
+	load := stop()
+	t.Logf("decoy removed %s: exit %d; loadgen sent %d, ok %d, failed %d, by version %v %v",
+		map[bool]string{true: "once the canary was said ready", false: "8s after the canary was created"}[readyEarly],
+		code, load.Sent, load.OK, load.Failed, load.ByVersion, load.Errors)
+	if n := load.ByVersion["v3"]; n > 0 {
+		t.Errorf("%d requests reached the decoy: the canary was judged ready on a server that is not its task", n)
+	}
+	if load.Failed != 0 {
+		t.Errorf("%d requests failed", load.Failed)
+	}
+	if code != exitPromoted {
+		t.Errorf("exit %d, want %d (promoted)", code, exitPromoted)
+	}
+}

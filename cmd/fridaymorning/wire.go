@@ -19,14 +19,16 @@ import (
 
 // The adapters satisfy the engine's interfaces.
 var (
-	_ release.Canaries = (*swarm.Client)(nil)
-	_ release.Rollout  = (*swarm.Client)(nil)
-	_ release.Router   = (*haproxy.Client)(nil)
-	_ release.Analyzer = (*analysis.Analyzer)(nil)
-	_ release.Journal  = (*swarm.Client)(nil)
-	_ release.Pulse    = (*swarm.Client)(nil)
-	_ release.Counter  = counter{}
-	_ release.Verifier = (*haproxy.Client)(nil)
+	_ release.Canaries    = (*swarm.Client)(nil)
+	_ release.Rollout     = (*swarm.Client)(nil)
+	_ release.Router      = (*haproxy.Client)(nil)
+	_ release.Router      = (*taskRouter)(nil)
+	_ release.UpExplainer = (*taskRouter)(nil)
+	_ release.Analyzer    = (*analysis.Analyzer)(nil)
+	_ release.Journal     = (*swarm.Client)(nil)
+	_ release.Pulse       = (*swarm.Client)(nil)
+	_ release.Counter     = counter{}
+	_ release.Verifier    = (*haproxy.Client)(nil)
 	// The swarm client also keeps a copy of the record on the canary, puts a service's update policy
 	// back after a promotion, knows a service's stack and locks backends.
 	_ release.Mirror         = (*swarm.Client)(nil)
@@ -176,7 +178,7 @@ func wire(fc *fileConfig, image string, emit func(release.Event)) (*wired, error
 	}, release.Deps{
 		Canaries:  sw,
 		Rollout:   sw,
-		Router:    hp,
+		Router:    &taskRouter{Client: hp, sw: sw, service: fc.Service, poll: 250 * time.Millisecond},
 		Journal:   sw,
 		Pulse:     sw,
 		Counter:   counter{hp},
