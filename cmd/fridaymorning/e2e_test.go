@@ -128,6 +128,8 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		}},
 		Mode:         dockerswarm.ServiceMode{Replicated: &dockerswarm.ReplicatedService{Replicas: &replicas}},
 		EndpointSpec: &dockerswarm.EndpointSpec{Ports: []dockerswarm.PortConfig{{TargetPort: 8080, PublishedPort: uint32(stablePort), PublishMode: dockerswarm.PortConfigPublishModeHost}}},
+		// Swarm watches an updated task for 1s rather than its default 5s: a promotion takes seconds.
+		UpdateConfig: &dockerswarm.UpdateConfig{Monitor: time.Second},
 	}, dockerswarm.ServiceCreateOptions{})
 	if err != nil {
 		t.Fatal(err)

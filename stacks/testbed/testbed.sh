@@ -148,13 +148,14 @@ start_prometheus() {
 	wait_for "Prometheus (log: $dir/prometheus.log)" 60 curl -sf "http://127.0.0.1:$FM_PROMETHEUS_PORT/-/ready"
 }
 
+# The demo service: Swarm watches an updated task for 1s (its default is 5s), so a promotion takes seconds.
 start_demo_service() {
 	if docker service inspect "$FM_SERVICE" >/dev/null 2>&1; then return 0; fi
 	log "creating the stable demo service $FM_SERVICE ($FM_IMAGE_REPO:v1, host port $FM_STABLE_PORT)"
 	docker service create -d --quiet --name "$FM_SERVICE" --replicas 1 \
 		--publish "mode=host,target=8080,published=$FM_STABLE_PORT" \
 		--label "fridaymorning.bed=$FM_BED" \
-		--stop-grace-period 10s \
+		--stop-grace-period 10s --update-monitor 1s \
 		"$FM_IMAGE_REPO:v1" >/dev/null 2>&1
 }
 
