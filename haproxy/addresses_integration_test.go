@@ -32,8 +32,10 @@ func TestAddressesOnRealHAProxy(t *testing.T) {
 			c := b.client(t, mod)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			if err := c.WaitUp(ctx, haproxy.GroupStable); err != nil {
-				t.Fatal(err)
+			for _, g := range []string{haproxy.GroupStable, haproxy.GroupCanary} {
+				if err := c.WaitUp(ctx, g); err != nil {
+					t.Fatal(err)
+				}
 			}
 			got := map[string]map[string]haproxy.Address{}
 			for _, g := range []string{haproxy.GroupStable, haproxy.GroupCanary} {
