@@ -90,12 +90,19 @@ func (c *Client) taskIPs(ctx context.Context, service string) ([]string, error) 
 	}
 	var ips []string
 	for _, t := range tasks {
-		for _, na := range t.NetworksAttachments {
-			for _, a := range na.Addresses {
-				ip, _, _ := strings.Cut(a, "/")
-				ips = append(ips, ip)
-			}
-		}
+		ips = append(ips, taskAddrs(t)...)
 	}
 	return ips, nil
+}
+
+// taskAddrs are the task's IP addresses, on every network it is attached to.
+func taskAddrs(t swarm.Task) []string {
+	var ips []string
+	for _, na := range t.NetworksAttachments {
+		for _, a := range na.Addresses {
+			ip, _, _ := strings.Cut(a, "/")
+			ips = append(ips, ip)
+		}
+	}
+	return ips
 }

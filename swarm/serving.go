@@ -22,8 +22,8 @@ type Server struct {
 
 // runningTask is a task of a service that runs, with its addresses on every network.
 type runningTask struct {
-	id, node string
-	ips      []string
+	id  string
+	ips []string
 }
 
 // NotServing says what keeps the servers (of one group of the load balancer) from being exactly
@@ -55,17 +55,9 @@ func (c *Client) NotServing(ctx context.Context, service string, servers []Serve
 			return nil, fmt.Errorf("swarm: listing the tasks of %q: %w", service, err)
 		}
 		for _, t := range list {
-			if t.Status.State != swarm.TaskStateRunning {
-				continue
+			if t.Status.State == swarm.TaskStateRunning {
+				tasks = append(tasks, runningTask{id: t.ID, ips: taskAddrs(t)})
 			}
-			rt := runningTask{id: t.ID, node: t.NodeID}
-			for _, na := range t.NetworksAttachments {
-				for _, a := range na.Addresses {
-					ip, _, _ := strings.Cut(a, "/")
-					rt.ips = append(rt.ips, ip)
-				}
-			}
-			tasks = append(tasks, rt)
 		}
 	}
 	local, err := c.nodeAddrs(ctx)
